@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that imgpipe's build, run, tests and benchmarks need.
+# Idempotent: packages already present are skipped by apt. Uses sudo when not root.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+BUILD_PKGS=(
+  build-essential cmake ninja-build ccache lld pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libdcmtk-dev libopenjp2-7-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libsqlite3-dev libspdlog-dev libfmt-dev zlib1g-dev libpng-dev libjpeg-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+# Independent encoders and decoders the decoding tests compare against (run as separate processes).
+TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom)
+# Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace.
+BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps)
+
+want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+if [ "${IMGPIPE_BENCH_DEPS:-0}" = "1" ]; then want+=("${BENCH_PKGS[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/status.h"
+#include "core/uid.h"
+
+namespace imgpipe::core {
+namespace {
+
+TEST(StatusTest, OkAndErrors) {
+  EXPECT_TRUE(Status::Ok().ok());
+  Status s = Status::NotFound("no such study");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.ToString(), "not_found: no such study");
+  EXPECT_EQ(s.WithContext("loading").message(), "loading: no such study");
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return Status::InvalidArgument("odd");
+  return x / 2;
+}
+
+Status UseHalf(int x, int* out) {
+  IMGPIPE_ASSIGN_OR_RETURN(*out, Half(x));
+  return Status::Ok();
+}
+
+TEST(ResultTest, ValueOrError) {
+  EXPECT_EQ(*Half(8), 4);
+  EXPECT_EQ(Half(3).status().code(), StatusCode::kInvalidArgument);
+  int v = 0;
+  EXPECT_TRUE(UseHalf(10, &v).ok());
+  EXPECT_EQ(v, 5);
+  EXPECT_FALSE(UseHalf(7, &v).ok());
+}
+
+TEST(UidTest, AcceptsDicomUids) {
+  EXPECT_TRUE(IsValidUid("1.2.840.10008.1.2.1"));
+  EXPECT_TRUE(IsValidUid("2.25.123456789012345678901234567890"));
+  EXPECT_TRUE(IsValidUid(std::string(64, '1')));
+}
+
+TEST(UidTest, RejectsEverythingElse) {
+  EXPECT_FALSE(IsValidUid(""));
+  EXPECT_FALSE(IsValidUid(std::string(65, '1')));
+  EXPECT_FALSE(IsValidUid("../etc/passwd"));
+  EXPECT_FALSE(IsValidUid("1..2"));
+  EXPECT_FALSE(IsValidUid(".1.2"));
+  EXPECT_FALSE(IsValidUid("1.2."));
+  EXPECT_FALSE(IsValidUid("1.2'; DROP TABLE x;--"));
+  EXPECT_FALSE(IsValidUid("1.2 3"));
+  EXPECT_FALSE(IsValidUid(std::string_view("1.2\0.3", 5)));
+  EXPECT_EQ(ValidateUid("x", "study_id").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(IdsTest, UuidV7IsSortableAndVersioned) {
+  std::string a = NewUuidV7();
+  ASSERT_EQ(a.size(), 36u);
+  EXPECT_EQ(a[14], '7');
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.insert(NewUuidV7()).second);
+}
+
+TEST(IdsTest, TokensAndHashes) {
+  EXPECT_EQ(RandomUrlSafeToken(16).size(), 22u);
+  EXPECT_NE(RandomUrlSafeToken(16), RandomUrlSafeToken(16));
+  EXPECT_EQ(ShortHash("abc"), ShortHash("abc"));
+  EXPECT_NE(ShortHash("abc"), ShortHash("abd"));
+  EXPECT_EQ(ShortHash("abc").size(), 8u);
+  EXPECT_TRUE(IsAcceptableRequestId(NewRequestId()));
+  EXPECT_FALSE(IsAcceptableRequestId("a b"));
+  EXPECT_FALSE(IsAcceptableRequestId(std::string(65, 'a')));
+}
+
+TEST(LogTest, RequestIdScopesNest) {
+  EXPECT_EQ(CurrentRequestId(), "-");
+  {
+    ScopedRequestId outer("r1");
+    EXPECT_EQ(CurrentRequestId(), "r1");
+    {
+      ScopedRequestId inner("r2");
+      EXPECT_EQ(CurrentRequestId(), "r2");
+    }
+    EXPECT_EQ(CurrentRequestId(), "r1");
+  }
+  EXPECT_EQ(CurrentRequestId(), "-");
+  EXPECT_EQ(JsonEscape("a\"b\\\n\x01"), "a\\\"b\\\\\\n\\u0001");
+}
+
+}  // namespace
+}  // namespace imgpipe::core

@@ -1,0 +1,99 @@
+// Database: the metadata store's seam, a small SQL interface with SQLite (embedded) and
+// PostgreSQL (multi-node, a later issue) backends.
+//
+// Callers write portable SQL: '?' placeholders (the PostgreSQL backend rewrites them to $n),
+// INSERT ... ON CONFLICT, no AUTOINCREMENT/SERIAL, TEXT/INTEGER/REAL/BLOB columns, BIGINT-safe
+// integers. Every statement runs inside a Transaction, which commits only when Commit() is called
+// and rolls back in its destructor otherwise.
+//
+// Errors: a unique/primary-key violation is AlreadyExists; a busy/locked database that stays busy
+// past the busy timeout, or a lost connection, is Unavailable; bad SQL is Internal.
+//
+// Thread-safety: Database is thread-safe (backends keep a pool of connections). A Transaction
+// belongs to one thread at a time and must not outlive its Database.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+
+namespace imgpipe::db {
+
+struct Null {};
+struct Blob {
+  std::string bytes;
+};
+// A bound parameter or a result cell.
+using Value = std::variant<Null, int64_t, double, std::string, Blob>;
+
+class Row {
+ public:
+  explicit Row(std::vector<Value> cells) : cells_(std::move(cells)) {}
+  size_t size() const { return cells_.size(); }
+  bool IsNull(size_t i) const { return std::holds_alternative<Null>(cells_.at(i)); }
+  // Conversions are lenient where SQL is (an integer column read as text, NULL as 0 or "").
+  int64_t Int(size_t i) const;
+  double Real(size_t i) const;
+  std::string Text(size_t i) const;
+  const Value& at(size_t i) const { return cells_.at(i); }
+
+ private:
+  std::vector<Value> cells_;
+};
+
+class Transaction {
+ public:
+  Transaction() = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  virtual ~Transaction() = default;  // rolls back unless committed
+
+  // Runs one statement; returns the number of rows it changed.
+  virtual core::Result<int64_t> Exec(std::string_view sql, std::span<const Value> params = {}) = 0;
+  virtual core::Result<std::vector<Row>> Query(std::string_view sql,
+                                               std::span<const Value> params = {}) = 0;
+  // REQUIRES: not yet committed. After a failed Commit the transaction is rolled back.
+  virtual core::Status Commit() = 0;
+};
+
+enum class TxMode { kRead, kWrite };
+enum class Dialect { kSqlite, kPostgres };
+
+class Database {
+ public:
+  Database() = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  virtual ~Database() = default;
+
+  // kWrite takes the write lock up front (SQLite BEGIN IMMEDIATE) so a write never fails half-way
+  // with a lock upgrade error.
+  virtual core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) = 0;
+  virtual Dialect dialect() const = 0;
+  virtual std::string Describe() const = 0;
+};
+
+struct SqliteOptions {
+  int pool_size = 8;          // connections; each serves one transaction at a time
+  int busy_timeout_ms = 5000;
+  bool synchronous_full = true;  // fsync at every commit (DESIGN.md "Durable")
+};
+
+// Opens (creating if needed) a SQLite database in WAL mode. `path` ":memory:" gives a private
+// in-memory database shared by the pool (for unit tests).
+core::Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
+                                                   const SqliteOptions& options = {});
+
+// Applies, in order and once each, the schema steps of `component` that this database has not yet
+// seen (a table imgpipe_schema(component, version) records progress). Each step is one
+// transaction. Safe to call concurrently from several processes.
+core::Status Migrate(Database& db, std::string_view component,
+                     std::span<const std::string_view> steps);
+
+}  // namespace imgpipe::db

@@ -1,0 +1,121 @@
+// http: the HTTP server (Boost.Beast, C++20 coroutines), the router and the ONE map from
+// core::StatusCode to HTTP status. This header is the module's public face and includes no Boost,
+// so modules above it compile fast.
+//
+// Handlers are synchronous functions run on the server's thread pool (one coroutine per
+// connection; a handler occupies its thread while it runs). While a handler runs, the thread's
+// request id is set (core::ScopedRequestId), so every log line it writes carries the id.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace imgpipe::http {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;   // "GET", "POST", ... (HEAD is served by GET handlers, body dropped)
+  std::string target;   // as received: path + "?" + query
+  std::string path;     // percent-decoded path, without the query
+  HeaderList query;     // decoded query parameters in order ("a=1&a=2" gives two entries)
+  HeaderList headers;   // names lowercased
+  HeaderList path_params;  // filled by the router from "{name}" segments
+  std::string body;
+  std::string request_id;
+  std::string remote;  // "ip:port" of the peer
+
+  // First value of query parameter / header / path parameter `name`, if present.
+  std::optional<std::string_view> Query(std::string_view name) const;
+  std::optional<std::string_view> Header(std::string_view name) const;  // name case-insensitive
+  std::string_view PathParam(std::string_view name) const;               // "" when absent
+};
+
+struct Response {
+  int status = 200;
+  HeaderList headers;
+  std::string body;
+
+  void SetHeader(std::string_view name, std::string_view value);  // replaces
+  std::optional<std::string_view> Header(std::string_view name) const;
+
+  static Response Json(int status, std::string json_body);
+  static Response Bytes(int status, std::string content_type, std::string body);
+  static Response NoContent(int status = 204);
+};
+
+// ONE place that maps Status codes to HTTP statuses (404, 400, 409, ...).
+int HttpStatusFor(core::StatusCode code);
+// {"error":{"code":"not_found","message":"..."}} with the mapped status.
+Response ErrorResponse(const core::Status& status);
+
+using Handler = std::function<Response(Request&)>;
+
+// Routes by method and path pattern. Patterns are literal segments and "{name}" segments, matched
+// segment by segment ("/pacs/studies/{study_id}"); a final "{name...}" matches the rest of the
+// path, slashes included (for static files). Literal segments win over parameters.
+// A path that matches no pattern is 404; one that matches with another method is 405 with Allow.
+// HEAD falls back to GET. Exceptions from handlers become 500 (logged), never a crash.
+class Router {
+ public:
+  void Add(std::string_view method, std::string_view pattern, Handler handler);
+  Response Dispatch(Request& request) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    bool rest = false;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 picks a free port; see Server::port()
+  int threads = 0;       // 0 = std::thread::hardware_concurrency()
+  uint64_t body_limit = 512ull << 20;  // bytes; larger bodies get 413 before they are read
+  uint32_t header_limit = 64 << 10;
+  std::chrono::milliseconds header_timeout{10'000};  // to receive a complete request header
+  std::chrono::milliseconds body_timeout{300'000};   // to receive the body once headers are in
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
+  std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long on stop
+  bool stop_on_signals = true;  // SIGINT/SIGTERM trigger a graceful Stop()
+};
+
+// A running server. Start binds and listens before it returns (so port() is the real port and a
+// taken port is an error, not a later crash), then serves on `threads` threads.
+class Server {
+ public:
+  static core::Result<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                                     std::shared_ptr<const Router> router);
+  virtual ~Server() = default;  // stops (gracefully) if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  virtual uint16_t port() const = 0;
+  virtual std::string host() const = 0;
+  // Graceful: stop accepting, let in-flight requests finish (up to shutdown_grace), close idle
+  // keep-alive connections, join the threads. Idempotent; callable from any thread.
+  virtual void Stop() = 0;
+  // Blocks until the server has stopped (by Stop() or a signal).
+  virtual void Wait() = 0;
+
+ protected:
+  Server() = default;
+};
+
+// Percent-decoding of a URL component; '+' is a space only when `plus_is_space` (query strings).
+std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space);
+
+}  // namespace imgpipe::http
