@@ -1,0 +1,22 @@
+// The subcommands of the imgpipe binary. Each returns the process exit code.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "app/config.h"
+
+namespace imgpipe::app {
+
+int RunServe(const Config& config);
+int RunImport(const Config& config, const std::vector<std::string>& paths);
+// Ingests the demo dataset into the store, or writes it as files under `out_dir` when given.
+int RunDemo(const Config& config, const std::string& out_dir);
+// Prints the deployment outputs as shell (or PowerShell) variable assignments.
+int RunEnv(const Config& config, bool powershell);
+
+// The base URL clients use for a listen address ("0.0.0.0:80" -> "http://127.0.0.1:80").
+std::string PublicBaseUrl(const std::string& host, int port);
+
+}  // namespace imgpipe::app

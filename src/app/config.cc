@@ -1,0 +1,204 @@
+#include "app/config.h"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+extern char** environ;
+
+namespace imgpipe::app {
+namespace {
+
+using core::Result;
+using core::Status;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+Result<bool> ParseBool(const std::string& key, const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  return Status::InvalidArgument(key + " must be true or false, not \"" + v + "\"");
+}
+
+Result<uint64_t> ParseUint(const std::string& key, const std::string& v) {
+  uint64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size()) {
+    return Status::InvalidArgument(key + " must be a non-negative integer, not \"" + v + "\"");
+  }
+  return out;
+}
+
+// One setter per key; the same table serves the file, the environment and the flags.
+using Setter = std::function<Status(Config&, const std::string&)>;
+
+const std::map<std::string, Setter>& Setters() {
+  static const std::map<std::string, Setter> m = {
+      {"listen", [](Config& c, const std::string& v) { c.listen = v; return Status::Ok(); }},
+      {"data_dir", [](Config& c, const std::string& v) { c.data_dir = v; return Status::Ok(); }},
+      {"database.url",
+       [](Config& c, const std::string& v) { c.database_url = v; return Status::Ok(); }},
+      {"roles", [](Config& c, const std::string& v) { c.roles = v; return Status::Ok(); }},
+      {"log.level", [](Config& c, const std::string& v) {
+         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+         for (const char* l : levels) {
+           if (v == l) {
+             c.log_level = v;
+             return Status::Ok();
+           }
+         }
+         return Status::InvalidArgument("log.level must be trace, debug, info, warn, error or off");
+       }},
+      {"log.json", [](Config& c, const std::string& v) {
+         IMGPIPE_ASSIGN_OR_RETURN(c.log_json, ParseBool("log.json", v));
+         return Status::Ok();
+       }},
+      {"http.threads", [](Config& c, const std::string& v) {
+         IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint("http.threads", v));
+         if (n > 256) return Status::InvalidArgument("http.threads must be at most 256");
+         c.http_threads = static_cast<int>(n);
+         return Status::Ok();
+       }},
+      {"http.body_limit_mb", [](Config& c, const std::string& v) {
+         IMGPIPE_ASSIGN_OR_RETURN(c.body_limit_mb, ParseUint("http.body_limit_mb", v));
+         if (c.body_limit_mb == 0) return Status::InvalidArgument("http.body_limit_mb must be > 0");
+         return Status::Ok();
+       }},
+      {"render_cache_mb", [](Config& c, const std::string& v) {
+         IMGPIPE_ASSIGN_OR_RETURN(c.render_cache_mb, ParseUint("render_cache_mb", v));
+         return Status::Ok();
+       }},
+      {"demo", [](Config& c, const std::string& v) {
+         IMGPIPE_ASSIGN_OR_RETURN(c.demo, ParseBool("demo", v));
+         return Status::Ok();
+       }},
+      {"admin_key", [](Config& c, const std::string& v) { c.admin_key = v; return Status::Ok(); }},
+  };
+  return m;
+}
+
+// IMGPIPE_HTTP_BODY_LIMIT_MB <-> http.body_limit_mb.
+std::string EnvName(const std::string& key) {
+  std::string out = "IMGPIPE_";
+  for (char c : key) out += (c == '.') ? '_' : static_cast<char>(std::toupper(c));
+  return out;
+}
+
+// --body-limit-mb <-> http.body_limit_mb: flags drop the section and use dashes.
+std::string FlagKey(const std::string& flag) {
+  std::string k;
+  for (char c : flag) k += (c == '-') ? '_' : c;
+  for (const auto& [key, setter] : Setters()) {
+    std::string tail = key.substr(key.find('.') == std::string::npos ? 0 : key.find('.') + 1);
+    std::string underscored = key;
+    for (char& c : underscored) c = (c == '.') ? '_' : c;
+    if (k == key || k == tail || k == underscored) return key;
+  }
+  return k;
+}
+
+Status Apply(Config& c, const std::string& key, const std::string& value,
+             const std::string& source) {
+  auto it = Setters().find(key);
+  if (it == Setters().end()) return Status::InvalidArgument(source + ": unknown setting " + key);
+  return it->second(c, value).WithContext(source);
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> ParseToml(std::string_view text) {
+  std::map<std::string, std::string> out;
+  std::string section;
+  int line_no = 0;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string_view line = Trim(text.substr(0, eol));
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    ++line_no;
+    if (line.empty() || line.front() == '#') continue;
+    auto where = "line " + std::to_string(line_no);
+    if (line.front() == '[') {
+      if (line.back() != ']') return Status::InvalidArgument(where + ": unclosed [section]");
+      section = std::string(Trim(line.substr(1, line.size() - 2)));
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) return Status::InvalidArgument(where + ": expected key = value");
+    std::string key(Trim(line.substr(0, eq)));
+    std::string_view value = Trim(line.substr(eq + 1));
+    std::string parsed;
+    if (!value.empty() && value.front() == '"') {
+      size_t close = value.find('"', 1);
+      if (close == std::string_view::npos) return Status::InvalidArgument(where + ": unclosed string");
+      parsed = std::string(value.substr(1, close - 1));
+      std::string_view rest = Trim(value.substr(close + 1));
+      if (!rest.empty() && rest.front() != '#') {
+        return Status::InvalidArgument(where + ": unexpected text after the string");
+      }
+    } else {
+      parsed = std::string(Trim(value.substr(0, value.find('#'))));
+    }
+    if (key.empty()) return Status::InvalidArgument(where + ": empty key");
+    out[section.empty() ? key : section + "." + key] = parsed;
+  }
+  return out;
+}
+
+Result<Config> LoadConfig(const std::map<std::string, std::string>& flags,
+                          const std::map<std::string, std::string>& env) {
+  Config c;
+  // Which file: --config, else IMGPIPE_CONFIG, else ./imgpipe.toml when present.
+  std::string file;
+  if (auto it = flags.find("config"); it != flags.end()) {
+    file = it->second;
+  } else if (auto e = env.find("IMGPIPE_CONFIG"); e != env.end()) {
+    file = e->second;
+  }
+  bool required = !file.empty();
+  if (file.empty()) file = "imgpipe.toml";
+  std::ifstream in(file);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    IMGPIPE_ASSIGN_OR_RETURN(auto values, ParseToml(ss.str()));
+    for (const auto& [k, v] : values) IMGPIPE_RETURN_IF_ERROR(Apply(c, k, v, file));
+    c.config_file = file;
+  } else if (required) {
+    return Status::InvalidArgument("cannot read config file " + file);
+  }
+  for (const auto& [key, setter] : Setters()) {
+    if (auto it = env.find(EnvName(key)); it != env.end()) {
+      IMGPIPE_RETURN_IF_ERROR(Apply(c, key, it->second, EnvName(key)));
+    }
+  }
+  // Environment twins DESIGN.md names that do not follow the section rule.
+  if (auto it = env.find("IMGPIPE_DATABASE_URL"); it != env.end()) c.database_url = it->second;
+  if (auto it = env.find("IMGPIPE_ADMIN_KEY"); it != env.end()) c.admin_key = it->second;
+  for (const auto& [flag, value] : flags) {
+    if (flag == "config") continue;
+    IMGPIPE_RETURN_IF_ERROR(Apply(c, FlagKey(flag), value, "--" + flag));
+  }
+  return c;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+}  // namespace imgpipe::app

@@ -1,0 +1,41 @@
+// Configuration: defaults < file (imgpipe.toml) < IMGPIPE_* environment < command-line flags.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace imgpipe::app {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";   // listen / IMGPIPE_LISTEN / --listen
+  std::string data_dir = "./imgpipe-data";  // data_dir / IMGPIPE_DATA_DIR / --data-dir
+  std::string database_url;                 // "" = sqlite file in data_dir
+  std::string roles = "api,worker,push";
+  std::string log_level = "info";
+  bool log_json = false;
+  int http_threads = 0;                     // 0 = one per core
+  uint64_t body_limit_mb = 512;
+  uint64_t render_cache_mb = 256;           // 0 disables the preview cache
+  bool demo = false;                        // serve --demo: load demo data into an empty store
+  std::string admin_key;
+  std::string config_file;                  // where the file layer came from, if any
+};
+
+// A flat view of a TOML subset: "[section]" headers and `key = value` lines (strings in double
+// quotes, integers, booleans, # comments). Keys come out as "section.key".
+core::Result<std::map<std::string, std::string>> ParseToml(std::string_view text);
+
+// Builds the configuration from the layers. `flags` are already-parsed "--name value" pairs
+// ("listen" -> "127.0.0.1:0"); `env` is the environment (pass environ). Unknown keys in the file
+// or flags are errors (a typo must not be silently ignored).
+core::Result<Config> LoadConfig(const std::map<std::string, std::string>& flags,
+                                const std::map<std::string, std::string>& env);
+
+// The environment as a map (IMGPIPE_* and the few others we read).
+std::map<std::string, std::string> ProcessEnvironment();
+
+}  // namespace imgpipe::app

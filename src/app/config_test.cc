@@ -1,0 +1,71 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace imgpipe::app {
+namespace {
+
+TEST(ConfigTest, DefaultsWithNothingGiven) {
+  auto c = LoadConfig({}, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen, "127.0.0.1:8080");
+  EXPECT_EQ(c->data_dir, "./imgpipe-data");
+  EXPECT_EQ(c->render_cache_mb, 256u);
+}
+
+TEST(ConfigTest, ParsesTomlSubset) {
+  auto v = ParseToml("# comment\nlisten = \"0.0.0.0:9000\" # trailing\n[http]\nthreads = 4\n"
+                     "[log]\njson = true\n");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->at("listen"), "0.0.0.0:9000");
+  EXPECT_EQ(v->at("http.threads"), "4");
+  EXPECT_EQ(v->at("log.json"), "true");
+  EXPECT_FALSE(ParseToml("[open\n").ok());
+  EXPECT_FALSE(ParseToml("novalue\n").ok());
+  EXPECT_FALSE(ParseToml("a = \"unclosed\n").ok());
+}
+
+TEST(ConfigTest, FileThenEnvThenFlags) {
+  std::string path = "/tmp/imgpipe-config-test-" + std::to_string(::getpid()) + ".toml";
+  {
+    std::ofstream f(path);
+    f << "listen = \"127.0.0.1:1111\"\ndata_dir = \"/from/file\"\nrender_cache_mb = 7\n"
+         "[http]\nthreads = 3\n";
+  }
+  std::map<std::string, std::string> env = {{"IMGPIPE_CONFIG", path},
+                                            {"IMGPIPE_DATA_DIR", "/from/env"},
+                                            {"IMGPIPE_LISTEN", "127.0.0.1:2222"}};
+  std::map<std::string, std::string> flags = {{"listen", "127.0.0.1:3333"}};
+  auto c = LoadConfig(flags, env);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen, "127.0.0.1:3333");  // flag beats env beats file
+  EXPECT_EQ(c->data_dir, "/from/env");     // env beats file
+  EXPECT_EQ(c->render_cache_mb, 7u);       // file beats default
+  EXPECT_EQ(c->http_threads, 3);
+}
+
+TEST(ConfigTest, FlagNamesUseDashesAndShortForms) {
+  auto c = LoadConfig({{"data-dir", "/d"}, {"body-limit-mb", "5"}, {"log-level", "debug"},
+                       {"database-url", "sqlite:///x.db"}},
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, "/d");
+  EXPECT_EQ(c->body_limit_mb, 5u);
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->database_url, "sqlite:///x.db");
+}
+
+TEST(ConfigTest, RejectsTyposAndBadValues) {
+  EXPECT_FALSE(LoadConfig({{"lisen", "x"}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({{"render-cache-mb", "-1"}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({{"log-level", "loud"}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({}, {{"IMGPIPE_LOG_JSON", "maybe"}}).ok());
+  EXPECT_FALSE(LoadConfig({{"config", "/nonexistent/imgpipe.toml"}}, {}).ok());
+}
+
+}  // namespace
+}  // namespace imgpipe::app

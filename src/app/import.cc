@@ -1,0 +1,198 @@
+// imgpipe import PATH...: index a folder tree of DICOM files, in parallel, with progress.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "app/commands.h"
+#include "app/stores.h"
+#include "dicom/dicom.h"
+
+namespace imgpipe::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uintmax_t kMaxFileBytes = 4ull << 30;
+
+struct Tally {
+  std::atomic<int64_t> done{0}, stored{0}, already{0}, rejected{0}, bytes{0};
+  std::mutex mu;
+  std::map<std::string, int64_t> reasons;                        // GUARDED_BY(mu)
+  std::vector<std::pair<std::string, std::string>> examples;     // GUARDED_BY(mu)
+};
+
+core::Result<std::string> ReadWholeFile(const fs::path& path) {
+  std::error_code ec;
+  uintmax_t size = fs::file_size(path, ec);
+  if (ec) return core::Status::InvalidArgument("cannot stat: " + ec.message());
+  if (size > kMaxFileBytes) return core::Status::PayloadTooLarge("file larger than 4 GiB");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return core::Status::InvalidArgument("cannot open");
+  std::string data(size, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(size));
+  if (static_cast<uintmax_t>(in.gcount()) != size) return core::Status::InvalidArgument("short read");
+  return data;
+}
+
+void Reject(Tally& t, const fs::path& path, const core::Status& st) {
+  t.rejected++;
+  std::lock_guard lock(t.mu);
+  t.reasons[std::string(core::StatusCodeName(st.code()))]++;
+  if (t.examples.size() < 20) t.examples.emplace_back(path.string(), st.message());
+}
+
+void PrintProgress(const Tally& t, size_t total, double seconds, bool tty, bool final) {
+  double pct = total ? 100.0 * static_cast<double>(t.done) / static_cast<double>(total) : 100;
+  double mbps = seconds > 0 ? static_cast<double>(t.bytes) / (1 << 20) / seconds : 0;
+  int filled = static_cast<int>(pct / 5);
+  std::string bar(static_cast<size_t>(filled), '#');
+  bar.resize(20, '.');
+  std::fprintf(stderr, "%s[%s] %lld/%zu files (%.0f%%), %.1f MB/s, stored %lld, already %lld, "
+               "rejected %lld%s",
+               tty ? "\r" : "", bar.c_str(), static_cast<long long>(t.done.load()), total, pct,
+               mbps, static_cast<long long>(t.stored.load()),
+               static_cast<long long>(t.already.load()),
+               static_cast<long long>(t.rejected.load()), (tty && !final) ? "" : "\n");
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int RunImport(const Config& config, const std::vector<std::string>& paths) {
+  if (paths.empty()) {
+    std::fprintf(stderr, "usage: imgpipe import PATH...\n");
+    return 2;
+  }
+  std::vector<fs::path> files;
+  for (const auto& p : paths) {
+    if (p.rfind("s3://", 0) == 0) {
+      std::fprintf(stderr, "imgpipe: import from s3:// needs the S3 backend, not in this build\n");
+      return 2;
+    }
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) {
+      files.emplace_back(p);
+      continue;
+    }
+    if (!fs::is_directory(p, ec)) {
+      std::fprintf(stderr, "imgpipe: %s is neither a file nor a folder\n", p.c_str());
+      return 2;
+    }
+    for (auto it = fs::recursive_directory_iterator(
+             p, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_regular_file(ec)) files.push_back(it->path());
+    }
+    if (ec) {
+      std::fprintf(stderr, "imgpipe: cannot walk %s: %s\n", p.c_str(), ec.message().c_str());
+      return 1;
+    }
+  }
+  std::sort(files.begin(), files.end());
+
+  auto stores = OpenStores(config);
+  if (!stores.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", stores.status().message().c_str());
+    return 1;
+  }
+  pacs::Pacs& pacs = *stores->pacs;
+  Tally tally;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> store_failed{false};
+  auto start = std::chrono::steady_clock::now();
+  auto worker = [&] {
+    for (size_t i = next++; i < files.size() && !store_failed; i = next++) {
+      auto data = ReadWholeFile(files[i]);
+      if (!data.ok()) {
+        Reject(tally, files[i], data.status());
+      } else {
+        tally.bytes += static_cast<int64_t>(data->size());
+        auto r = pacs.Ingest(*data);
+        if (r.ok()) {
+          (r->outcome == pacs::IngestOutcome::kStored ? tally.stored : tally.already)++;
+        } else if (r.status().code() == core::StatusCode::kUnavailable ||
+                   r.status().code() == core::StatusCode::kInternal) {
+          // The store itself failed: stop rather than reject every remaining file.
+          Reject(tally, files[i], r.status());
+          store_failed = true;
+        } else {
+          Reject(tally, files[i], r.status());
+        }
+      }
+      tally.done++;
+    }
+  };
+  unsigned n = std::max(2u, std::thread::hardware_concurrency());
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < n; ++i) threads.emplace_back(worker);
+  bool tty = isatty(STDERR_FILENO);
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  while (static_cast<size_t>(tally.done) < files.size() && !store_failed) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 2000));
+    PrintProgress(tally, files.size(), seconds(), tty, false);
+  }
+  for (auto& t : threads) t.join();
+  PrintProgress(tally, files.size(), seconds(), tty, true);
+
+  std::printf("import: %zu files in %.2f s: stored %lld, already stored %lld, rejected %lld\n",
+              files.size(), seconds(), static_cast<long long>(tally.stored.load()),
+              static_cast<long long>(tally.already.load()),
+              static_cast<long long>(tally.rejected.load()));
+  for (const auto& [reason, count] : tally.reasons) {
+    std::printf("  rejected (%s): %lld\n", reason.c_str(), static_cast<long long>(count));
+  }
+  for (const auto& [path, why] : tally.examples) {
+    std::printf("  %s: %s\n", path.c_str(), why.c_str());
+  }
+  return store_failed ? 1 : 0;
+}
+
+int RunDemo(const Config& config, const std::string& out_dir) {
+  auto files = dicom::MakeDemoDataset();
+  if (!out_dir.empty()) {
+    for (const auto& f : files) {
+      fs::path path = fs::path(out_dir) / f.name;
+      std::error_code ec;
+      fs::create_directories(path.parent_path(), ec);
+      std::ofstream out(path, std::ios::binary);
+      out.write(f.bytes.data(), static_cast<std::streamsize>(f.bytes.size()));
+      if (!out) {
+        std::fprintf(stderr, "imgpipe: cannot write %s\n", path.c_str());
+        return 1;
+      }
+    }
+    std::printf("demo: wrote %zu files under %s\n", files.size(), out_dir.c_str());
+    return 0;
+  }
+  auto stores = OpenStores(config);
+  if (!stores.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", stores.status().message().c_str());
+    return 1;
+  }
+  int stored = 0, already = 0;
+  for (const auto& f : files) {
+    auto r = stores->pacs->Ingest(f.bytes);
+    if (!r.ok()) {
+      std::fprintf(stderr, "imgpipe: demo file %s rejected: %s\n", f.name.c_str(),
+                   r.status().ToString().c_str());
+      return 1;
+    }
+    (r->outcome == pacs::IngestOutcome::kStored ? stored : already)++;
+  }
+  std::printf("demo: %d images stored, %d already stored, in %s\n", stored, already,
+              config.data_dir.c_str());
+  return 0;
+}
+
+}  // namespace imgpipe::app

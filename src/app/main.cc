@@ -1,0 +1,120 @@
+// imgpipe: one binary, many subcommands. main only parses the command line and wires modules.
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "app/config.h"
+#include "core/log.h"
+
+#ifndef IMGPIPE_VERSION
+#define IMGPIPE_VERSION "dev"
+#endif
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: imgpipe COMMAND [options]
+
+commands:
+  serve    [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [--database-url URL]
+           [--roles api,worker,push] [--demo] [--render-cache-mb N] [--body-limit-mb N]
+           [--threads N] [--log-level LEVEL] [--log-json]
+  import   PATH...            index DICOM files (folders are walked recursively)
+  demo     [--out DIR]        store the demo dataset (or write it as files under DIR)
+  env      [--powershell]     print the deployment outputs as environment variables
+  version                     print the version
+
+Settings come from imgpipe.toml (or --config), then IMGPIPE_* variables, then flags.
+)";
+
+const std::set<std::string> kBooleanFlags = {"demo", "log-json", "powershell"};
+
+struct CommandLine {
+  std::string command;
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> args;
+};
+
+bool Parse(int argc, char** argv, CommandLine* out, std::string* error) {
+  if (argc < 2) {
+    *error = "missing command";
+    return false;
+  }
+  out->command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || a == "--") {
+      out->args.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (kBooleanFlags.count(name)) {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      *error = "--" + name + " needs a value";
+      return false;
+    }
+    out->flags[name] = value;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace imgpipe;
+  CommandLine cl;
+  std::string error;
+  if (!Parse(argc, argv, &cl, &error)) {
+    std::fprintf(stderr, "imgpipe: %s\n\n%s", error.c_str(), kUsage);
+    return 2;
+  }
+  if (cl.command == "version" || cl.command == "--version") {
+    std::printf("imgpipe %s\n", IMGPIPE_VERSION);
+    return 0;
+  }
+  if (cl.command == "help" || cl.command == "--help" || cl.command == "-h") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  // Flags that are not settings.
+  std::string out_dir;
+  bool powershell = false;
+  if (auto it = cl.flags.find("out"); it != cl.flags.end()) {
+    out_dir = it->second;
+    cl.flags.erase(it);
+  }
+  if (auto it = cl.flags.find("powershell"); it != cl.flags.end()) {
+    powershell = true;
+    cl.flags.erase(it);
+  }
+  if (auto it = cl.flags.find("log-json"); it != cl.flags.end()) {
+    cl.flags["json"] = it->second;
+    cl.flags.erase(it);
+  }
+  if (auto it = cl.flags.find("threads"); it != cl.flags.end()) {
+    cl.flags["http.threads"] = it->second;
+    cl.flags.erase(it);
+  }
+  auto config = app::LoadConfig(cl.flags, app::ProcessEnvironment());
+  if (!config.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  core::InitLogging({config->log_level, config->log_json});
+
+  if (cl.command == "serve") return app::RunServe(*config);
+  if (cl.command == "import") return app::RunImport(*config, cl.args);
+  if (cl.command == "demo") return app::RunDemo(*config, out_dir);
+  if (cl.command == "env") return app::RunEnv(*config, powershell);
+  std::fprintf(stderr, "imgpipe: unknown command \"%s\"\n\n%s", cl.command.c_str(), kUsage);
+  return 2;
+}

@@ -1,0 +1,151 @@
+// imgpipe serve: every role in one process (this issue: the PACS API and DICOMweb).
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <memory>
+
+#include "app/commands.h"
+#include "app/stores.h"
+#include "dicom/dicom.h"
+#include "http/http.h"
+
+#ifndef IMGPIPE_VERSION
+#define IMGPIPE_VERSION "dev"
+#endif
+
+namespace imgpipe::app {
+namespace {
+
+core::Status ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return core::Status::InvalidArgument("listen must be HOST:PORT, not \"" + listen + "\"");
+  }
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  int p = 0;
+  std::string digits = listen.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos || (p = std::stoi(digits)) > 65535) {
+    return core::Status::InvalidArgument("listen port must be 0..65535, not \"" + digits + "\"");
+  }
+  *port = static_cast<uint16_t>(p);
+  return core::Status::Ok();
+}
+
+int LoadDemoIfEmpty(pacs::Pacs& pacs) {
+  auto count = pacs.CountInstances();
+  if (!count.ok()) {
+    spdlog::error("cannot count stored images: {}", count.status().ToString());
+    return 1;
+  }
+  if (*count > 0) {
+    spdlog::info("--demo: store already holds {} images; demo data not loaded", *count);
+    return 0;
+  }
+  auto files = dicom::MakeDemoDataset();
+  int stored = 0;
+  for (const auto& f : files) {
+    auto r = pacs.Ingest(f.bytes);
+    if (!r.ok()) {
+      spdlog::error("demo file {} rejected: {}", f.name, r.status().ToString());
+      return 1;
+    }
+    ++stored;
+  }
+  spdlog::info("--demo: loaded {} demo images", stored);
+  return 0;
+}
+
+void AddOperationsRoutes(http::Router& router, Stores& stores) {
+  router.Add("GET", "/healthz", [](http::Request&) {
+    return http::Response::Json(200, R"({"status":"ok"})");
+  });
+  router.Add("GET", "/readyz", [&stores](http::Request&) {
+    auto count = stores.pacs->CountInstances();
+    if (!count.ok()) return http::ErrorResponse(count.status());
+    return http::Response::Json(200, R"({"status":"ready"})");
+  });
+  router.Add("GET", "/version", [](http::Request&) {
+    return http::Response::Json(
+        200, boost::json::serialize(boost::json::object{{"version", IMGPIPE_VERSION}}));
+  });
+}
+
+}  // namespace
+
+std::string PublicBaseUrl(const std::string& host, int port) {
+  std::string h = host;
+  if (h == "0.0.0.0" || h.empty()) h = "127.0.0.1";
+  if (h == "::") h = "[::1]";
+  if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
+  return "http://" + h + ":" + std::to_string(port);
+}
+
+int RunServe(const Config& config) {
+  std::string host;
+  uint16_t port = 0;
+  if (auto st = ParseListen(config.listen, &host, &port); !st.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", st.message().c_str());
+    return 2;
+  }
+  auto stores = OpenStores(config);
+  if (!stores.ok()) {
+    std::fprintf(stderr, "imgpipe: cannot start: %s\n", stores.status().message().c_str());
+    return 1;
+  }
+  if (config.demo && LoadDemoIfEmpty(*stores->pacs) != 0) return 1;
+
+  auto router = std::make_shared<http::Router>();
+  pacs::RegisterRoutes(*router, *stores->pacs);
+  AddOperationsRoutes(*router, *stores);
+
+  http::ServerOptions options;
+  options.host = host;
+  options.port = port;
+  options.threads = config.http_threads;
+  options.body_limit = config.body_limit_mb << 20;
+  auto server = http::Server::Start(options, router);
+  if (!server.ok()) {
+    std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());
+    return 1;
+  }
+  std::string base = PublicBaseUrl((*server)->host(), (*server)->port());
+  // Scripts wait for this line; it must be first on stdout and flushed at once.
+  std::printf("listening on %s\n", base.c_str());
+  std::printf("PACS_API_BASE=%s/pacs\n", base.c_str());
+  std::printf("DICOMWEB_BASE=%s/dicomweb\n", base.c_str());
+  std::fflush(stdout);
+  spdlog::info("imgpipe {} serving on {} (data: {}, store: {}, {})", IMGPIPE_VERSION, base,
+               config.data_dir, stores->db->Describe(), stores->blobs->Describe());
+  (*server)->Wait();
+  spdlog::info("imgpipe stopped");
+  return 0;
+}
+
+int RunEnv(const Config& config, bool powershell) {
+  std::string host;
+  uint16_t port = 0;
+  if (auto st = ParseListen(config.listen, &host, &port); !st.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", st.message().c_str());
+    return 2;
+  }
+  std::string base = PublicBaseUrl(host, port);
+  const std::pair<const char*, std::string> vars[] = {
+      {"PACS_API_BASE", base + "/pacs"},
+      {"DICOMWEB_BASE", base + "/dicomweb"},
+  };
+  for (const auto& [name, value] : vars) {
+    if (powershell) {
+      std::printf("$Env:%s=\"%s\"\n", name, value.c_str());
+    } else {
+      std::printf("export %s=%s\n", name, value.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace imgpipe::app

@@ -1,0 +1,38 @@
+#include "app/stores.h"
+
+#include <filesystem>
+#include <system_error>
+
+namespace imgpipe::app {
+
+core::Result<Stores> OpenStores(const Config& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(config.data_dir, ec);
+  if (ec) {
+    return core::Status::Unavailable("cannot create data dir " + config.data_dir + ": " +
+                                     ec.message());
+  }
+  Stores s;
+  std::string db_path = (fs::path(config.data_dir) / "imgpipe.db").string();
+  if (!config.database_url.empty()) {
+    const std::string& url = config.database_url;
+    if (url.rfind("sqlite://", 0) == 0) {
+      db_path = url.substr(9);
+    } else if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+      return core::Status::Unavailable(
+          "database.url: the PostgreSQL backend is not built into this version yet");
+    } else {
+      return core::Status::InvalidArgument("database.url must start with sqlite:// or "
+                                           "postgresql://");
+    }
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenSqlite(db_path));
+  IMGPIPE_ASSIGN_OR_RETURN(s.blobs, blob::NewFsBlobStore((fs::path(config.data_dir) / "blobs").string()));
+  pacs::PacsOptions options;
+  options.render_cache_bytes = config.render_cache_mb << 20;
+  IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));
+  return s;
+}
+
+}  // namespace imgpipe::app

@@ -1,0 +1,143 @@
+#include "pacs/pacs.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "core/uid.h"
+#include "pacs/index.h"
+#include "pacs/render_cache.h"
+
+namespace imgpipe::pacs {
+namespace {
+
+using core::Result;
+using core::Status;
+
+std::string RenderKey(const InstanceRecord& instance, const dicom::RenderOptions& o) {
+  std::string key = instance.image_id;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "|%d|%s|%.17g|%.17g|%d|%d|%d", o.frame,
+                o.window_center ? "w" : "-", o.window_center.value_or(0),
+                o.window_width.value_or(0), o.size,
+                o.format == dicom::ImageFormat::kPng ? 0 : 1, o.jpeg_quality);
+  key += buf;
+  return key;
+}
+
+class PacsImpl final : public Pacs {
+ public:
+  PacsImpl(db::Database& db, blob::BlobStore& blobs, const PacsOptions& options)
+      : index_(db), blobs_(blobs), cache_(options.render_cache_bytes) {}
+
+  Status Init() { return index_.Migrate(); }
+
+  Result<IngestResult> Ingest(std::string_view file) override {
+    IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
+    std::string key =
+        InstanceBlobKey(info.study_instance_uid, info.series_instance_uid, info.sop_instance_uid);
+    IngestResult result;
+    // Re-ingest skips the blob write. Otherwise the blob goes first, then the index row, so the
+    // index never points at a missing file; a crash in between leaves an unindexed blob that the
+    // next ingest of the same file overwrites.
+    IMGPIPE_ASSIGN_OR_RETURN(auto existing, index_.FindInstance(info.sop_instance_uid));
+    if (!existing) IMGPIPE_RETURN_IF_ERROR(blobs_.Put(key, file));
+    IMGPIPE_ASSIGN_OR_RETURN(result.outcome,
+                             index_.Add(info, key, static_cast<int64_t>(file.size())));
+    InstanceRecord& r = result.instance;
+    r.image_id = info.sop_instance_uid;
+    r.series_id = info.series_instance_uid;
+    r.study_id = info.study_instance_uid;
+    r.sop_class_uid = info.sop_class_uid;
+    r.transfer_syntax_uid = info.transfer_syntax_uid;
+    r.photometric_interpretation = info.photometric_interpretation;
+    r.instance_number = info.instance_number;
+    r.rows = info.rows;
+    r.columns = info.columns;
+    r.frames = info.number_of_frames;
+    r.bits_allocated = info.bits_allocated;
+    r.size_bytes = static_cast<int64_t>(file.size());
+    r.blob_key = key;
+    return result;
+  }
+
+  Result<Page<StudyRecord>> FindStudies(const StudyQuery& query) override {
+    return index_.FindStudies(query);
+  }
+  Result<StudyRecord> GetStudy(std::string_view study) override {
+    return index_.GetStudy(study);
+  }
+  Result<std::vector<SeriesRecord>> ListSeries(std::string_view study) override {
+    return index_.ListSeries(study);
+  }
+  Result<SeriesRecord> GetSeries(std::string_view study, std::string_view series) override {
+    return index_.GetSeries(study, series);
+  }
+  Result<std::vector<InstanceRecord>> ListInstances(std::string_view study,
+                                                    std::string_view series) override {
+    return index_.ListInstances(study, series);
+  }
+  Result<std::vector<InstanceRecord>> ListStudyInstances(std::string_view study) override {
+    return index_.ListInstances(study, {});
+  }
+  Result<InstanceRecord> GetInstance(std::string_view study, std::string_view series,
+                                     std::string_view image) override {
+    return index_.GetInstance(study, series, image);
+  }
+  Result<std::string> ReadFile(const InstanceRecord& instance) override {
+    auto bytes = blobs_.Get(instance.blob_key);
+    if (!bytes.ok() && bytes.status().code() == core::StatusCode::kNotFound) {
+      // Indexed but the blob is gone: the store was damaged outside imgpipe.
+      spdlog::error("blob {} of indexed instance {} is missing", instance.blob_key,
+                    instance.image_id);
+      return Status::Internal("the stored file of image " + instance.image_id + " is missing");
+    }
+    return bytes;
+  }
+
+  Result<std::shared_ptr<const dicom::EncodedImage>> Preview(
+      const InstanceRecord& instance, const dicom::RenderOptions& options) override {
+    if (options.frame < 1 || options.frame > std::max<int64_t>(1, instance.frames)) {
+      return Status::InvalidArgument("frame " + std::to_string(options.frame) +
+                                     " is out of range 1.." +
+                                     std::to_string(std::max<int64_t>(1, instance.frames)));
+    }
+    std::string key = RenderKey(instance, options);
+    if (auto hit = cache_.Get(key)) return hit;
+    IMGPIPE_ASSIGN_OR_RETURN(std::string file, ReadFile(instance));
+    IMGPIPE_ASSIGN_OR_RETURN(dicom::EncodedImage image, dicom::Render(file, options));
+    auto shared = std::make_shared<const dicom::EncodedImage>(std::move(image));
+    cache_.Put(key, shared);
+    return shared;
+  }
+
+  Result<int64_t> CountInstances() override { return index_.CountInstances(); }
+
+ private:
+  Index index_;
+  blob::BlobStore& blobs_;
+  RenderCache cache_;
+};
+
+}  // namespace
+
+std::string InstanceBlobKey(std::string_view study, std::string_view series,
+                            std::string_view image) {
+  std::string key = "pacs/";
+  key += study;
+  key += '/';
+  key += series;
+  key += '/';
+  key += image;
+  key += ".dcm";
+  return key;
+}
+
+Result<std::unique_ptr<Pacs>> Pacs::Open(db::Database& db, blob::BlobStore& blobs,
+                                         const PacsOptions& options) {
+  auto pacs = std::make_unique<PacsImpl>(db, blobs, options);
+  IMGPIPE_RETURN_IF_ERROR(pacs->Init().WithContext("creating the PACS index"));
+  return std::unique_ptr<Pacs>(std::move(pacs));
+}
+
+}  // namespace imgpipe::pacs
