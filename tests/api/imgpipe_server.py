@@ -1,0 +1,68 @@
+"""Starts and stops a live `imgpipe serve` for integration tests (stdlib only)."""
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import json
+
+
+class ImgpipeServer:
+    """A server on 127.0.0.1 with a free port and a private data dir."""
+
+    def __init__(self, *extra_args, env=None):
+        self.bin = os.environ.get("IMGPIPE_BIN", "build/src/app/imgpipe")
+        self.data_dir = tempfile.mkdtemp(prefix="imgpipe-it-")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [self.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+             *extra_args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on http://"):
+            err = self.proc.stderr.read()
+            raise RuntimeError(f"imgpipe did not start: {line!r} {err}")
+        self.base = line.split()[-1]
+        self.host, port = self.base[len("http://"):].split(":")
+        self.port = int(port)
+        self.stderr_lines = []
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def get_json(self, path, expect=200):
+        status, headers, data = self.request("GET", path)
+        if status != expect:
+            raise AssertionError(f"GET {path}: {status} {data[:300]!r}")
+        return json.loads(data)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
