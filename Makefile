@@ -1,0 +1,52 @@
+# The two commands a new user needs (README): `make run` and `make test`.
+# Both install what they need first (scripts/install-deps.sh is idempotent).
+BUILD_DIR ?= build
+ASAN_DIR  ?= build-asan
+JOBS      ?= $(shell nproc)
+LISTEN    ?= 127.0.0.1:8080
+DATA_DIR  ?= ./imgpipe-data
+CMAKE_GEN := -G Ninja
+
+.PHONY: all deps build build-asan run test test-unit test-asan bench format clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+$(ASAN_DIR)/build.ninja:
+	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DIMGPIPE_SANITIZE=ON
+
+build-asan: deps $(ASAN_DIR)/build.ninja
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# Starts imgpipe with demo data on http://127.0.0.1:8080 (Ctrl-C stops it cleanly).
+run: build
+	$(BUILD_DIR)/src/app/imgpipe serve --demo --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# Every test: unit + integration in the normal build, then the same under ASan+UBSan.
+test: test-unit test-asan
+
+test-unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+# Side-by-side benchmark against Orthanc (installs orthanc and wrk; see bench/README.md).
+bench: build
+	IMGPIPE_BENCH_DEPS=1 scripts/install-deps.sh
+	IMGPIPE_BIN=$(BUILD_DIR)/src/app/imgpipe bench/pacs_vs_orthanc.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)
