@@ -1,6 +1,7 @@
 // The PACS API (/pacs): JSON search and retrieve, previews, ingest. DESIGN.md "HTTP API".
 #include <boost/json.hpp>
 
+#include "core/uid.h"
 #include "pacs/multipart.h"
 #include "pacs/routes_util.h"
 
