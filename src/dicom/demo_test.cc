@@ -1,0 +1,1 @@
+// Placeholder: the demo dataset tests land with demo.cc from its own worktree.
