@@ -78,8 +78,10 @@ core::Result<std::string> ToJsonImpl(std::string_view file, std::string_view pre
   for (auto& [parent, tag] : removals) parent->findAndDeleteElement(tag);
   BulkFormat format(std::string(prefix), std::move(bulk));
   std::ostringstream out;
+  out << '{';  // DcmDataset::writeJson writes the members only
   OFCondition cond = ds.writeJson(out, format);
   if (cond.bad()) return Status::Internal(std::string("writing DICOM JSON: ") + cond.text());
+  out << '}';
   std::string json = out.str();
   boost::system::error_code ec;
   boost::json::parse(json, ec);
