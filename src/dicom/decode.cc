@@ -37,7 +37,6 @@ core::Result<RawFrame> NativeFrame(Parsed& p, DcmElement& element, int index) {
   raw.planar = p.layout.planar_configuration;
   const uint64_t pixels = static_cast<uint64_t>(info.rows) * info.columns;
   const uint8_t* base = nullptr;
-  const bool big_endian = p.dataset->getOriginalXfer() == EXS_BigEndianExplicit;
   if (info.bits_allocated <= 8) {
     Uint8* data = nullptr;  // DCMTK hands out OB or OW pixel data as little-endian bytes here
     if (element.getUint8Array(data).bad() || data == nullptr) {
@@ -66,13 +65,6 @@ core::Result<RawFrame> NativeFrame(Parsed& p, DcmElement& element, int index) {
   }
   const uint8_t* start = base + static_cast<uint64_t>(index) * frame_bytes;
   raw.bytes.assign(start, start + frame_bytes);
-  if (big_endian && info.bits_allocated == 32) {
-    // DCMTK swapped 16-bit words only; restore 32-bit host order.
-    for (uint64_t i = 0; i + 4 <= raw.bytes.size(); i += 4) {
-      std::swap(raw.bytes[i], raw.bytes[i + 2]);
-      std::swap(raw.bytes[i + 1], raw.bytes[i + 3]);
-    }
-  }
   return raw;
 }
 
@@ -204,7 +196,10 @@ core::Result<Frame> DecodeParsed(Parsed& p, int frame_number) {
   frame.bytes_per_sample = BytesPerSample(info);
   frame.is_signed = info.pixel_representation == 1 && info.samples_per_pixel == 1;
   frame.pixels = std::move(raw.bytes);
-  if (raw.subsampled_422) frame.pixels = Expand422(frame.pixels, frame.rows, frame.columns);
+  if (raw.subsampled_422) {
+    frame.pixels = Expand422(frame.pixels, frame.rows, frame.columns);
+    raw.color = "YBR_FULL";
+  }
   if (frame.samples == 3 && raw.planar == 1) InterleavePlanes(frame);
   Normalize(frame, info.bits_allocated == 1 ? 0 : p.layout.high_bit);
   if (frame.samples == 3 && raw.color != "RGB") {

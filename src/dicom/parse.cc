@@ -299,7 +299,8 @@ uint64_t FrameBytes(const InstanceInfo& info) {
 void InitDcmtk() {
   static std::once_flag once;
   std::call_once(once, [] {
-    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    // DCMTK_LOG=1 keeps DCMTK's own logging, for debugging a file.
+    if (!std::getenv("DCMTK_LOG")) OFLog::configure(OFLogger::OFF_LOG_LEVEL);
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "dcmtk/dcmdata/dcrleerg.h"
+#include "dcmtk/dcmimage/diregist.h"  // colour support for the lossy encoders
 #include "dcmtk/dcmjpeg/djencode.h"
 #include "dcmtk/dcmjpls/djencode.h"
 
@@ -88,7 +89,8 @@ std::string WriteTemp(const std::string& bytes, const std::string& suffix) {
 std::string Save(DcmFileFormat& ff, E_TransferSyntax xfer, const DcmRepresentationParameter* p) {
   static std::once_flag once;
   std::call_once(once, [] {
-    OFLog::configure(OFLogger::OFF_LOG_LEVEL);
+    OFLog::configure(std::getenv("DCMTK_LOG") ? OFLogger::DEBUG_LOG_LEVEL
+                                              : OFLogger::OFF_LOG_LEVEL);
     DJEncoderRegistration::registerCodecs();
     DJLSEncoderRegistration::registerCodecs();
     DcmRLEEncoderRegistration::registerCodecs();
