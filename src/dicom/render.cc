@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "dicom/encode.h"
 #include "dicom/internal.h"
 
 namespace imgpipe::dicom {
@@ -122,21 +122,21 @@ core::Result<cv::Mat> GreyImage(const Frame& f, const InstanceInfo& info,
   return img;
 }
 
-// RGB frames pass through (16-bit samples scaled by BitsStored); OpenCV wants BGR.
+// RGB frames pass through (16-bit samples scaled by BitsStored).
 core::Result<cv::Mat> ColourImage(const Frame& f) {
   cv::Mat img(f.rows, f.columns, CV_8UC3);
   uint8_t* out = img.ptr<uint8_t>();
   const size_t n = static_cast<size_t>(f.rows) * f.columns;
   if (f.bytes_per_sample == 1) {
     const uint8_t* p = f.pixels.data();
-    for (size_t i = 0; i < n; ++i, p += 3, out += 3) out[0] = p[2], out[1] = p[1], out[2] = p[0];
+    for (size_t i = 0; i < n; ++i, p += 3, out += 3) out[0] = p[0], out[1] = p[1], out[2] = p[2];
   } else if (f.bytes_per_sample == 2) {
     const int shift = std::max(f.bits_stored - 8, 0);
     for (size_t i = 0; i < n; ++i, out += 3) {
       for (int c = 0; c < 3; ++c) {
         uint16_t v;
         std::memcpy(&v, f.pixels.data() + (3 * i + c) * 2, 2);
-        out[2 - c] = static_cast<uint8_t>(std::min<int>(v >> shift, 255));
+        out[c] = static_cast<uint8_t>(std::min<int>(v >> shift, 255));
       }
     }
   } else {
@@ -183,18 +183,17 @@ core::Result<EncodedImage> RenderImpl(std::string_view file, const RenderOptions
     img = resized;
   }
   EncodedImage result;
-  std::vector<uint8_t> buffer;
-  bool ok = false;
+  if (!img.isContinuous()) img = img.clone();
   if (options.format == ImageFormat::kJpeg) {
     const int quality = std::clamp(options.jpeg_quality, 1, 100);
-    ok = cv::imencode(".jpg", img, buffer, {cv::IMWRITE_JPEG_QUALITY, quality});
+    IMGPIPE_ASSIGN_OR_RETURN(result.bytes, internal::EncodeJpeg(img.data, img.cols, img.rows,
+                                                                img.channels(), img.step, quality));
     result.media_type = "image/jpeg";
   } else {
-    ok = cv::imencode(".png", img, buffer, {cv::IMWRITE_PNG_COMPRESSION, 1});
+    IMGPIPE_ASSIGN_OR_RETURN(
+        result.bytes, internal::EncodePng(img.data, img.cols, img.rows, img.channels(), img.step));
     result.media_type = "image/png";
   }
-  if (!ok) return Status::Internal("image encoding failed");
-  result.bytes.assign(buffer.begin(), buffer.end());
   result.width = img.cols;
   result.height = img.rows;
   return result;

@@ -1,8 +1,8 @@
 // Render: window math on known pixels, MONOCHROME1, aspect, fitting, encodings.
 #include <gtest/gtest.h>
+#include <png.h>
 
 #include <cstring>
-#include <opencv2/imgcodecs.hpp>
 
 #include "dicom/dicom.h"
 #include "dicom/test_util.h"
@@ -36,9 +36,27 @@ std::string Ct(const std::vector<int16_t>& stored, const char* photometric = "MO
   return Save(*ff, EXS_LittleEndianExplicit);
 }
 
-cv::Mat Decode(const EncodedImage& image) {
-  std::vector<uint8_t> buf(image.bytes.begin(), image.bytes.end());
-  return cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+// A decoded PNG: width, height, channels and the raster.
+struct Png {
+  int cols = 0;
+  int rows = 0;
+  int channels = 0;
+  std::vector<uint8_t> data;
+  uint8_t at(int y, int x, int c = 0) const { return data[(y * cols + x) * channels + c]; }
+};
+
+Png Decode(const EncodedImage& image) {
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  Png out;
+  if (!png_image_begin_read_from_memory(&img, image.bytes.data(), image.bytes.size())) return out;
+  out.channels = (img.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
+  img.format = out.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  out.cols = static_cast<int>(img.width);
+  out.rows = static_cast<int>(img.height);
+  out.data.resize(PNG_IMAGE_SIZE(img));
+  if (!png_image_finish_read(&img, nullptr, out.data.data(), 0, nullptr)) out.data.clear();
+  return out;
 }
 
 std::vector<int> Grey(const std::string& file, RenderOptions options = {}) {
@@ -46,12 +64,9 @@ std::vector<int> Grey(const std::string& file, RenderOptions options = {}) {
   EXPECT_TRUE(image.ok()) << image.status().ToString();
   if (!image.ok()) return {};
   EXPECT_EQ(image->media_type, "image/png");
-  cv::Mat m = Decode(*image);
-  EXPECT_EQ(m.type(), CV_8UC1);
-  std::vector<int> out;
-  for (int y = 0; y < m.rows; ++y) {
-    for (int x = 0; x < m.cols; ++x) out.push_back(m.at<uint8_t>(y, x));
-  }
+  Png m = Decode(*image);
+  EXPECT_EQ(m.channels, 1);
+  std::vector<int> out(m.data.begin(), m.data.end());
   return out;
 }
 
@@ -100,10 +115,16 @@ TEST(RenderTest, AspectCorrectionAndFit) {
   auto fitted = Render(file, small);
   ASSERT_TRUE(fitted.ok());
   EXPECT_EQ(fitted->media_type, "image/jpeg");
-  cv::Mat m = Decode(*fitted);
+  EXPECT_EQ(fitted->bytes.substr(0, 2), "\xFF\xD8");
+  EXPECT_EQ(fitted->width, 32);
+  EXPECT_EQ(fitted->height, 32);
+  RenderOptions small_png;
+  small_png.size = 32;
+  auto png = Render(file, small_png);
+  ASSERT_TRUE(png.ok());
+  Png m = Decode(*png);
   EXPECT_EQ(m.cols, 32);
   EXPECT_EQ(m.rows, 32);
-  EXPECT_EQ(fitted->width, 32);
 }
 
 TEST(RenderTest, RgbPassesThrough) {
@@ -116,10 +137,9 @@ TEST(RenderTest, RgbPassesThrough) {
   auto ff = MakeImage(s);
   auto image = Render(Save(*ff, EXS_LittleEndianExplicit), {});
   ASSERT_TRUE(image.ok()) << image.status().ToString();
-  cv::Mat m = Decode(*image);
-  ASSERT_EQ(m.type(), CV_8UC3);
-  EXPECT_EQ(m.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));  // BGR
-  EXPECT_EQ(m.at<cv::Vec3b>(0, 1), cv::Vec3b(30, 20, 10));
+  Png m = Decode(*image);
+  ASSERT_EQ(m.channels, 3);
+  EXPECT_EQ(m.data, (std::vector<uint8_t>{255, 0, 0, 10, 20, 30}));
 }
 
 TEST(RenderTest, FrameSelectionAndErrors) {
