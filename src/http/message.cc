@@ -37,7 +37,9 @@ bool ParseQuery(std::string_view query, HeaderList& out) {
   return true;
 }
 
-bool HasNoBody(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+bool HasNoBody(int status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
 
 bool IsFramingHeader(std::string_view name) {
   std::string lower = Lowercase(name);

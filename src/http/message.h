@@ -1,11 +1,10 @@
 // Internal to the http module: conversions between Beast messages and Request/Response.
 #pragma once
 
-#include <string>
-#include <string_view>
-
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "http/http.h"

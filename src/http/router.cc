@@ -4,6 +4,8 @@
 // '/' and percent-decoded segment by segment, so an encoded "%2F" stays inside its segment and can
 // never create an extra one. Among the routes of the request's method that match, the most
 // specific wins: segment by segment, a literal beats "{name}", which beats "{name...}".
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <exception>
 #include <optional>
@@ -11,8 +13,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "core/log.h"
 #include "http/http.h"
@@ -118,7 +118,7 @@ Response Router::Dispatch(Request& request) const {
   const Route* best = nullptr;
   HeaderList best_params;
   std::vector<int> best_ranks;
-  bool best_exact_head = false;  // a HEAD route beats a GET route serving HEAD
+  bool best_exact_head = false;   // a HEAD route beats a GET route serving HEAD
   std::set<std::string> allowed;  // methods of routes that match the path
   for (const Route& route : routes_) {
     HeaderList params;

@@ -6,14 +6,7 @@
 // A separate "stopper" thread then waits up to shutdown_grace for the connections to end, closes
 // what is left, stops the io_context and joins the pool. It is a separate thread because Stop()
 // may be called from a pool thread (a handler, the signal handler), which cannot join itself.
-#include <condition_variable>
-#include <csignal>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <string>
-#include <thread>
-#include <vector>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -25,7 +18,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
+#include <condition_variable>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "http/http.h"
 #include "http/session.h"
@@ -147,8 +147,8 @@ void ServerImpl::Run() {
       RequestStop();
     });
   }
-  int count = options.threads > 0 ? options.threads
-                                  : static_cast<int>(std::thread::hardware_concurrency());
+  int count =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (count < 1) count = 1;
   threads_.reserve(count);
   for (int i = 0; i < count; ++i) {
@@ -161,8 +161,8 @@ void ServerImpl::Run() {
 
 asio::awaitable<void> ServerImpl::AcceptLoop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(
-        asio::make_strand(ioc_), asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+                                                        asio::as_tuple(asio::use_awaitable));
     if (!acceptor_.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // E.g. out of file descriptors: back off instead of spinning.
@@ -173,8 +173,8 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
     }
     auto connection = std::make_shared<Connection>(std::move(socket));
     if (!hub_->Add(connection)) co_return;  // stopping: the socket closes with `connection`
-    asio::co_spawn(connection->stream.get_executor(),
-                   internal::RunSession(hub_, connection), asio::detached);
+    asio::co_spawn(connection->stream.get_executor(), internal::RunSession(hub_, connection),
+                   asio::detached);
   }
 }
 
@@ -194,8 +194,7 @@ void ServerImpl::RequestStop() {
 void ServerImpl::FinishStop() {
   const auto grace = hub_->options().shutdown_grace;
   if (!hub_->WaitEmpty(std::chrono::steady_clock::now() + grace)) {
-    spdlog::warn("http: requests still running after the {} ms grace; closing them",
-                 grace.count());
+    spdlog::warn("http: requests still running after the {} ms grace; closing them", grace.count());
     hub_->CloseAll();
     hub_->WaitEmpty(std::chrono::steady_clock::now() + kForcedCloseWait);
   }

@@ -2,10 +2,9 @@
 // and the SessionHub that lets Stop() find and close connections.
 #include "http/session.h"
 
-#include <array>
-#include <exception>
-#include <string>
+#include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,7 +15,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
+#include <exception>
+#include <string>
 
 #include "core/log.h"
 #include "http/message.h"
@@ -98,6 +98,21 @@ asio::awaitable<bool> Send(SessionHub& hub, Connection& c, Response response,
   co_return !ec;
 }
 
+// Answers a request that could not be read with an error response; the connection then ends.
+asio::awaitable<bool> Fail(SessionHub& hub, Connection& c, int status, const BeastRequest& message,
+                           std::string request_id, std::chrono::steady_clock::time_point start,
+                           beast::error_code ec) {
+  spdlog::debug("http read failed: {}", ec.message());
+  std::string method(message.method_string());
+  if (method.empty()) method = "-";
+  std::string raw_path(RawPath(message.target()));
+  Response response = ErrorResponse(StatusForHttp(status));
+  response.status = status;  // 431 has no Status code of its own
+  co_await Send(hub, c, std::move(response), method, raw_path, 11,
+                /*keep_alive=*/false, request_id, start);
+  co_return false;
+}
+
 // Half-closes, then discards what the peer still sends (bounded), so it can read our response.
 asio::awaitable<void> LingeringClose(Connection& c) {
   beast::error_code ec;
@@ -134,26 +149,18 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, Connection& c) {
     parser.header_limit(options.header_limit);
     parser.body_limit(options.body_limit);
     c.stream.expires_after(options.header_timeout);
-    auto [header_ec, header_n] = co_await bhttp::async_read_header(c.stream, buffer, parser,
-                                                                   kAsTuple);
+    auto [header_ec, header_n] =
+        co_await bhttp::async_read_header(c.stream, buffer, parser, kAsTuple);
     (void)header_n;
     c.idle = false;
     auto start = std::chrono::steady_clock::now();
     BeastRequest& message = parser.get();
     std::string request_id = ChooseRequestId(message["x-request-id"]);
 
-    // Answers a request that cannot be read with an error and ends the connection.
-    auto fail = [&](int status) -> asio::awaitable<bool> {
-      std::string method(message.method_string());
-      co_await Send(hub, c, ErrorResponse(StatusForHttp(status)), method.empty() ? "-" : method,
-                    RawPath(message.target()), 11, /*keep_alive=*/false, request_id, start);
-      co_return false;
-    };
-
     if (header_ec) {
       int status = StatusForReadError(header_ec);
       if (status == 0) co_return true;
-      co_return co_await fail(status);
+      co_return co_await Fail(hub, c, status, message, request_id, start, header_ec);
     }
     if (!parser.is_done()) {
       if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
@@ -168,7 +175,7 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, Connection& c) {
       if (body_ec) {
         int status = StatusForReadError(body_ec);
         if (status == 0) co_return true;
-        co_return co_await fail(status);
+        co_return co_await Fail(hub, c, status, message, request_id, start, body_ec);
       }
     }
 
@@ -196,8 +203,8 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, Connection& c) {
       keep_alive = false;
     }
     keep_alive = keep_alive && !hub.stopping();
-    bool sent = co_await Send(hub, c, std::move(response), request.method,
-                              RawPath(request.target), version, keep_alive, request_id, start);
+    bool sent = co_await Send(hub, c, std::move(response), request.method, RawPath(request.target),
+                              version, keep_alive, request_id, start);
     if (!sent) co_return true;
     if (!keep_alive) co_return built.ok();
   }
