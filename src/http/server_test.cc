@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <csignal>
 #include <future>
 #include <map>
 #include <mutex>
@@ -213,6 +214,18 @@ TEST_F(ServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_EQ(reply.body, "abcde");
 }
 
+TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
+  StartServer();
+  Client client(server_->port());
+  client.Send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.Read().status, 100);
+  client.Send("xyz");
+  Client::Reply reply = client.Read();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "xyz");
+}
+
 TEST_F(ServerTest, HeadKeepsContentLengthWithoutBody) {
   StartServer();
   Client client(server_->port());
@@ -341,6 +354,16 @@ TEST_F(ServerTest, StopFromAnotherThreadUnblocksWait) {
   std::thread stopper([this] { server_->Stop(); });
   server_->Wait();
   stopper.join();
+  Client late(server_->port());
+  EXPECT_FALSE(late.connected());
+}
+
+TEST_F(ServerTest, SigtermStopsGracefully) {
+  ServerOptions options = TestOptions();
+  options.stop_on_signals = true;
+  StartServer(options);
+  std::raise(SIGTERM);  // handled by the server's signal_set, not the default action
+  server_->Wait();
   Client late(server_->port());
   EXPECT_FALSE(late.connected());
 }
