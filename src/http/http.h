@@ -24,11 +24,11 @@ namespace imgpipe::http {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-  std::string method;   // "GET", "POST", ... (HEAD is served by GET handlers, body dropped)
-  std::string target;   // as received: path + "?" + query
-  std::string path;     // percent-decoded path, without the query
-  HeaderList query;     // decoded query parameters in order ("a=1&a=2" gives two entries)
-  HeaderList headers;   // names lowercased
+  std::string method;      // "GET", "POST", ... (HEAD is served by GET handlers, body dropped)
+  std::string target;      // as received: path + "?" + query
+  std::string path;        // percent-decoded path, without the query
+  HeaderList query;        // decoded query parameters in order ("a=1&a=2" gives two entries)
+  HeaderList headers;      // names lowercased
   HeaderList path_params;  // filled by the router from "{name}" segments
   std::string body;
   std::string request_id;
@@ -37,7 +37,7 @@ struct Request {
   // First value of query parameter / header / path parameter `name`, if present.
   std::optional<std::string_view> Query(std::string_view name) const;
   std::optional<std::string_view> Header(std::string_view name) const;  // name case-insensitive
-  std::string_view PathParam(std::string_view name) const;               // "" when absent
+  std::string_view PathParam(std::string_view name) const;              // "" when absent
 };
 
 struct Response {
@@ -82,15 +82,15 @@ class Router {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 8080;  // 0 picks a free port; see Server::port()
-  int threads = 0;       // 0 = std::thread::hardware_concurrency()
+  uint16_t port = 8080;                // 0 picks a free port; see Server::port()
+  int threads = 0;                     // 0 = std::thread::hardware_concurrency()
   uint64_t body_limit = 512ull << 20;  // bytes; larger bodies get 413 before they are read
   uint32_t header_limit = 64 << 10;
   std::chrono::milliseconds header_timeout{10'000};  // to receive a complete request header
   std::chrono::milliseconds body_timeout{300'000};   // to receive the body once headers are in
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
   std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long on stop
-  bool stop_on_signals = true;  // SIGINT/SIGTERM trigger a graceful Stop()
+  bool stop_on_signals = true;                       // SIGINT/SIGTERM trigger a graceful Stop()
 };
 
 // A running server. Start binds and listens before it returns (so port() is the real port and a

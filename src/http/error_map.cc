@@ -1,0 +1,55 @@
+// The ONE map from core::StatusCode to HTTP statuses, and the JSON error body.
+#include <string>
+
+#include "core/log.h"
+#include "http/http.h"
+
+namespace imgpipe::http {
+
+int HttpStatusFor(core::StatusCode code) {
+  using core::StatusCode;
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kConflict:
+      return 409;
+    case StatusCode::kPayloadTooLarge:
+      return 413;
+    case StatusCode::kUnsupportedMediaType:
+      return 415;
+    case StatusCode::kUnprocessable:
+      return 422;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Response ErrorResponse(const core::Status& status) {
+  std::string body = R"({"error":{"code":")";
+  body += core::JsonEscape(core::StatusCodeName(status.code()));
+  body += R"(","message":")";
+  body += core::JsonEscape(status.message());
+  body += R"("}})";
+  Response response = Response::Json(HttpStatusFor(status.code()), std::move(body));
+  // A 401 must say how to authenticate (RFC 9110 11.6.1); the API uses bearer keys.
+  if (status.code() == core::StatusCode::kUnauthenticated) {
+    response.SetHeader("WWW-Authenticate", "Bearer");
+  }
+  return response;
+}
+
+}  // namespace imgpipe::http

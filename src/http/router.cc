@@ -1,0 +1,160 @@
+// Router: method + segment-pattern matching, 404/405 handling, handler exceptions -> 500.
+//
+// Matching works on the RAW path (from Request::target when set, else Request::path), split at
+// '/' and percent-decoded segment by segment, so an encoded "%2F" stays inside its segment and can
+// never create an extra one. Among the routes of the request's method that match, the most
+// specific wins: segment by segment, a literal beats "{name}", which beats "{name...}".
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/log.h"
+#include "http/http.h"
+
+namespace imgpipe::http {
+namespace {
+
+// Splits "/a/b" into {"a", "b"}; "/" and "" give no segments; "/a/" gives {"a", ""}.
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> segments;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (path.empty()) return segments;
+  for (;;) {
+    size_t slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+bool IsParam(std::string_view segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Rank of a pattern segment for precedence (higher is more specific).
+int Rank(std::string_view pattern_segment, bool is_rest) {
+  if (is_rest) return 0;
+  return IsParam(pattern_segment) ? 1 : 2;
+}
+
+// Matches the decoded segments against a route; fills `params` and `ranks` on success.
+bool Match(const std::vector<std::string>& pattern, bool rest,
+           const std::vector<std::string>& segments, HeaderList& params, std::vector<int>& ranks) {
+  size_t fixed = rest ? pattern.size() - 1 : pattern.size();
+  if (rest ? segments.size() < fixed : segments.size() != fixed) return false;
+  for (size_t i = 0; i < fixed; ++i) {
+    const std::string& p = pattern[i];
+    if (IsParam(p)) {
+      if (segments[i].empty()) return false;
+      params.emplace_back(p.substr(1, p.size() - 2), segments[i]);
+    } else if (p != segments[i]) {
+      return false;
+    }
+    ranks.push_back(Rank(p, false));
+  }
+  if (rest) {
+    std::string value;
+    for (size_t i = fixed; i < segments.size(); ++i) {
+      // A decoded '/' would smuggle an extra segment into the rest value: no match.
+      if (segments[i].find('/') != std::string::npos) return false;
+      if (i > fixed) value += '/';
+      value += segments[i];
+    }
+    const std::string& p = pattern.back();
+    params.emplace_back(p.substr(1, p.size() - 5), std::move(value));  // strip "{" and "...}"
+    ranks.push_back(Rank(p, true));
+  } else {
+    ranks.push_back(3);  // the pattern ends here: an exact-length match beats a rest parameter
+  }
+  return true;
+}
+
+Response MethodNotAllowed(const Request& request, const std::set<std::string>& methods) {
+  std::string allow;
+  for (const std::string& m : methods) {
+    if (!allow.empty()) allow += ", ";
+    allow += m;
+  }
+  std::string body = R"({"error":{"code":"method_not_allowed","message":")";
+  body += core::JsonEscape("method " + request.method + " not allowed; allowed: " + allow);
+  body += R"("}})";
+  Response response = Response::Json(405, std::move(body));
+  response.SetHeader("Allow", allow);
+  return response;
+}
+
+}  // namespace
+
+void Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
+  Route route;
+  route.method = std::string(method);
+  for (std::string_view segment : SplitPath(pattern)) route.segments.emplace_back(segment);
+  if (!route.segments.empty()) {
+    const std::string& last = route.segments.back();
+    route.rest = last.size() > 5 && last.front() == '{' && last.ends_with("...}");
+  }
+  route.handler = std::move(handler);
+  routes_.push_back(std::move(route));
+}
+
+Response Router::Dispatch(Request& request) const {
+  std::string_view raw_path = request.target.empty() ? request.path : request.target;
+  raw_path = raw_path.substr(0, raw_path.find('?'));
+  std::vector<std::string> segments;
+  for (std::string_view raw : SplitPath(raw_path)) {
+    std::optional<std::string> decoded = PercentDecode(raw, /*plus_is_space=*/false);
+    if (!decoded) return ErrorResponse(core::Status::InvalidArgument("malformed path"));
+    segments.push_back(std::move(*decoded));
+  }
+
+  const bool head = request.method == "HEAD";
+  const Route* best = nullptr;
+  HeaderList best_params;
+  std::vector<int> best_ranks;
+  bool best_exact_head = false;   // a HEAD route beats a GET route serving HEAD
+  std::set<std::string> allowed;  // methods of routes that match the path
+  for (const Route& route : routes_) {
+    HeaderList params;
+    std::vector<int> ranks;
+    if (!Match(route.segments, route.rest, segments, params, ranks)) continue;
+    allowed.insert(route.method);
+    if (route.method == "GET") allowed.insert("HEAD");
+    const bool exact = route.method == request.method;
+    if (!exact && !(head && route.method == "GET")) continue;
+    // Compare specificity; on a tie an exact method (HEAD route) wins, then the earlier route.
+    if (best != nullptr) {
+      if (ranks < best_ranks) continue;
+      if (ranks == best_ranks && (best_exact_head || !exact || !head)) continue;
+    }
+    best = &route;
+    best_params = std::move(params);
+    best_ranks = std::move(ranks);
+    best_exact_head = head && exact;
+  }
+
+  if (best == nullptr) {
+    if (allowed.empty()) {
+      return ErrorResponse(core::Status::NotFound("no route for " + std::string(raw_path)));
+    }
+    return MethodNotAllowed(request, allowed);
+  }
+
+  request.path_params = std::move(best_params);
+  try {
+    return best->handler(request);
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} {} threw: {}", request.method, raw_path, e.what());
+  } catch (...) {
+    spdlog::error("handler for {} {} threw a non-standard exception", request.method, raw_path);
+  }
+  return ErrorResponse(core::Status::Internal("internal error"));
+}
+
+}  // namespace imgpipe::http

@@ -1,0 +1,273 @@
+// The per-connection coroutine (model: Beast's advanced_server_flex_awaitable, plain HTTP only)
+// and the SessionHub that lets Stop() find and close connections.
+#include "http/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <exception>
+#include <string>
+
+#include "core/log.h"
+#include "http/message.h"
+
+namespace imgpipe::http::internal {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// After an error response the peer may still be sending (a too-large body): read and discard
+// this much for this long before closing, so the close does not reset the connection and destroy
+// the response before the peer reads it.
+constexpr size_t kLingerBytes = 1 << 20;
+constexpr std::chrono::milliseconds kLingerTime{1000};
+
+// The HTTP status to answer a failed read with, or 0 to close silently (timeouts, peer gone).
+int StatusForReadError(const beast::error_code& ec) {
+  if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::body_limit) return 413;
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return 0;
+  if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
+    return 400;  // any other parse error: a malformed request
+  }
+  return 0;
+}
+
+core::Status StatusForHttp(int status) {
+  switch (status) {
+    case 413:
+      return core::Status::PayloadTooLarge("request body is larger than the limit");
+    case 431:
+      return core::Status::InvalidArgument("request header is larger than the limit");
+    default:
+      return core::Status::InvalidArgument("malformed HTTP request");
+  }
+}
+
+class RemoveGuard {
+ public:
+  RemoveGuard(SessionHub& hub, const Connection* c) : hub_(hub), connection_(c) {}
+  ~RemoveGuard() { hub_.Remove(connection_); }
+
+ private:
+  SessionHub& hub_;
+  const Connection* connection_;
+};
+
+std::string RemoteOf(tcp::socket& socket) {
+  beast::error_code ec;
+  tcp::endpoint endpoint = socket.remote_endpoint(ec);
+  if (ec) return "-";
+  std::string address = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) address = "[" + address + "]";
+  return address + ":" + std::to_string(endpoint.port());
+}
+
+// Writes `response`, logs the access line and returns whether the write succeeded.
+asio::awaitable<bool> Send(SessionHub& hub, Connection& c, Response response,
+                           std::string_view method, std::string_view raw_path, unsigned version,
+                           bool keep_alive, const std::string& request_id,
+                           std::chrono::steady_clock::time_point start) {
+  const int status = response.status;
+  BeastResponse message =
+      ToBeast(std::move(response), version, method == "HEAD", keep_alive, request_id);
+  const size_t bytes = message.body().size();
+  c.stream.expires_after(hub.options().body_timeout);
+  auto [ec, written] = co_await bhttp::async_write(c.stream, message, kAsTuple);
+  (void)written;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  core::ScopedRequestId scoped(request_id);
+  spdlog::info("{} {} {} {}B {}ms{}", method, raw_path, status, bytes, ms,
+               ec ? " (write failed: " + ec.message() + ")" : std::string());
+  co_return !ec;
+}
+
+// Answers a request that could not be read with an error response; the connection then ends.
+asio::awaitable<bool> Fail(SessionHub& hub, Connection& c, int status, const BeastRequest& message,
+                           std::string request_id, std::chrono::steady_clock::time_point start,
+                           beast::error_code ec) {
+  spdlog::debug("http read failed: {}", ec.message());
+  std::string method(message.method_string());
+  if (method.empty()) method = "-";
+  std::string raw_path(RawPath(message.target()));
+  Response response = ErrorResponse(StatusForHttp(status));
+  response.status = status;  // 431 has no Status code of its own
+  co_await Send(hub, c, std::move(response), method, raw_path, 11,
+                /*keep_alive=*/false, request_id, start);
+  co_return false;
+}
+
+// Half-closes, then discards what the peer still sends (bounded), so it can read our response.
+asio::awaitable<void> LingeringClose(Connection& c) {
+  beast::error_code ec;
+  c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  c.stream.expires_after(kLingerTime);
+  std::array<char, 16 << 10> sink;
+  size_t total = 0;
+  while (total < kLingerBytes) {
+    auto [read_ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), kAsTuple);
+    if (read_ec) break;
+    total += n;
+  }
+}
+
+// Serves requests until the connection should close. Returns true for an orderly close, false
+// when an error response was sent while the peer may still be sending (then linger).
+asio::awaitable<bool> ServeRequests(SessionHub& hub, Connection& c) {
+  const ServerOptions& options = hub.options();
+  const std::string remote = RemoteOf(c.stream.socket());
+  beast::flat_buffer buffer;
+  for (bool first = true;; first = false) {
+    if (hub.stopping()) co_return true;
+    c.idle = true;
+    if (!first && buffer.size() == 0) {
+      // Keep-alive: wait up to idle_timeout for the first byte of the next request.
+      c.stream.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096), kAsTuple);
+      if (ec) co_return true;
+      buffer.commit(n);
+    }
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(options.header_limit);
+    parser.body_limit(options.body_limit);
+    c.stream.expires_after(options.header_timeout);
+    auto [header_ec, header_n] =
+        co_await bhttp::async_read_header(c.stream, buffer, parser, kAsTuple);
+    (void)header_n;
+    c.idle = false;
+    auto start = std::chrono::steady_clock::now();
+    BeastRequest& message = parser.get();
+    std::string request_id = ChooseRequestId(message["x-request-id"]);
+
+    if (header_ec) {
+      int status = StatusForReadError(header_ec);
+      if (status == 0) co_return true;
+      co_return co_await Fail(hub, c, status, message, request_id, start, header_ec);
+    }
+    if (!parser.is_done()) {
+      if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
+        bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, message.version()};
+        c.stream.expires_after(options.body_timeout);
+        auto [ec, n] = co_await bhttp::async_write(c.stream, go_on, kAsTuple);
+        if (ec) co_return true;
+      }
+      c.stream.expires_after(options.body_timeout);
+      auto [body_ec, body_n] = co_await bhttp::async_read(c.stream, buffer, parser, kAsTuple);
+      (void)body_n;
+      if (body_ec) {
+        int status = StatusForReadError(body_ec);
+        if (status == 0) co_return true;
+        co_return co_await Fail(hub, c, status, message, request_id, start, body_ec);
+      }
+    }
+
+    Request request;
+    request.remote = remote;
+    request.request_id = request_id;
+    const unsigned version = message.version();
+    bool keep_alive = message.keep_alive();
+    core::Status built = BuildRequest(message, request);
+    Response response;
+    if (!built.ok()) {
+      response = ErrorResponse(built);
+      keep_alive = false;
+    } else {
+      core::ScopedRequestId scoped(request_id);
+      try {
+        response = hub.router().Dispatch(request);
+      } catch (const std::exception& e) {  // Dispatch catches handler exceptions; belt and braces
+        spdlog::error("dispatch threw: {}", e.what());
+        response = ErrorResponse(core::Status::Internal("internal error"));
+      }
+    }
+    if (auto connection = response.Header("Connection");
+        connection && beast::iequals(*connection, "close")) {
+      keep_alive = false;
+    }
+    keep_alive = keep_alive && !hub.stopping();
+    bool sent = co_await Send(hub, c, std::move(response), request.method, RawPath(request.target),
+                              version, keep_alive, request_id, start);
+    if (!sent) co_return true;
+    if (!keep_alive) co_return built.ok();
+  }
+}
+
+}  // namespace
+
+bool SessionHub::Add(const std::shared_ptr<Connection>& connection) {
+  std::lock_guard lock(mu_);
+  if (stopping()) return false;
+  connections_.emplace(connection.get(), connection);
+  return true;
+}
+
+void SessionHub::Remove(const Connection* connection) {
+  std::lock_guard lock(mu_);
+  connections_.erase(connection);
+  if (connections_.empty()) empty_cv_.notify_all();
+}
+
+void SessionHub::BeginStop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_.store(true, std::memory_order_release);
+  }
+  PostClose(/*only_idle=*/true);
+}
+
+void SessionHub::CloseAll() { PostClose(/*only_idle=*/false); }
+
+void SessionHub::PostClose(bool only_idle) {
+  std::lock_guard lock(mu_);
+  for (const auto& [ptr, connection] : connections_) {
+    asio::post(connection->stream.get_executor(), [connection = connection, only_idle] {
+      if (only_idle && !connection->idle) return;
+      beast::error_code ec;
+      connection->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      connection->stream.close();
+    });
+  }
+}
+
+bool SessionHub::WaitEmpty(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return empty_cv_.wait_until(lock, deadline, [&] { return connections_.empty(); });
+}
+
+asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
+                                 std::shared_ptr<Connection> connection) {
+  RemoveGuard guard(*hub, connection.get());
+  bool orderly = true;
+  try {
+    orderly = co_await ServeRequests(*hub, *connection);
+  } catch (const std::exception& e) {
+    spdlog::error("http session failed: {}", e.what());
+  }
+  if (!orderly) {
+    co_await LingeringClose(*connection);
+  } else {
+    beast::error_code ec;
+    connection->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+  connection->stream.close();
+}
+
+}  // namespace imgpipe::http::internal
