@@ -7,7 +7,9 @@
 // and rolls back in its destructor otherwise.
 //
 // Errors: a unique/primary-key violation is AlreadyExists; a busy/locked database that stays busy
-// past the busy timeout, or a lost connection, is Unavailable; bad SQL is Internal.
+// past the busy timeout, or a lost connection, is Unavailable; bad SQL is Internal. A failed
+// statement rolls its whole transaction back at once (as PostgreSQL does): later Exec/Query/Commit
+// on it fail with the same code. Expect duplicates with INSERT ... ON CONFLICT instead.
 //
 // Thread-safety: Database is thread-safe (backends keep a pool of connections). A Transaction
 // belongs to one thread at a time and must not outlive its Database.
@@ -80,13 +82,14 @@ class Database {
 };
 
 struct SqliteOptions {
-  int pool_size = 8;          // connections; each serves one transaction at a time
+  int pool_size = 8;  // connections; each serves one transaction at a time
   int busy_timeout_ms = 5000;
   bool synchronous_full = true;  // fsync at every commit (DESIGN.md "Durable")
 };
 
 // Opens (creating if needed) a SQLite database in WAL mode. `path` ":memory:" gives a private
-// in-memory database shared by the pool (for unit tests).
+// temporary database shared by the pool (for unit tests): a file under the temp directory,
+// removed when the Database closes, so it has the same concurrency as a real one.
 core::Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path,
                                                    const SqliteOptions& options = {});
 

@@ -1,0 +1,243 @@
+// BlobStore on a local folder: key "a/b/c" is the file root/a/b/c.
+//
+// Atomicity and durability come from the classic sequence: write a temp file in the target's
+// directory, fsync it, rename (Put) or link/renameat2(RENAME_NOREPLACE) (PutIfAbsent) it onto the
+// key, fsync the directory. Temp names contain '~', which no key segment may, so List skips them.
+// A crash between writing and renaming can leave a temp file behind; it is invisible to every
+// method (a sweeper could remove old ".tmp~*" files, not done yet).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include "blob/blob_store.h"
+#include "blob/fs/posix_file.h"
+
+namespace imgpipe::blob {
+
+namespace {
+
+using fs::ErrnoStatus;
+
+core::Status InvalidKey(std::string_view key) {
+  return core::Status::InvalidArgument("invalid blob key: \"" + std::string(key) + "\"");
+}
+
+// Splits "a/b/c" into ("a/b", "c"); ("", "c") for a top-level key.
+std::pair<std::string_view, std::string_view> SplitKey(std::string_view key) {
+  size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos) return {{}, key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+bool IsDir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Atomically moves `from` onto `to` only if `to` does not exist. Prefers renameat2, falls back to
+// link+unlink on file systems without RENAME_NOREPLACE. Returns 0 or an errno value.
+int RenameNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return errno;
+  if (::link(from.c_str(), to.c_str()) != 0) return errno;
+  ::unlink(from.c_str());
+  return 0;
+}
+
+class FsBlobStore final : public BlobStore {
+ public:
+  explicit FsBlobStore(std::string root) : root_(std::move(root)) {}
+
+  core::Status Put(std::string_view key, std::string_view data) override {
+    return Store(key, data, /*replace=*/true);
+  }
+
+  core::Status PutIfAbsent(std::string_view key, std::string_view data) override {
+    return Store(key, data, /*replace=*/false);
+  }
+
+  core::Result<std::string> Get(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
+      return ErrnoStatus(errno, "opening", path);
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return NotFound(key);
+    }
+    std::string data;
+    data.resize(static_cast<size_t>(st.st_size));
+    size_t filled = 0;
+    while (true) {
+      if (filled == data.size()) data.resize(data.size() + 64 * 1024);
+      ssize_t n = ::read(fd, data.data() + filled, data.size() - filled);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return ErrnoStatus(err, "reading", path);
+      }
+      if (n == 0) break;
+      filled += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    data.resize(filled);
+    return data;
+  }
+
+  core::Result<uint64_t> Size(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
+      return ErrnoStatus(errno, "stat of", path);
+    }
+    if (!S_ISREG(st.st_mode)) return NotFound(key);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  core::Status Delete(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    if (::unlink(path.c_str()) != 0) {
+      // A missing key, or a key that is only a prefix of others (a directory), holds no blob.
+      if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) return core::Status::Ok();
+      return ErrnoStatus(errno, "removing", path);
+    }
+    // Empty directories are left in place: removing them would race with a concurrent Put that
+    // has just created its parent directory.
+    return fs::FsyncDir(DirOf(key));
+  }
+
+  core::Status List(std::string_view prefix,
+                    const std::function<bool(const BlobInfo&)>& visit) override {
+    bool stop = false;
+    return Walk(root_, "", prefix, visit, stop);
+  }
+
+  std::string Describe() const override { return "fs:" + root_; }
+
+ private:
+  std::string PathOf(std::string_view key) const { return root_ + "/" + std::string(key); }
+  std::string DirOf(std::string_view key) const {
+    auto [dir, name] = SplitKey(key);
+    return dir.empty() ? root_ : root_ + "/" + std::string(dir);
+  }
+  static core::Status NotFound(std::string_view key) {
+    return core::Status::NotFound("no blob: " + std::string(key));
+  }
+
+  core::Status Store(std::string_view key, std::string_view data, bool replace) {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto [rel_dir, name] = SplitKey(key);
+    IMGPIPE_RETURN_IF_ERROR(fs::MakeDirs(root_, rel_dir));
+    std::string dir = DirOf(key);
+    std::string target = PathOf(key);
+    IMGPIPE_ASSIGN_OR_RETURN(std::string temp, fs::WriteTempFile(dir, data));
+
+    int err = 0;
+    if (replace) {
+      if (::rename(temp.c_str(), target.c_str()) != 0) err = errno;
+    } else {
+      err = RenameNoReplace(temp, target);
+    }
+    if (err != 0) {
+      ::unlink(temp.c_str());
+      if (err == EISDIR || (err == EEXIST && IsDir(target))) {
+        return core::Status::Conflict("blob key is a prefix of other keys: " + std::string(key));
+      }
+      if (err == EEXIST) return core::Status::AlreadyExists("blob exists: " + std::string(key));
+      return ErrnoStatus(err, "renaming onto", target);
+    }
+    return fs::FsyncDir(dir);
+  }
+
+  struct Entry {
+    std::string name;
+    bool is_dir;
+    // Directories sort as "name/" so the walk visits keys in plain lexicographic key order
+    // ("a-b" < "a/x" < "a0" because '-' < '/' < '0').
+    std::string SortKey() const { return is_dir ? name + "/" : name; }
+  };
+
+  core::Status Walk(const std::string& dir, const std::string& rel, std::string_view prefix,
+                    const std::function<bool(const BlobInfo&)>& visit, bool& stop) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+      if (errno == ENOENT || errno == ENOTDIR) return core::Status::Ok();  // removed meanwhile
+      return ErrnoStatus(errno, "listing", dir);
+    }
+    std::vector<Entry> entries;
+    while (dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      // Skips ".", "..", temp files and anything else that cannot be a key segment.
+      if (name.find('/') != std::string_view::npos || !IsValidKey(name)) continue;
+      unsigned char type = e->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st;
+        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+      }
+      if (type == DT_DIR || type == DT_REG) entries.push_back({std::string(name), type == DT_DIR});
+    }
+    ::closedir(d);
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.SortKey() < b.SortKey(); });
+
+    for (const Entry& entry : entries) {
+      std::string key = rel + entry.name;
+      std::string path = dir + "/" + entry.name;
+      if (entry.is_dir) {
+        std::string sub = key + "/";
+        if (!sub.starts_with(prefix) && !prefix.starts_with(sub)) continue;
+        IMGPIPE_RETURN_IF_ERROR(Walk(path, sub, prefix, visit, stop));
+      } else {
+        if (!std::string_view(key).starts_with(prefix)) continue;
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) continue;  // deleted meanwhile
+        if (!visit(BlobInfo{key, static_cast<uint64_t>(st.st_size)})) stop = true;
+      }
+      if (stop) break;
+    }
+    return core::Status::Ok();
+  }
+
+  const std::string root_;
+};
+
+}  // namespace
+
+core::Result<std::unique_ptr<BlobStore>> NewFsBlobStore(const std::string& root_in) {
+  if (root_in.empty()) return core::Status::InvalidArgument("blob store root is empty");
+  std::string root = root_in;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec || !IsDir(root)) {
+    return core::Status::Unavailable("blob store folder " + root + " cannot be created: " +
+                                     (ec ? ec.message() : "not a directory"));
+  }
+  // Probe: the folder must accept new files now, not at the first ingest.
+  auto probe = fs::WriteTempFile(root, "probe");
+  if (!probe.ok()) {
+    return core::Status::Unavailable("blob store folder " + root +
+                                     " is not writable: " + probe.status().message());
+  }
+  ::unlink(probe->c_str());
+  return std::unique_ptr<BlobStore>(std::make_unique<FsBlobStore>(std::move(root)));
+}
+
+}  // namespace imgpipe::blob

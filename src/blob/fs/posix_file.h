@@ -1,0 +1,31 @@
+// Small POSIX helpers for the file-system blob store: errno -> Status, write-all, fsync of
+// files and directories, temp-file creation. Internal to src/blob.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace imgpipe::blob::fs {
+
+// Maps `err` (an errno value) to a Status: no space -> ResourceExhausted, permission or read-only
+// file system -> Unavailable, anything else -> Internal. The message names `what` and `path`.
+core::Status ErrnoStatus(int err, std::string_view what, const std::string& path);
+
+// A file name that is never a valid key segment ('~' is not a key character), so List skips it
+// and no key can collide with it: ".tmp~<16 hex digits>".
+std::string TempName();
+
+// fsyncs the directory `dir` so that entries created, renamed or removed in it are durable.
+core::Status FsyncDir(const std::string& dir);
+
+// Creates a new temp file in `dir` holding exactly `data`, fsynced and closed, and returns its
+// path. On failure nothing is left behind.
+core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data);
+
+// Creates every missing directory of `root`/`rel_dir` ('/'-separated, relative, may be empty),
+// fsyncing the parent of each one it creates. An existing non-directory on the way -> Conflict.
+core::Status MakeDirs(const std::string& root, std::string_view rel_dir);
+
+}  // namespace imgpipe::blob::fs

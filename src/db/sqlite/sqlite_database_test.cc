@@ -1,0 +1,224 @@
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "db/database_conformance.h"
+
+namespace imgpipe::db {
+namespace {
+
+namespace stdfs = std::filesystem;
+using core::StatusCode;
+
+// A fresh directory under $IMGPIPE_TEST_TMPDIR (or /tmp), removed by the destructor.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("IMGPIPE_TEST_TMPDIR");
+    stdfs::path parent = base != nullptr && *base != '\0' ? base : "/tmp";
+    stdfs::create_directories(parent);
+    std::string templ = (parent / "db-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) std::abort();
+    path_ = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    stdfs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A file database that owns (and removes) its temp folder, for the conformance suite.
+class TempFileDatabase final : public Database {
+ public:
+  static core::Result<std::unique_ptr<Database>> Open() {
+    auto self = std::make_unique<TempFileDatabase>();
+    IMGPIPE_ASSIGN_OR_RETURN(self->inner_, OpenSqlite(self->dir_.path() + "/test.db"));
+    return std::unique_ptr<Database>(std::move(self));
+  }
+  ~TempFileDatabase() override { inner_.reset(); }  // before dir_ goes
+  core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) override {
+    return inner_->Begin(mode);
+  }
+  Dialect dialect() const override { return inner_->dialect(); }
+  std::string Describe() const override { return inner_->Describe(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Database> inner_;
+};
+
+IMGPIPE_INSTANTIATE_DATABASE_CONFORMANCE(SqliteFile, [] { return TempFileDatabase::Open(); });
+IMGPIPE_INSTANTIATE_DATABASE_CONFORMANCE(SqliteMemory, [] { return OpenSqlite(":memory:"); });
+
+std::unique_ptr<Database> MustOpen(const std::string& path, const SqliteOptions& options = {}) {
+  auto db = OpenSqlite(path, options);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+std::string QueryText(Database& db, std::string_view sql) {
+  auto tx = db.Begin(TxMode::kRead);
+  if (!tx.ok()) return "begin failed: " + tx.status().ToString();
+  auto rows = (*tx)->Query(sql);
+  if (!rows.ok()) return "query failed: " + rows.status().ToString();
+  return rows->empty() ? "" : rows->front().Text(0);
+}
+
+core::Status ExecCommitted(Database& db, std::string_view sql) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db.Begin(TxMode::kWrite));
+  IMGPIPE_RETURN_IF_ERROR(tx->Exec(sql).status());
+  return tx->Commit();
+}
+
+TEST(SqliteDatabaseTest, DataSurvivesReopenAndUsesWal) {
+  TempDir dir;
+  std::string path = dir.path() + "/meta.db";
+  {
+    auto db = MustOpen(path);
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->Describe(), "sqlite:" + path);
+    EXPECT_EQ(db->dialect(), Dialect::kSqlite);
+    ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE t (x TEXT)").ok());
+    ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO t (x) VALUES ('kept')").ok());
+  }
+  auto db = MustOpen(path);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(QueryText(*db, "SELECT x FROM t"), "kept");
+  EXPECT_EQ(QueryText(*db, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(QueryText(*db, "PRAGMA synchronous"), "2");  // FULL
+  EXPECT_EQ(QueryText(*db, "PRAGMA foreign_keys"), "1");
+}
+
+TEST(SqliteDatabaseTest, SynchronousNormalWhenAsked) {
+  TempDir dir;
+  SqliteOptions options;
+  options.synchronous_full = false;
+  auto db = MustOpen(dir.path() + "/n.db", options);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(QueryText(*db, "PRAGMA synchronous"), "1");  // NORMAL
+}
+
+TEST(SqliteDatabaseTest, UnwritablePathIsUnavailable) {
+  TempDir dir;
+  std::string file = dir.path() + "/a-file";
+  std::ofstream(file) << "x";
+  std::string path = file + "/meta.db";  // a directory component that is a file
+  auto db = OpenSqlite(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+}
+
+TEST(SqliteDatabaseTest, BadOptionsAreInvalid) {
+  SqliteOptions options;
+  options.pool_size = 0;
+  EXPECT_EQ(OpenSqlite(":memory:", options).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqlite("").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SqliteDatabaseTest, MemoryDatabasesArePrivate) {
+  auto a = MustOpen(":memory:");
+  auto b = MustOpen(":memory:");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(ExecCommitted(*a, "CREATE TABLE only_in_a (x INTEGER)").ok());
+  EXPECT_TRUE(ExecCommitted(*a, "INSERT INTO only_in_a VALUES (1)").ok());
+  EXPECT_EQ(ExecCommitted(*b, "INSERT INTO only_in_a VALUES (1)").code(), StatusCode::kInternal);
+}
+
+TEST(SqliteDatabaseTest, ForeignKeysAreEnforced) {
+  auto db = MustOpen(":memory:");
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE p (id INTEGER PRIMARY KEY)").ok());
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE c (p INTEGER REFERENCES p (id))").ok());
+  EXPECT_FALSE(ExecCommitted(*db, "INSERT INTO c (p) VALUES (42)").ok());
+}
+
+TEST(SqliteDatabaseTest, ExhaustedPoolIsUnavailable) {
+  SqliteOptions options;
+  options.pool_size = 1;
+  options.busy_timeout_ms = 50;
+  auto db = MustOpen(":memory:", options);
+  ASSERT_NE(db, nullptr);
+  auto held = db->Begin(TxMode::kRead);
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(db->Begin(TxMode::kRead).status().code(), StatusCode::kUnavailable);
+  held->reset();  // returns the connection
+  EXPECT_TRUE(db->Begin(TxMode::kRead).ok());
+}
+
+TEST(SqliteDatabaseTest, MultipleStatementsAreRejected) {
+  auto db = MustOpen(":memory:");
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(ExecCommitted(*db, "CREATE TABLE a (x INTEGER); CREATE TABLE b (x INTEGER)").code(),
+            StatusCode::kInternal);
+  EXPECT_TRUE(ExecCommitted(*db, "CREATE TABLE a (x INTEGER);").ok());  // a trailing ';' is fine
+}
+
+// More distinct statements than the per-connection cache holds: eviction keeps results right.
+TEST(SqliteDatabaseTest, StatementCacheEviction) {
+  SqliteOptions options;
+  options.pool_size = 1;
+  auto db = MustOpen(":memory:", options);
+  ASSERT_NE(db, nullptr);
+  auto tx = db->Begin(TxMode::kRead);
+  ASSERT_TRUE(tx.ok());
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 600; ++i) {
+      auto rows =
+          (*tx)->Query("SELECT " + std::to_string(i) + " + ?", std::vector<Value>{int64_t{round}});
+      ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+      ASSERT_EQ(rows->front().Int(0), i + round);
+    }
+  }
+}
+
+// Two Database objects on one file (as two processes would be): writers and migrators on both
+// coordinate through SQLite's own locking and busy timeout.
+TEST(SqliteDatabaseTest, TwoDatabasesOnOneFile) {
+  TempDir dir;
+  std::string path = dir.path() + "/shared.db";
+  auto a = MustOpen(path);
+  auto b = MustOpen(path);
+  ASSERT_TRUE(a && b);
+  const std::string_view steps[] = {
+      "CREATE TABLE s (x INTEGER)",
+      "INSERT INTO s (x) VALUES (1)",
+      "INSERT INTO s (x) VALUES (2)",
+  };
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (Database* db : {a.get(), b.get()}) {
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, db, t] {
+        if (!Migrate(*db, "shared", steps).ok()) ++errors;
+        for (int i = 0; i < 50; ++i) {
+          core::Status status = [&]() -> core::Status {
+            IMGPIPE_ASSIGN_OR_RETURN(auto tx, db->Begin(TxMode::kWrite));
+            const Value params[] = {int64_t{100 + t * 1000 + i}};
+            IMGPIPE_RETURN_IF_ERROR(tx->Exec("INSERT INTO s (x) VALUES (?)", params).status());
+            return tx->Commit();
+          }();
+          if (!status.ok()) ++errors;
+        }
+      });
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(QueryText(*a, "SELECT count(*) FROM s WHERE x < 100"), "2");
+  EXPECT_EQ(QueryText(*b, "SELECT count(*) FROM s"), std::to_string(2 + 8 * 50));
+}
+
+}  // namespace
+}  // namespace imgpipe::db
