@@ -36,7 +36,7 @@ class JsonFormatter : public spdlog::formatter {
     std::time_t tt = system_clock::to_time_t(secs);
     std::tm tm{};
     gmtime_r(&tt, &tm);
-    char ts[40];
+    char ts[64];
     std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(ms));
