@@ -69,6 +69,9 @@ Codec CodecFor(E_TransferSyntax xfer) {
     case EXS_JPEGProcess2_4:
     case EXS_JPEGProcess14:
     case EXS_JPEGProcess14SV1:
+    // Retired but still met in old archives; DCMTK's JPEG decoders handle them.
+    case EXS_JPEGProcess6_8:
+    case EXS_JPEGProcess10_12:
       return Codec::kJpeg;
     case EXS_JPEGLSLossless:
     case EXS_JPEGLSLossy:
