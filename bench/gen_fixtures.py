@@ -92,7 +92,7 @@ def save(ds, path, transfer_syntax=ExplicitVRLittleEndian):
 
 
 def ct_image(path):
-    """128x128 CT phantom: padding, air, a water disc, a bone ring.
+    """128x128 CT phantom: padding, air, a noisy water disc, a bone ring.
 
     Stored values are signed: HU + 1024 inside the field of view, -2000 (padding) in the corners,
     with RescaleIntercept -1024, so a renderer must honour both the sign and the rescale."""
@@ -105,7 +105,7 @@ def ct_image(path):
             if r < 62:
                 stored = -1000 + 1024
             if r < 56:
-                hu = 40 + int(20 * math.sin(x / 5.0) * math.cos(y / 7.0))
+                hu = 40 + int(20 * math.sin(x / 5.0) * math.cos(y / 7.0)) + _RNG.randint(-15, 15)
                 stored = hu + 1024
             if 50 <= r < 56:
                 stored = 1200 + 1024

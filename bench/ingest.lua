@@ -55,9 +55,16 @@ function init(args)
   sent, answered, ok, failed = 0, 0, 0, 0
   t_first, t_last, t_done = 0, 0, 0
   first_error = ""
+  -- wrk calls request() once on thread 0's state to validate the script before the thread runs
+  -- and discards the result; give that call a sentinel so no file is lost to it.
+  validation_pending = (id == 0)
 end
 
 function request()
+  if validation_pending then
+    validation_pending = false
+    return wrk.format("GET", SENTINEL)
+  end
   if sent < #bodies then
     sent = sent + 1
     if t_first == 0 then t_first = now() end
