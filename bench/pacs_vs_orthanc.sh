@@ -25,8 +25,10 @@ PY=/usr/bin/python3 # Debian's, which has python3-pydicom
 QIDO_STUDIES=28
 
 log() { echo "[bench $(date +%T)] $*" >&2; }
+ABORTED=""
 die() {
   log "ERROR: $*"
+  ABORTED="$*"
   exit 1
 }
 
@@ -48,6 +50,7 @@ FIX=$TMP/fixtures
 NS=imgpipe-bench-$$
 SERVER_PIDS=()
 BG_PIDS=()
+SKIPPED_IMGPIPE=0
 
 stop_pid() { # PID: TERM, up to 10 s grace, then KILL; reaps it when it is our child
   local pid=$1
@@ -59,6 +62,29 @@ stop_pid() { # PID: TERM, up to 10 s grace, then KILL; reaps it when it is our c
   done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# The Markdown report (stdout and summary.md); also printed, partial, when the run aborts.
+REPORT_STATE=0 # 0: nothing to report yet, 1: results being collected, 2: printed
+print_report() {
+  REPORT_STATE=2
+  {
+    echo "## imgpipe vs Orthanc ($(date -I), $(nproc) CPUs, wrk -t$THREADS -c$CONNS -d${DURATION}s)"
+    echo
+    if [ -n "$ABORTED" ]; then
+      echo "**Run aborted, results are partial:** $ABORTED"
+      echo
+    fi
+    if [ "$SKIPPED_IMGPIPE" = 1 ]; then
+      echo "**imgpipe half skipped:** \`$IMGPIPE_BIN\` does not exist (build it, or set IMGPIPE_BIN)."
+      echo
+    fi
+    "$PY" "$HERE/report.py" table "$RESULTS"
+    echo
+    echo "Orthanc has no render cache: both preview rows compare against the same Orthanc run."
+    echo "Malformed file: Rows/Columns and JPEG SOF claim ${MAL_DIM}x${MAL_DIM}, 4.4 KB of scan."
+    echo "Raw numbers: $OUT"
+  } | tee "$OUT/summary.md"
 }
 
 cleanup() {
@@ -73,6 +99,10 @@ cleanup() {
     ip netns del "$NS"
   fi
   if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  if [ "$REPORT_STATE" = 1 ]; then
+    [ -n "$ABORTED" ] || ABORTED="interrupted (exit status $rc)"
+    print_report
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -90,6 +120,15 @@ BG_PIDS+=($!)
 
 rec() { printf '%s\t%s\n' "$1" "$2" >>"$RESULTS"; }
 nsx() { ip netns exec "$NS" "$@"; }
+# Runs a long command (wrk, the malformed requests) in the background and waits for it: bash acts
+# on INT/TERM during `wait` at once, but ignores a lone SIGINT while a foreground child runs.
+# The command must be a plain executable (not a function), so $! is its PID for cleanup to kill.
+run_bg() {
+  "$@" &
+  local p=$!
+  BG_PIDS+=("$p")
+  wait "$p"
+}
 http() { nsx curl -sS -m "${CURL_MAX:-30}" "$@"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -122,7 +161,8 @@ probe() {
 run_wrk() {
   local key=$1 url=$2 f=$OUT/wrk-$1.txt rps p50 p99 non2xx sock
   log "$key: wrk ${DURATION}s $url"
-  nsx wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency "$url" >"$f" 2>&1 || true
+  run_bg ip netns exec "$NS" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
+    "$url" >"$f" 2>&1 || true
   read -r rps p50 p99 non2xx sock < <("$PY" "$HERE/report.py" wrk "$f")
   rec "$key" "$rps"
   rec "$key.p50" "$p50"
@@ -136,7 +176,8 @@ run_wrk() {
 run_ingest() {
   local key=$1 base=$2 path=$3 f=$OUT/wrk-$1.txt line rate ok failed exhausted err p50 p99 secs
   log "$key: ingest of up to $INGEST_N files, ${DURATION}s, POST $path"
-  nsx wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency -s "$HERE/ingest.lua" \
+  run_bg ip netns exec "$NS" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
+    -s "$HERE/ingest.lua" \
     "$base" -- "$TMP/ingest.list" "$path" "$THREADS" >"$f" 2>&1 || true
   line=$(grep '^INGEST ' "$f" || echo "INGEST ok=0 failed=0 rate=nan exhausted=no first_error=wrk")
   rate=$(sed -n 's/.* rate=\([^ ]*\).*/\1/p' <<<"$line")
@@ -186,14 +227,19 @@ run_malformed() {
   echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true # resets VmHWM to the current RSS
   rec "$srv.malformed_rss_before_mb" "$(kb_to_mb "$(proc_kb "$pid" VmRSS)")"
   start_rss_poll "$pid" "$OUT/rss-$srv-malformed.txt"
-  res=$(CURL_MAX=$MAL_TIMEOUT post_dicom "$upload_url" "$FIX/malformed.dcm" "$OUT/$srv-malformed-upload.body")
+  run_bg ip netns exec "$NS" curl -sS -m "$MAL_TIMEOUT" -o "$OUT/$srv-malformed-upload.body" \
+    -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/dicom' \
+    --data-binary @"$FIX/malformed.dcm" "$upload_url" >"$TMP/mal-upload.txt" 2>>"$OUT/curl-errors.log" || true
+  res=$(cat "$TMP/mal-upload.txt")
   code=${res%% *}
   rec "$srv.malformed_upload_s" "${res#* }"
   rec "$srv.malformed_upload_s.note" "HTTP $code"
   if [[ $code == 2* ]]; then
     purl=$($preview_fn "$OUT/$srv-malformed-upload.body")
     t0=$(now)
-    res=$(CURL_MAX=$MAL_TIMEOUT http -o /dev/null -w '%{http_code}' "$purl" 2>>"$OUT/curl-errors.log" || true)
+    run_bg ip netns exec "$NS" curl -sS -m "$MAL_TIMEOUT" -o /dev/null -w '%{http_code}' "$purl" \
+      >"$TMP/mal-preview.txt" 2>>"$OUT/curl-errors.log" || true
+    res=$(cat "$TMP/mal-preview.txt")
     t1=$(now)
     rec "$srv.malformed_preview_s" "$(elapsed "$t0" "$t1")"
     if [ "$res" = 000 ]; then
@@ -228,6 +274,7 @@ dcmcjpeg +ee +un "$FIX/cr12_raw.dcm" "$FIX/cr12_jpeg.dcm"
 ls "$FIX"/ingest/*.dcm >"$TMP/ingest.list"
 cp "$FIX/manifest.json" "$OUT/"
 
+REPORT_STATE=1
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 
@@ -338,10 +385,13 @@ imgpipe_image_url() { # manifest key -> preview URL
 }
 imgpipe_malformed_url() { imgpipe_image_url malformed; }
 
-imgpipe_upload() { # FILE: dies unless stored
+UPLOAD_FAILS=0
+imgpipe_upload() { # FILE: counts and logs a failure (the probes then record what it breaks)
   local res
   res=$(post_dicom "$IMGPIPE_URL/pacs/images" "$1" "$TMP/i-upload.json")
-  [[ ${res%% *} == 20[01] ]] || die "imgpipe rejected $1: $res $(head -c 300 "$TMP/i-upload.json")"
+  [[ ${res%% *} == 20[01] ]] && return 0
+  log "imgpipe rejected $1: $res $(head -c 300 "$TMP/i-upload.json")"
+  UPLOAD_FAILS=$((UPLOAD_FAILS + 1))
 }
 
 bench_imgpipe() {
@@ -357,6 +407,7 @@ bench_imgpipe() {
   sleep 1
   rec imgpipe.idle_rss_mb "$(kb_to_mb "$(proc_kb "$IMGPIPE_PID" VmRSS)")"
   for f in "$FIX"/qido/*.dcm; do imgpipe_upload "$f"; done
+  [ "$UPLOAD_FAILS" = 0 ] || rec imgpipe.qido.note "$UPLOAD_FAILS of $QIDO_STUDIES uploads failed"
   if probe imgpipe.qido "$IMGPIPE_URL/dicomweb/studies"; then
     n=$("$PY" "$HERE/report.py" json-len "$OUT/probe-imgpipe.qido.body")
     [ "$n" = "$QIDO_STUDIES" ] || rec imgpipe.qido.note "returned $n studies"
@@ -381,23 +432,7 @@ bench_imgpipe() {
   stop_pid "$IMGPIPE_PID"
 }
 
-SKIPPED_IMGPIPE=0
 if [ "${BENCH_SKIP_ORTHANC:-0}" != 1 ]; then bench_orthanc; fi
 bench_imgpipe
 
-# ---------------------------------------------------------------------------------------------
-# Report.
-
-{
-  echo "## imgpipe vs Orthanc ($(date -I), $(nproc) CPUs, wrk -t$THREADS -c$CONNS -d${DURATION}s)"
-  echo
-  if [ "$SKIPPED_IMGPIPE" = 1 ]; then
-    echo "**imgpipe half skipped:** \`$IMGPIPE_BIN\` does not exist (build it, or set IMGPIPE_BIN)."
-    echo
-  fi
-  "$PY" "$HERE/report.py" table "$RESULTS"
-  echo
-  echo "Orthanc has no render cache: both preview rows compare against the same Orthanc run."
-  echo "Malformed file: Rows/Columns and JPEG SOF claim ${MAL_DIM}x${MAL_DIM}, 4.4 KB of scan."
-  echo "Raw numbers: $OUT"
-} | tee "$OUT/summary.md"
+print_report
