@@ -1,9 +1,10 @@
 -- wrk script for the ingest test: every DICOM file of a list is POSTed exactly once.
 --
--- Usage: wrk -tT -cC -dD -s ingest.lua URL -- LIST_FILE POST_PATH T
+-- Usage: wrk -tT -cC -dD -s ingest.lua URL -- LIST_FILE POST_PATH T [BEARER_KEY]
 --   LIST_FILE  one absolute file path per line; thread k (0-based) sends lines k, k+T, k+2T, ...
 --   POST_PATH  e.g. /instances (Orthanc) or /pacs/images (imgpipe)
 --   T          the same thread count as -t
+--   BEARER_KEY optional; sent as `Authorization: Bearer KEY` with each POST
 --
 -- Once a thread has sent all its files it sends `GET /bench-ingest-exhausted` (a cheap 404 on
 -- both servers) until wrk stops, so no file is sent twice. The rate is therefore computed here,
@@ -52,6 +53,7 @@ function init(args)
     end
   end
   headers = { ["Content-Type"] = "application/dicom" }
+  if args[4] and args[4] ~= "" then headers["Authorization"] = "Bearer " .. args[4] end
   sent, answered, ok, failed = 0, 0, 0, 0
   t_first, t_last, t_done = 0, 0, 0
   first_error = ""

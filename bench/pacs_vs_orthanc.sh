@@ -138,8 +138,9 @@ uid_of() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.arg
   "$FIX/manifest.json" "$1" "$2"; }
 
 # POST one DICOM file. Prints "HTTP_CODE SECONDS"; the response body goes to $3.
+AUTH=() # imgpipe half: the admin key header, when IMGPIPE_ADMIN_KEY is set (DESIGN.md)
 post_dicom() {
-  http -o "$3" -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/dicom' \
+  http -o "$3" -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/dicom' "${AUTH[@]}" \
     --data-binary @"$2" "$1" 2>>"$OUT/curl-errors.log" || true
 }
 
@@ -173,12 +174,13 @@ run_wrk() {
 }
 
 # Ingest: INGEST_N distinct files POSTed once each by wrk + ingest.lua (see that file).
+# Args: KEY BASE_URL POST_PATH [BEARER_KEY]
 run_ingest() {
   local key=$1 base=$2 path=$3 f=$OUT/wrk-$1.txt line rate ok failed exhausted err p50 p99 secs
   log "$key: ingest of up to $INGEST_N files, ${DURATION}s, POST $path"
   run_bg ip netns exec "$NS" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -s "$HERE/ingest.lua" \
-    "$base" -- "$TMP/ingest.list" "$path" "$THREADS" >"$f" 2>&1 || true
+    "$base" -- "$TMP/ingest.list" "$path" "$THREADS" "${4:-}" >"$f" 2>&1 || true
   line=$(grep '^INGEST ' "$f" || echo "INGEST ok=0 failed=0 rate=nan exhausted=no first_error=wrk")
   rate=$(sed -n 's/.* rate=\([^ ]*\).*/\1/p' <<<"$line")
   ok=$(sed -n 's/.* ok=\([^ ]*\).*/\1/p' <<<"$line")
@@ -228,7 +230,7 @@ run_malformed() {
   rec "$srv.malformed_rss_before_mb" "$(kb_to_mb "$(proc_kb "$pid" VmRSS)")"
   start_rss_poll "$pid" "$OUT/rss-$srv-malformed.txt"
   run_bg ip netns exec "$NS" curl -sS -m "$MAL_TIMEOUT" -o "$OUT/$srv-malformed-upload.body" \
-    -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/dicom' \
+    -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/dicom' "${AUTH[@]}" \
     --data-binary @"$FIX/malformed.dcm" "$upload_url" >"$TMP/mal-upload.txt" 2>>"$OUT/curl-errors.log" || true
   res=$(cat "$TMP/mal-upload.txt")
   code=${res%% *}
@@ -402,6 +404,7 @@ bench_imgpipe() {
     return 0
   fi
   mkdir -p "$TMP/imgpipe-data"
+  [ -z "${IMGPIPE_ADMIN_KEY:-}" ] || AUTH=(-H "Authorization: Bearer $IMGPIPE_ADMIN_KEY")
   # Instance 1, render cache OFF: idle RSS, QIDO, cache-less previews.
   start_imgpipe nocache 0
   sleep 1
@@ -426,7 +429,7 @@ bench_imgpipe() {
     if probe "imgpipe.preview_ct.$mode" "$ct"; then run_wrk "imgpipe.preview_ct.$mode" "$ct"; fi
     if probe "imgpipe.preview_j12.$mode" "$j12"; then run_wrk "imgpipe.preview_j12.$mode" "$j12"; fi
   done
-  run_ingest imgpipe.ingest "$IMGPIPE_URL" /pacs/images
+  run_ingest imgpipe.ingest "$IMGPIPE_URL" /pacs/images "${IMGPIPE_ADMIN_KEY:-}"
   run_malformed imgpipe "$IMGPIPE_PID" "$IMGPIPE_URL/pacs/images" imgpipe_malformed_url "$IMGPIPE_URL/dicomweb/studies"
   log "imgpipe: stopping"
   stop_pid "$IMGPIPE_PID"
