@@ -43,12 +43,28 @@ using Setter = std::function<Status(Config&, const std::string&)>;
 
 const std::map<std::string, Setter>& Setters() {
   static const std::map<std::string, Setter> m = {
-      {"listen", [](Config& c, const std::string& v) { c.listen = v; return Status::Ok(); }},
-      {"data_dir", [](Config& c, const std::string& v) { c.data_dir = v; return Status::Ok(); }},
+      {"listen",
+       [](Config& c, const std::string& v) {
+         c.listen = v;
+         return Status::Ok();
+       }},
+      {"data_dir",
+       [](Config& c, const std::string& v) {
+         c.data_dir = v;
+         return Status::Ok();
+       }},
       {"database.url",
-       [](Config& c, const std::string& v) { c.database_url = v; return Status::Ok(); }},
-      {"roles", [](Config& c, const std::string& v) { c.roles = v; return Status::Ok(); }},
-      {"log.level", [](Config& c, const std::string& v) {
+       [](Config& c, const std::string& v) {
+         c.database_url = v;
+         return Status::Ok();
+       }},
+      {"roles",
+       [](Config& c, const std::string& v) {
+         c.roles = v;
+         return Status::Ok();
+       }},
+      {"log.level",
+       [](Config& c, const std::string& v) {
          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
          for (const char* l : levels) {
            if (v == l) {
@@ -58,30 +74,39 @@ const std::map<std::string, Setter>& Setters() {
          }
          return Status::InvalidArgument("log.level must be trace, debug, info, warn, error or off");
        }},
-      {"log.json", [](Config& c, const std::string& v) {
+      {"log.json",
+       [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.log_json, ParseBool("log.json", v));
          return Status::Ok();
        }},
-      {"http.threads", [](Config& c, const std::string& v) {
+      {"http.threads",
+       [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint("http.threads", v));
          if (n > 256) return Status::InvalidArgument("http.threads must be at most 256");
          c.http_threads = static_cast<int>(n);
          return Status::Ok();
        }},
-      {"http.body_limit_mb", [](Config& c, const std::string& v) {
+      {"http.body_limit_mb",
+       [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.body_limit_mb, ParseUint("http.body_limit_mb", v));
          if (c.body_limit_mb == 0) return Status::InvalidArgument("http.body_limit_mb must be > 0");
          return Status::Ok();
        }},
-      {"render_cache_mb", [](Config& c, const std::string& v) {
+      {"render_cache_mb",
+       [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.render_cache_mb, ParseUint("render_cache_mb", v));
          return Status::Ok();
        }},
-      {"demo", [](Config& c, const std::string& v) {
+      {"demo",
+       [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.demo, ParseBool("demo", v));
          return Status::Ok();
        }},
-      {"admin_key", [](Config& c, const std::string& v) { c.admin_key = v; return Status::Ok(); }},
+      {"admin_key",
+       [](Config& c, const std::string& v) {
+         c.admin_key = v;
+         return Status::Ok();
+       }},
   };
   return m;
 }
@@ -132,13 +157,15 @@ Result<std::map<std::string, std::string>> ParseToml(std::string_view text) {
       continue;
     }
     size_t eq = line.find('=');
-    if (eq == std::string_view::npos) return Status::InvalidArgument(where + ": expected key = value");
+    if (eq == std::string_view::npos)
+      return Status::InvalidArgument(where + ": expected key = value");
     std::string key(Trim(line.substr(0, eq)));
     std::string_view value = Trim(line.substr(eq + 1));
     std::string parsed;
     if (!value.empty() && value.front() == '"') {
       size_t close = value.find('"', 1);
-      if (close == std::string_view::npos) return Status::InvalidArgument(where + ": unclosed string");
+      if (close == std::string_view::npos)
+        return Status::InvalidArgument(where + ": unclosed string");
       parsed = std::string(value.substr(1, close - 1));
       std::string_view rest = Trim(value.substr(close + 1));
       if (!rest.empty() && rest.front() != '#') {

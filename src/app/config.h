@@ -11,18 +11,18 @@
 namespace imgpipe::app {
 
 struct Config {
-  std::string listen = "127.0.0.1:8080";   // listen / IMGPIPE_LISTEN / --listen
+  std::string listen = "127.0.0.1:8080";    // listen / IMGPIPE_LISTEN / --listen
   std::string data_dir = "./imgpipe-data";  // data_dir / IMGPIPE_DATA_DIR / --data-dir
   std::string database_url;                 // "" = sqlite file in data_dir
   std::string roles = "api,worker,push";
   std::string log_level = "info";
   bool log_json = false;
-  int http_threads = 0;                     // 0 = one per core
+  int http_threads = 0;  // 0 = one per core
   uint64_t body_limit_mb = 512;
-  uint64_t render_cache_mb = 256;           // 0 disables the preview cache
-  bool demo = false;                        // serve --demo: load demo data into an empty store
+  uint64_t render_cache_mb = 256;  // 0 disables the preview cache
+  bool demo = false;               // serve --demo: load demo data into an empty store
   std::string admin_key;
-  std::string config_file;                  // where the file layer came from, if any
+  std::string config_file;  // where the file layer came from, if any
 };
 
 // A flat view of a TOML subset: "[section]" headers and `key = value` lines (strings in double

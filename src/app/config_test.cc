@@ -17,8 +17,9 @@ TEST(ConfigTest, DefaultsWithNothingGiven) {
 }
 
 TEST(ConfigTest, ParsesTomlSubset) {
-  auto v = ParseToml("# comment\nlisten = \"0.0.0.0:9000\" # trailing\n[http]\nthreads = 4\n"
-                     "[log]\njson = true\n");
+  auto v = ParseToml(
+      "# comment\nlisten = \"0.0.0.0:9000\" # trailing\n[http]\nthreads = 4\n"
+      "[log]\njson = true\n");
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->at("listen"), "0.0.0.0:9000");
   EXPECT_EQ(v->at("http.threads"), "4");
@@ -49,7 +50,9 @@ TEST(ConfigTest, FileThenEnvThenFlags) {
 }
 
 TEST(ConfigTest, FlagNamesUseDashesAndShortForms) {
-  auto c = LoadConfig({{"data-dir", "/d"}, {"body-limit-mb", "5"}, {"log-level", "debug"},
+  auto c = LoadConfig({{"data-dir", "/d"},
+                       {"body-limit-mb", "5"},
+                       {"log-level", "debug"},
                        {"database-url", "sqlite:///x.db"}},
                       {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();

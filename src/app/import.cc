@@ -26,8 +26,8 @@ constexpr uintmax_t kMaxFileBytes = 4ull << 30;
 struct Tally {
   std::atomic<int64_t> done{0}, stored{0}, already{0}, rejected{0}, bytes{0};
   std::mutex mu;
-  std::map<std::string, int64_t> reasons;                        // GUARDED_BY(mu)
-  std::vector<std::pair<std::string, std::string>> examples;     // GUARDED_BY(mu)
+  std::map<std::string, int64_t> reasons;                     // GUARDED_BY(mu)
+  std::vector<std::pair<std::string, std::string>> examples;  // GUARDED_BY(mu)
 };
 
 core::Result<std::string> ReadWholeFile(const fs::path& path) {
@@ -39,7 +39,8 @@ core::Result<std::string> ReadWholeFile(const fs::path& path) {
   if (!in) return core::Status::InvalidArgument("cannot open");
   std::string data(size, '\0');
   in.read(data.data(), static_cast<std::streamsize>(size));
-  if (static_cast<uintmax_t>(in.gcount()) != size) return core::Status::InvalidArgument("short read");
+  if (static_cast<uintmax_t>(in.gcount()) != size)
+    return core::Status::InvalidArgument("short read");
   return data;
 }
 
@@ -56,12 +57,13 @@ void PrintProgress(const Tally& t, size_t total, double seconds, bool tty, bool 
   int filled = static_cast<int>(pct / 5);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(20, '.');
-  std::fprintf(stderr, "%s[%s] %lld/%zu files (%.0f%%), %.1f MB/s, stored %lld, already %lld, "
+  std::fprintf(stderr,
+               "%s[%s] %lld/%zu files (%.0f%%), %.1f MB/s, stored %lld, already %lld, "
                "rejected %lld%s",
                tty ? "\r" : "", bar.c_str(), static_cast<long long>(t.done.load()), total, pct,
                mbps, static_cast<long long>(t.stored.load()),
-               static_cast<long long>(t.already.load()),
-               static_cast<long long>(t.rejected.load()), (tty && !final) ? "" : "\n");
+               static_cast<long long>(t.already.load()), static_cast<long long>(t.rejected.load()),
+               (tty && !final) ? "" : "\n");
   std::fflush(stderr);
 }
 
@@ -87,8 +89,8 @@ int RunImport(const Config& config, const std::vector<std::string>& paths) {
       std::fprintf(stderr, "imgpipe: %s is neither a file nor a folder\n", p.c_str());
       return 2;
     }
-    for (auto it = fs::recursive_directory_iterator(
-             p, fs::directory_options::skip_permission_denied, ec);
+    for (auto it =
+             fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_regular_file(ec)) files.push_back(it->path());
     }

@@ -29,7 +29,8 @@ core::Status ParseListen(const std::string& listen, std::string* host, uint16_t*
   int p = 0;
   std::string digits = listen.substr(colon + 1);
   if (digits.empty() || digits.size() > 5 ||
-      digits.find_first_not_of("0123456789") != std::string::npos || (p = std::stoi(digits)) > 65535) {
+      digits.find_first_not_of("0123456789") != std::string::npos ||
+      (p = std::stoi(digits)) > 65535) {
     return core::Status::InvalidArgument("listen port must be 0..65535, not \"" + digits + "\"");
   }
   *port = static_cast<uint16_t>(p);
@@ -61,9 +62,8 @@ int LoadDemoIfEmpty(pacs::Pacs& pacs) {
 }
 
 void AddOperationsRoutes(http::Router& router, Stores& stores) {
-  router.Add("GET", "/healthz", [](http::Request&) {
-    return http::Response::Json(200, R"({"status":"ok"})");
-  });
+  router.Add("GET", "/healthz",
+             [](http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); });
   router.Add("GET", "/readyz", [&stores](http::Request&) {
     auto count = stores.pacs->CountInstances();
     if (!count.ok()) return http::ErrorResponse(count.status());

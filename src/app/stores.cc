@@ -23,12 +23,14 @@ core::Result<Stores> OpenStores(const Config& config) {
       return core::Status::Unavailable(
           "database.url: the PostgreSQL backend is not built into this version yet");
     } else {
-      return core::Status::InvalidArgument("database.url must start with sqlite:// or "
-                                           "postgresql://");
+      return core::Status::InvalidArgument(
+          "database.url must start with sqlite:// or "
+          "postgresql://");
     }
   }
   IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenSqlite(db_path));
-  IMGPIPE_ASSIGN_OR_RETURN(s.blobs, blob::NewFsBlobStore((fs::path(config.data_dir) / "blobs").string()));
+  IMGPIPE_ASSIGN_OR_RETURN(s.blobs,
+                           blob::NewFsBlobStore((fs::path(config.data_dir) / "blobs").string()));
   pacs::PacsOptions options;
   options.render_cache_bytes = config.render_cache_mb << 20;
   IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));

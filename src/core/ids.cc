@@ -64,8 +64,7 @@ std::string NewUuidV7() {
 }
 
 std::string RandomUrlSafeToken(size_t bytes) {
-  static const char* alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string raw(bytes, '\0');
   FillRandom(reinterpret_cast<uint8_t*>(raw.data()), raw.size());
   std::string out;

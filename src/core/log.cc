@@ -16,7 +16,8 @@ thread_local std::string t_request_id;
 // %* in a pattern: the current request id.
 class RequestIdFlag : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     auto id = CurrentRequestId();
     dest.append(id.data(), id.data() + id.size());
   }
@@ -60,11 +61,9 @@ class JsonFormatter : public spdlog::formatter {
 }  // namespace
 
 void InitLogging(const LogOptions& options) {
-  auto logger = spdlog::stderr_logger_mt("imgpipe-" + std::to_string(reinterpret_cast<uintptr_t>(
-                                                          &options)) +
-                                         std::to_string(spdlog::details::os::now()
-                                                            .time_since_epoch()
-                                                            .count()));
+  auto logger = spdlog::stderr_logger_mt(
+      "imgpipe-" + std::to_string(reinterpret_cast<uintptr_t>(&options)) +
+      std::to_string(spdlog::details::os::now().time_since_epoch().count()));
   if (options.json) {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {
@@ -93,11 +92,21 @@ std::string JsonEscape(std::string_view s) {
   out.reserve(s.size() + 8);
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

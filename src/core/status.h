@@ -40,7 +40,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return {}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status Conflict(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
@@ -81,7 +83,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit on purpose
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit on purpose
     assert(!status_.ok() && "Result constructed from an ok Status without a value");
     if (status_.ok()) status_ = Status::Internal("Result built from ok status without value");
@@ -116,10 +118,10 @@ class [[nodiscard]] Result {
 }  // namespace imgpipe::core
 
 // Returns early from the enclosing function with the Status of `expr` when it is not ok.
-#define IMGPIPE_RETURN_IF_ERROR(expr)          \
-  do {                                         \
-    ::imgpipe::core::Status _st = (expr);      \
-    if (!_st.ok()) return _st;                 \
+#define IMGPIPE_RETURN_IF_ERROR(expr)     \
+  do {                                    \
+    ::imgpipe::core::Status _st = (expr); \
+    if (!_st.ok()) return _st;            \
   } while (0)
 
 #define IMGPIPE_CONCAT_INNER(a, b) a##b

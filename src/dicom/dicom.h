@@ -78,8 +78,8 @@ core::Result<InstanceInfo> ParseInstance(std::string_view file);
 struct Frame {
   int rows = 0;
   int columns = 0;
-  int samples = 1;       // 1 (grey) or 3 (RGB, interleaved)
-  int bits_stored = 8;   // significant bits of each sample
+  int samples = 1;      // 1 (grey) or 3 (RGB, interleaved)
+  int bits_stored = 8;  // significant bits of each sample
   bool is_signed = false;
   // 1 for 1- and 8-bit data, 2 for 16-bit, 4 for 32-bit; little-endian host order.
   int bytes_per_sample = 1;
@@ -93,10 +93,10 @@ core::Result<Frame> DecodeFrame(std::string_view file, int frame_number);
 enum class ImageFormat { kPng, kJpeg };
 
 struct RenderOptions {
-  int frame = 1;                       // 1-based
-  std::optional<double> window_center; // overrides the file's VOI window
+  int frame = 1;                        // 1-based
+  std::optional<double> window_center;  // overrides the file's VOI window
   std::optional<double> window_width;
-  int size = 0;                        // fit within size x size, aspect kept; 0 = native size
+  int size = 0;  // fit within size x size, aspect kept; 0 = native size
   ImageFormat format = ImageFormat::kPng;
   int jpeg_quality = 90;
 };

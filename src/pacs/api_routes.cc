@@ -20,23 +20,17 @@ json::array ToArray(const std::vector<std::string>& v) {
 }
 
 json::object StudyJson(const StudyRecord& s) {
-  return {{"study_id", s.study_id},
-          {"patient_id", s.patient_id},
-          {"patient_name", s.patient_name},
-          {"patient_birth_date", s.patient_birth_date},
-          {"patient_sex", s.patient_sex},
-          {"study_date", s.study_date},
-          {"study_time", s.study_time},
-          {"accession_number", s.accession_number},
-          {"description", s.description},
-          {"modalities", ToArray(s.modalities)},
-          {"series_count", s.series_count},
-          {"image_count", s.image_count}};
+  return {{"study_id", s.study_id},         {"patient_id", s.patient_id},
+          {"patient_name", s.patient_name}, {"patient_birth_date", s.patient_birth_date},
+          {"patient_sex", s.patient_sex},   {"study_date", s.study_date},
+          {"study_time", s.study_time},     {"accession_number", s.accession_number},
+          {"description", s.description},   {"modalities", ToArray(s.modalities)},
+          {"series_count", s.series_count}, {"image_count", s.image_count}};
 }
 
 json::object SeriesJson(const SeriesRecord& s) {
-  return {{"series_id", s.series_id},     {"study_id", s.study_id},
-          {"modality", s.modality},       {"description", s.description},
+  return {{"series_id", s.series_id},         {"study_id", s.study_id},
+          {"modality", s.modality},           {"description", s.description},
           {"series_number", s.series_number}, {"body_part_examined", s.body_part_examined},
           {"image_count", s.image_count}};
 }
@@ -274,17 +268,16 @@ Response Ingest(Request& r, Pacs& pacs) {
     } else {
       ++failed;
       if (first_error.ok()) first_error = result.status();
-      results.push_back(json::object{{"part", n + 1},
-                                     {"status", "rejected"},
-                                     {"error", ErrorJson(result.status())}});
+      results.push_back(json::object{
+          {"part", n + 1}, {"status", "rejected"}, {"error", ErrorJson(result.status())}});
     }
   }
   if (parts.empty()) {
     return http::ErrorResponse(Status::InvalidArgument("multipart body has no parts"));
   }
   // All rejected: the error of the first part, with every part's outcome for the caller.
-  int status = failed == static_cast<int>(parts.size()) ? http::HttpStatusFor(first_error.code())
-                                                        : 200;
+  int status =
+      failed == static_cast<int>(parts.size()) ? http::HttpStatusFor(first_error.code()) : 200;
   return JsonResponse(status, json::object{{"results", std::move(results)},
                                            {"stored", parts.size() - failed},
                                            {"rejected", failed}});

@@ -6,8 +6,7 @@ namespace imgpipe::pacs {
 
 namespace json = boost::json;
 
-void PutString(json::object& o, std::string_view tag, std::string_view vr,
-               std::string_view value) {
+void PutString(json::object& o, std::string_view tag, std::string_view vr, std::string_view value) {
   json::object a{{"vr", vr}};
   if (!value.empty()) a["Value"] = json::array{json::string(value)};
   o[tag] = std::move(a);

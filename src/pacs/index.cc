@@ -129,10 +129,20 @@ std::string WildcardToLike(std::string_view pattern) {
   std::string out;
   for (char c : pattern) {
     switch (c) {
-      case '*': out += '%'; break;
-      case '?': out += '_'; break;
-      case '%': case '_': case '\\': out += '\\'; out += c; break;
-      default: out += c;
+      case '*':
+        out += '%';
+        break;
+      case '?':
+        out += '_';
+        break;
+      case '%':
+      case '_':
+      case '\\':
+        out += '\\';
+        out += c;
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -146,8 +156,8 @@ Result<IngestOutcome> Index::Add(const dicom::InstanceInfo& info, std::string_vi
   {
     Value key[] = {info.sop_instance_uid};
     IMGPIPE_ASSIGN_OR_RETURN(
-        auto rows, tx->Query("SELECT study_uid, series_uid FROM pacs_instances WHERE sop_uid = ?",
-                             key));
+        auto rows,
+        tx->Query("SELECT study_uid, series_uid FROM pacs_instances WHERE sop_uid = ?", key));
     if (!rows.empty()) {
       if (rows[0].Text(0) != info.study_instance_uid ||
           rows[0].Text(1) != info.series_instance_uid) {
@@ -167,28 +177,20 @@ Result<IngestOutcome> Index::Add(const dicom::InstanceInfo& info, std::string_vi
                               " is already stored under another study");
     }
   }
-  Value instance[] = {info.sop_instance_uid,
-                      info.series_instance_uid,
-                      info.study_instance_uid,
-                      info.sop_class_uid,
-                      info.transfer_syntax_uid,
-                      info.photometric_interpretation,
-                      int64_t{info.instance_number},
-                      int64_t{info.rows},
-                      int64_t{info.columns},
-                      int64_t{info.number_of_frames},
-                      int64_t{info.bits_allocated},
-                      size_bytes,
+  Value instance[] = {info.sop_instance_uid,         info.series_instance_uid,
+                      info.study_instance_uid,       info.sop_class_uid,
+                      info.transfer_syntax_uid,      info.photometric_interpretation,
+                      int64_t{info.instance_number}, int64_t{info.rows},
+                      int64_t{info.columns},         int64_t{info.number_of_frames},
+                      int64_t{info.bits_allocated},  size_bytes,
                       std::string(blob_key)};
-  IMGPIPE_RETURN_IF_ERROR(
-      tx->Exec(Sql("INSERT INTO pacs_instances (", kInstanceColumns,
-                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
-               instance)
-          .status());
+  IMGPIPE_RETURN_IF_ERROR(tx->Exec(Sql("INSERT INTO pacs_instances (", kInstanceColumns,
+                                       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                                   instance)
+                              .status());
 
-  Value series[] = {info.series_instance_uid,    info.study_instance_uid,
-                    info.modality,               info.series_description,
-                    info.body_part_examined,     int64_t{info.series_number}};
+  Value series[] = {info.series_instance_uid, info.study_instance_uid, info.modality,
+                    info.series_description,  info.body_part_examined, int64_t{info.series_number}};
   IMGPIPE_ASSIGN_OR_RETURN(
       int64_t new_series,
       tx->Exec("INSERT INTO pacs_series (series_uid, study_uid, modality, description, body_part,"
@@ -202,18 +204,11 @@ Result<IngestOutcome> Index::Add(const dicom::InstanceInfo& info, std::string_vi
             .status());
   }
 
-  Value study[] = {info.study_instance_uid,
-                   info.patient_id,
-                   info.patient_name,
-                   Upper(info.patient_name),
-                   info.patient_birth_date,
-                   info.patient_sex,
-                   info.study_date,
-                   info.study_time,
-                   info.study_description,
-                   info.accession_number,
-                   info.study_id,
-                   info.referring_physician_name};
+  Value study[] = {
+      info.study_instance_uid,  info.patient_id,         info.patient_name,
+      Upper(info.patient_name), info.patient_birth_date, info.patient_sex,
+      info.study_date,          info.study_time,         info.study_description,
+      info.accession_number,    info.study_id,           info.referring_physician_name};
   IMGPIPE_ASSIGN_OR_RETURN(
       int64_t new_study,
       tx->Exec("INSERT INTO pacs_studies (study_uid, patient_id, patient_name, patient_name_key,"
@@ -224,10 +219,10 @@ Result<IngestOutcome> Index::Add(const dicom::InstanceInfo& info, std::string_vi
                study));
   (void)new_study;
   Value study_key[] = {info.study_instance_uid};
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto mods, tx->Query("SELECT DISTINCT modality FROM pacs_series WHERE study_uid = ?"
-                           " AND modality <> '' ORDER BY modality",
-                           study_key));
+  IMGPIPE_ASSIGN_OR_RETURN(auto mods,
+                           tx->Query("SELECT DISTINCT modality FROM pacs_series WHERE study_uid = ?"
+                                     " AND modality <> '' ORDER BY modality",
+                                     study_key));
   std::string modalities;
   for (const auto& m : mods) {
     if (!modalities.empty()) modalities += '\\';
@@ -286,18 +281,18 @@ Result<Page<StudyRecord>> Index::FindStudies(const StudyQuery& q) {
   Page<StudyRecord> page;
   page.limit = q.limit;
   page.offset = q.offset;
-  IMGPIPE_ASSIGN_OR_RETURN(auto count, tx->Query("SELECT COUNT(*) FROM pacs_studies" + where,
-                                                 params));
+  IMGPIPE_ASSIGN_OR_RETURN(auto count,
+                           tx->Query("SELECT COUNT(*) FROM pacs_studies" + where, params));
   page.total = count.empty() ? 0 : count[0].Int(0);
   std::vector<Value> page_params = params;
   page_params.emplace_back(int64_t{q.limit});
   page_params.emplace_back(int64_t{q.offset});
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows, tx->Query(Sql("SELECT ", kStudyColumns,
-                               " FROM pacs_studies" + where +
-                                   " ORDER BY study_date DESC, study_time DESC, study_uid"
-                                   " LIMIT ? OFFSET ?"),
-                           page_params));
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                           tx->Query(Sql("SELECT ", kStudyColumns,
+                                         " FROM pacs_studies" + where +
+                                             " ORDER BY study_date DESC, study_time DESC, study_uid"
+                                             " LIMIT ? OFFSET ?"),
+                                     page_params));
   page.items.reserve(rows.size());
   for (const auto& r : rows) page.items.push_back(StudyFromRow(r));
   return page;
@@ -316,11 +311,10 @@ Result<StudyRecord> Index::GetStudy(std::string_view study) {
 Result<std::vector<SeriesRecord>> Index::ListSeries(std::string_view study) {
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
   Value key[] = {std::string(study)};
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows, tx->Query(Sql("SELECT ", kSeriesColumns,
-                               " FROM pacs_series WHERE study_uid = ?"
-                               " ORDER BY series_number, series_uid"),
-                           key));
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query(Sql("SELECT ", kSeriesColumns,
+                                                    " FROM pacs_series WHERE study_uid = ?"
+                                                    " ORDER BY series_number, series_uid"),
+                                                key));
   std::vector<SeriesRecord> out;
   for (const auto& r : rows) out.push_back(SeriesFromRow(r));
   return out;
@@ -334,8 +328,7 @@ Result<SeriesRecord> Index::GetSeries(std::string_view study, std::string_view s
                                " FROM pacs_series WHERE series_uid = ? AND study_uid = ?"),
                            key));
   if (rows.empty()) {
-    return Status::NotFound("no series " + std::string(series) + " in study " +
-                            std::string(study));
+    return Status::NotFound("no series " + std::string(series) + " in study " + std::string(study));
   }
   return SeriesFromRow(rows[0]);
 }
@@ -364,8 +357,8 @@ Result<InstanceRecord> Index::GetInstance(std::string_view study, std::string_vi
                                           std::string_view image) {
   IMGPIPE_ASSIGN_OR_RETURN(auto found, FindInstance(image));
   if (!found || found->study_id != study || found->series_id != series) {
-    return Status::NotFound("no image " + std::string(image) + " in series " +
-                            std::string(series) + " of study " + std::string(study));
+    return Status::NotFound("no image " + std::string(image) + " in series " + std::string(series) +
+                            " of study " + std::string(study));
   }
   return *found;
 }

@@ -19,8 +19,8 @@ std::string RenderKey(const InstanceRecord& instance, const dicom::RenderOptions
   char buf[160];
   std::snprintf(buf, sizeof buf, "|%d|%s|%.17g|%.17g|%d|%d|%d", o.frame,
                 o.window_center ? "w" : "-", o.window_center.value_or(0),
-                o.window_width.value_or(0), o.size,
-                o.format == dicom::ImageFormat::kPng ? 0 : 1, o.jpeg_quality);
+                o.window_width.value_or(0), o.size, o.format == dicom::ImageFormat::kPng ? 0 : 1,
+                o.jpeg_quality);
   key += buf;
   return key;
 }
@@ -64,9 +64,7 @@ class PacsImpl final : public Pacs {
   Result<Page<StudyRecord>> FindStudies(const StudyQuery& query) override {
     return index_.FindStudies(query);
   }
-  Result<StudyRecord> GetStudy(std::string_view study) override {
-    return index_.GetStudy(study);
-  }
+  Result<StudyRecord> GetStudy(std::string_view study) override { return index_.GetStudy(study); }
   Result<std::vector<SeriesRecord>> ListSeries(std::string_view study) override {
     return index_.ListSeries(study);
   }

@@ -29,7 +29,13 @@ class PacsTest : public ::testing::Test {
 
   int64_t BlobCount() {
     int64_t n = 0;
-    EXPECT_TRUE(blobs_->List("", [&n](const blob::BlobInfo&) { ++n; return true; }).ok());
+    EXPECT_TRUE(blobs_
+                    ->List("",
+                           [&n](const blob::BlobInfo&) {
+                             ++n;
+                             return true;
+                           })
+                    .ok());
     return n;
   }
 
@@ -137,7 +143,8 @@ TEST_F(PacsTest, SearchFilters) {
   r = pacs_->FindStudies(by_name);
   ASSERT_TRUE(r.ok());
   EXPECT_GE(r->total, 1);
-  for (const auto& s : r->items) EXPECT_EQ(s.patient_name.substr(0, 2), ct.patient_name.substr(0, 2));
+  for (const auto& s : r->items)
+    EXPECT_EQ(s.patient_name.substr(0, 2), ct.patient_name.substr(0, 2));
 
   StudyQuery by_date;
   by_date.study_date_from = ct.study_date;
@@ -183,8 +190,7 @@ TEST_F(PacsTest, LookupsOfUnknownIdsAreNotFound) {
   IngestAll();
   auto study = pacs_->FindStudies({})->items[0];
   EXPECT_EQ(pacs_->GetStudy("1.2.3").status().code(), core::StatusCode::kNotFound);
-  EXPECT_EQ(pacs_->GetSeries(study.study_id, "1.2.3").status().code(),
-            core::StatusCode::kNotFound);
+  EXPECT_EQ(pacs_->GetSeries(study.study_id, "1.2.3").status().code(), core::StatusCode::kNotFound);
   auto series = pacs_->ListSeries(study.study_id)->at(0);
   auto image = pacs_->ListInstances(study.study_id, series.series_id)->at(0);
   // The right image under the wrong study is not found: ids must agree.

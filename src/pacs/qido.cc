@@ -1,6 +1,5 @@
 // QIDO-RS (PS3.18 10.6): search for studies, series and instances, from the index only.
 #include <boost/json.hpp>
-
 #include <map>
 
 #include "core/uid.h"
@@ -20,12 +19,12 @@ constexpr std::string_view kDicomJson = "application/dicom+json";
 // Query keys by tag, so "00100010=DOE*" and "PatientName=DOE*" mean the same.
 const std::map<std::string, std::string, std::less<>>& TagToKeyword() {
   static const std::map<std::string, std::string, std::less<>> m = {
-      {"0020000D", "StudyInstanceUID"}, {"00100020", "PatientID"},
-      {"00100010", "PatientName"},      {"00080020", "StudyDate"},
+      {"0020000D", "StudyInstanceUID"},  {"00100020", "PatientID"},
+      {"00100010", "PatientName"},       {"00080020", "StudyDate"},
       {"00080061", "ModalitiesInStudy"}, {"00080050", "AccessionNumber"},
-      {"00080060", "Modality"},         {"0020000E", "SeriesInstanceUID"},
-      {"00200011", "SeriesNumber"},     {"00080018", "SOPInstanceUID"},
-      {"00200013", "InstanceNumber"},   {"00080016", "SOPClassUID"}};
+      {"00080060", "Modality"},          {"0020000E", "SeriesInstanceUID"},
+      {"00200011", "SeriesNumber"},      {"00080018", "SOPInstanceUID"},
+      {"00200013", "InstanceNumber"},    {"00080016", "SOPClassUID"}};
   return m;
 }
 
@@ -86,15 +85,16 @@ std::string BaseUrl(const Request& r) {
 }
 
 Response SearchStudies(Request& r, Pacs& pacs) {
-  PACS_ASSIGN_OR_RESPOND(auto p, ParseQido(r, {"StudyInstanceUID", "PatientID", "PatientName",
-                                               "StudyDate", "ModalitiesInStudy",
-                                               "AccessionNumber"}));
+  PACS_ASSIGN_OR_RESPOND(auto p,
+                         ParseQido(r, {"StudyInstanceUID", "PatientID", "PatientName", "StudyDate",
+                                       "ModalitiesInStudy", "AccessionNumber"}));
   StudyQuery q;
   q.limit = p.limit;
   q.offset = p.offset;
   if (auto it = p.match.find("StudyInstanceUID"); it != p.match.end()) {
     q.study_uids = SplitUids(it->second);
-    for (const auto& u : q.study_uids) PACS_RETURN_IF_ERROR(core::ValidateUid(u, "StudyInstanceUID"));
+    for (const auto& u : q.study_uids)
+      PACS_RETURN_IF_ERROR(core::ValidateUid(u, "StudyInstanceUID"));
   }
   if (auto it = p.match.find("PatientID"); it != p.match.end()) q.patient_id = it->second;
   if (auto it = p.match.find("PatientName"); it != p.match.end()) q.patient_name = it->second;
@@ -127,7 +127,8 @@ template <typename T>
 json::array PageOf(const std::vector<T>& items, const QidoParams& p,
                    json::object (*to_json)(const T&, std::string_view), const std::string& base) {
   json::array out;
-  for (size_t i = static_cast<size_t>(p.offset); i < items.size() && out.size() < static_cast<size_t>(p.limit); ++i) {
+  for (size_t i = static_cast<size_t>(p.offset);
+       i < items.size() && out.size() < static_cast<size_t>(p.limit); ++i) {
     out.push_back(to_json(items[i], base));
   }
   return out;

@@ -1,7 +1,6 @@
 #include "pacs/routes_util.h"
 
 #include <boost/json/serialize.hpp>
-
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -13,8 +12,7 @@ namespace imgpipe::pacs {
 using core::Result;
 using core::Status;
 
-Result<int64_t> ParseInt(std::string_view text, std::string_view what, int64_t min,
-                         int64_t max) {
+Result<int64_t> ParseInt(std::string_view text, std::string_view what, int64_t min, int64_t max) {
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || ptr != text.data() + text.size() || v < min || v > max) {

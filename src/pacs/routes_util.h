@@ -2,7 +2,6 @@
 #pragma once
 
 #include <boost/json/object.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,8 +30,7 @@ core::Status ParsePaging(const http::Request& request, int* limit, int* offset);
 
 // The preview: 304 when If-None-Match matches, else the image with ETag and immutable caching.
 http::Response PreviewResponse(const http::Request& request, Pacs& pacs,
-                               const InstanceRecord& instance,
-                               const dicom::RenderOptions& options);
+                               const InstanceRecord& instance, const dicom::RenderOptions& options);
 
 // A strong ETag for a rendering of an instance (instances never change).
 std::string PreviewETag(const InstanceRecord& instance, const dicom::RenderOptions& options);
@@ -41,10 +39,10 @@ http::Response JsonResponse(int status, const boost::json::value& body,
                             std::string_view content_type = "application/json");
 
 // Returns the response for `status` when it is an error (for early returns in handlers).
-#define PACS_RETURN_IF_ERROR(expr)                                  \
-  do {                                                              \
-    ::imgpipe::core::Status _st = (expr);                           \
-    if (!_st.ok()) return ::imgpipe::http::ErrorResponse(_st);      \
+#define PACS_RETURN_IF_ERROR(expr)                             \
+  do {                                                         \
+    ::imgpipe::core::Status _st = (expr);                      \
+    if (!_st.ok()) return ::imgpipe::http::ErrorResponse(_st); \
   } while (0)
 #define PACS_ASSIGN_OR_RESPOND(lhs, expr) \
   PACS_ASSIGN_OR_RESPOND_IMPL(IMGPIPE_CONCAT(_r_, __LINE__), lhs, expr)

@@ -25,11 +25,15 @@ int64_t FailureReason(const Status& s) {
   switch (s.code()) {
     case core::StatusCode::kInvalidArgument:
     case core::StatusCode::kUnsupportedMediaType:
-    case core::StatusCode::kUnprocessable: return kCannotUnderstand;
-    case core::StatusCode::kConflict: return kStudyMismatch;
+    case core::StatusCode::kUnprocessable:
+      return kCannotUnderstand;
+    case core::StatusCode::kConflict:
+      return kStudyMismatch;
     case core::StatusCode::kUnavailable:
-    case core::StatusCode::kResourceExhausted: return kOutOfResources;
-    default: return kProcessingFailure;
+    case core::StatusCode::kResourceExhausted:
+      return kOutOfResources;
+    default:
+      return kProcessingFailure;
   }
 }
 
@@ -72,9 +76,9 @@ Response Store(Request& r, Pacs& pacs) {
       json::object item;
       PutString(item, "00081150", "UI", i.sop_class_uid);
       PutString(item, "00081155", "UI", i.image_id);
-      PutString(item, "00081190", "UR",
-                base + "/studies/" + i.study_id + "/series/" + i.series_id + "/instances/" +
-                    i.image_id);
+      PutString(
+          item, "00081190", "UR",
+          base + "/studies/" + i.study_id + "/series/" + i.series_id + "/instances/" + i.image_id);
       referenced.push_back(std::move(item));
       if (study_url.empty()) study_url = base + "/studies/" + i.study_id;
     } else {

@@ -42,8 +42,8 @@ bool AcceptsDicomMultipart(const Request& r) {
 
 Response RetrieveInstances(Request& r, Pacs& pacs) {
   if (!AcceptsDicomMultipart(r)) {
-    Response resp = http::ErrorResponse(Status::InvalidArgument(
-        "retrieve serves multipart/related; type=\"application/dicom\""));
+    Response resp = http::ErrorResponse(
+        Status::InvalidArgument("retrieve serves multipart/related; type=\"application/dicom\""));
     resp.status = 406;
     return resp;
   }
@@ -52,13 +52,12 @@ Response RetrieveInstances(Request& r, Pacs& pacs) {
   std::string body;
   for (const auto& i : instances) {
     PACS_ASSIGN_OR_RESPOND(std::string bytes, pacs.ReadFile(i));
-    AppendPart(body, boundary,
-               "application/dicom; transfer-syntax=" + i.transfer_syntax_uid, bytes);
+    AppendPart(body, boundary, "application/dicom; transfer-syntax=" + i.transfer_syntax_uid,
+               bytes);
   }
   CloseMultipart(body, boundary);
-  return Response::Bytes(
-      200, "multipart/related; type=\"application/dicom\"; boundary=" + boundary,
-      std::move(body));
+  return Response::Bytes(200, "multipart/related; type=\"application/dicom\"; boundary=" + boundary,
+                         std::move(body));
 }
 
 Response RetrieveMetadata(Request& r, Pacs& pacs) {
@@ -96,7 +95,8 @@ Response Rendered(Request& r, Pacs& pacs) {
     }
     std::string_view rest = w->substr(c1 + 1);
     PACS_ASSIGN_OR_RESPOND(o.window_center, ParseDouble(w->substr(0, c1), "window center"));
-    PACS_ASSIGN_OR_RESPOND(double width, ParseDouble(rest.substr(0, rest.find(',')), "window width"));
+    PACS_ASSIGN_OR_RESPOND(double width,
+                           ParseDouble(rest.substr(0, rest.find(',')), "window width"));
     if (width < 1) return http::ErrorResponse(Status::InvalidArgument("window width must be >= 1"));
     o.window_width = width;
   }
@@ -135,9 +135,9 @@ Response Frames(Request& r, Pacs& pacs) {
   std::string body;
   for (int f : frames) {
     PACS_ASSIGN_OR_RESPOND(auto frame, dicom::DecodeFrame(file, f));
-    AppendPart(body, boundary, "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1",
-               std::string_view(reinterpret_cast<const char*>(frame.pixels.data()),
-                                frame.pixels.size()));
+    AppendPart(
+        body, boundary, "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1",
+        std::string_view(reinterpret_cast<const char*>(frame.pixels.data()), frame.pixels.size()));
   }
   CloseMultipart(body, boundary);
   return Response::Bytes(
