@@ -2,6 +2,9 @@
 // every search is answered from the database alone.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -18,8 +21,8 @@ class Index {
 
   core::Status Migrate();
 
-  // Adds the instance (and creates or updates its series and study rows) in one transaction.
-  // Returns kAlreadyStored when the SOPInstanceUID is indexed under the same study and series,
+  // Adds the instance (and creates or updates its series and study rows) in one transaction,
+  // shared with other threads' concurrent Adds (group commit); durable when it returns. Returns kAlreadyStored when the SOPInstanceUID is indexed under the same study and series,
   // Conflict when it is indexed under others.
   core::Result<IngestOutcome> Add(const dicom::InstanceInfo& info, std::string_view blob_key,
                                   int64_t size_bytes);
@@ -36,7 +39,21 @@ class Index {
   core::Result<int64_t> CountInstances();
 
  private:
+  struct Pending {
+    const dicom::InstanceInfo* info;
+    std::string_view blob_key;
+    int64_t size_bytes;
+    std::optional<core::Result<IngestOutcome>> result;  // set by the leader of its batch
+  };
+  void CommitBatch(const std::vector<Pending*>& batch);
+  core::Result<IngestOutcome> AddInTx(db::Transaction& tx, const dicom::InstanceInfo& info,
+                                      std::string_view blob_key, int64_t size_bytes);
+
   db::Database& db_;
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  std::vector<Pending*> queue_;  // GUARDED_BY(batch_mu_)
+  bool leader_active_ = false;   // GUARDED_BY(batch_mu_)
 };
 
 // Translates a DICOM wildcard pattern (* and ?) into a SQL LIKE pattern with '\' as escape.

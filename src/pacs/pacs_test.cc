@@ -113,6 +113,36 @@ TEST_F(PacsTest, ConcurrentIngestOfOneFileStoresItOnce) {
   EXPECT_EQ(pacs_->GetStudy(pacs_->FindStudies({})->items[0].study_id)->image_count, 1);
 }
 
+TEST_F(PacsTest, ConcurrentIngestOfManyFilesKeepsCountsExact) {
+  // Many threads at once exercise the group commit: batches mix new series, new studies and
+  // repeats of the same file.
+  std::atomic<size_t> next{0};
+  std::atomic<int> stored{0}, already{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < 2 * Demo().size(); i = next++) {
+        auto r = pacs_->Ingest(Demo()[i % Demo().size()].bytes);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        (r->outcome == IngestOutcome::kStored ? stored : already)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored, static_cast<int>(Demo().size()));
+  EXPECT_EQ(already, static_cast<int>(Demo().size()));
+  int64_t images = 0, series = 0;
+  auto page = pacs_->FindStudies({});
+  ASSERT_TRUE(page.ok());
+  for (const auto& s : page->items) {
+    images += s.image_count;
+    series += s.series_count;
+    EXPECT_EQ(static_cast<int64_t>(pacs_->ListSeries(s.study_id)->size()), s.series_count);
+  }
+  EXPECT_EQ(images, static_cast<int64_t>(Demo().size()));
+  EXPECT_EQ(series, 3);
+}
+
 TEST_F(PacsTest, RejectsBadFilesAndLeavesNothingBehind) {
   std::string truncated = Demo().front().bytes.substr(0, 700);
   EXPECT_FALSE(pacs_->Ingest(truncated).ok());
