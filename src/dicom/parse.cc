@@ -86,6 +86,8 @@ Codec CodecFor(E_TransferSyntax xfer) {
   }
 }
 
+
+
 // Inflates a raw deflate stream (PS3.5 A.5), refusing output beyond kMaxInflatedBytes.
 core::Result<std::string> Inflate(std::string_view in) {
   z_stream zs{};
@@ -207,6 +209,40 @@ Status Invalid(const std::string& what) {
   return Status::InvalidArgument("invalid image: " + what);
 }
 
+// A lower bound on the bytes a codec needs for `frames` frames, so that a tiny file claiming a
+// huge image (the classic decompression bomb: 4 KB declaring 35000 x 35000) is refused at ingest
+// in microseconds instead of costing a decoder gigabytes at preview time. The bounds are half of
+// what the coding makes strictly necessary:
+// - DCT JPEG: every 8x8 block of the first component codes a DC difference, >= 1 bit;
+// - lossless JPEG: every sample codes a Huffman symbol, >= 1 bit;
+// - RLE: a run packet covers at most 128 bytes in 2 bytes.
+// JPEG-LS (run mode) and JPEG 2000 legitimately shrink blank images to almost nothing, so they
+// are bounded only by the decoded-size limit.
+Status CheckCompressedSize(E_TransferSyntax xfer, Codec codec, uint64_t compressed,
+                           const InstanceInfo& info, int frames) {
+  const uint64_t rows = static_cast<uint64_t>(info.rows);
+  const uint64_t cols = static_cast<uint64_t>(info.columns);
+  const uint64_t samples = static_cast<uint64_t>(info.samples_per_pixel);
+  uint64_t min_bits = 0;
+  if (codec == Codec::kJpeg) {
+    bool lossless = xfer == EXS_JPEGProcess14 || xfer == EXS_JPEGProcess14SV1;
+    min_bits = lossless ? rows * cols * samples : ((rows + 7) / 8) * ((cols + 7) / 8);
+  } else if (codec == Codec::kRle) {
+    min_bits = rows * cols * samples * static_cast<uint64_t>(std::max(1, info.bits_allocated / 8)) *
+               8 / 64;
+  } else {
+    return Status::Ok();
+  }
+  uint64_t needed = min_bits / 16 * static_cast<uint64_t>(frames);
+  if (compressed < needed) {
+    return Invalid("compressed pixel data is " + std::to_string(compressed) +
+                   " bytes, too small to encode " + std::to_string(frames) + " frame(s) of " +
+                   std::to_string(cols) + "x" + std::to_string(rows) + " (at least " +
+                   std::to_string(needed) + " bytes)");
+  }
+  return Status::Ok();
+}
+
 // Validates the image description; fills `layout`.
 Status ValidateImage(DcmDataset& ds, E_TransferSyntax xfer, InstanceInfo& info,
                      PixelLayout& layout) {
@@ -283,7 +319,13 @@ Status ValidateImage(DcmDataset& ds, E_TransferSyntax xfer, InstanceInfo& info,
   if (seq->getItem(item, 1).bad() || item->getUint8Array(data).bad()) {
     return Invalid("unreadable first fragment");
   }
-  return CheckCodecHeader(layout.codec, data, data == nullptr ? 0 : item->getLength(), info);
+  IMGPIPE_RETURN_IF_ERROR(
+      CheckCodecHeader(layout.codec, data, data == nullptr ? 0 : item->getLength(), info));
+  uint64_t compressed = 0;
+  for (unsigned long i = 1; i < fragments; ++i) {
+    if (seq->getItem(item, i).good()) compressed += item->getLength();
+  }
+  return CheckCompressedSize(xfer, layout.codec, compressed, info, frames);
 }
 
 }  // namespace

@@ -227,6 +227,31 @@ TEST(ParseTest, JpegWithLyingSofIsRejected) {
   EXPECT_FALSE(DecodeFrame(file, 1).ok());
 }
 
+// A decompression bomb: dataset and JPEG frame header agree on 35000 x 35000 (1.2 GB decoded),
+// but the scan is a few hundred bytes. Refused at parse time, before any decoder runs.
+TEST(ParseTest, TinyJpegClaimingAHugeImageIsRejected) {
+  auto ff = MakeImage(Grey8(16, 16));
+  std::string file = Save(*ff, EXS_JPEGProcess1);
+  ASSERT_TRUE(ParseInstance(file).ok());
+  auto patch_us = [&file](const std::string& tag, uint16_t v) {
+    size_t pos = file.find(tag + "US\x02\x00");
+    ASSERT_NE(pos, std::string::npos);
+    file[pos + 8] = static_cast<char>(v & 0xFF);
+    file[pos + 9] = static_cast<char>(v >> 8);
+  };
+  patch_us(std::string("\x28\x00\x10\x00", 4), 35000);  // Rows
+  patch_us(std::string("\x28\x00\x11\x00", 4), 35000);  // Columns
+  size_t sof = file.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  file[sof + 5] = file[sof + 7] = static_cast<char>(35000 >> 8);
+  file[sof + 6] = file[sof + 8] = static_cast<char>(35000 & 0xFF);
+  auto info = ParseInstance(file);
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(info.status().message().find("too small"), std::string::npos)
+      << info.status().message();
+}
+
 TEST(ParseTest, JpegPrecisionMustAgreeWithBits) {
   auto ff = MakeImage(Grey8(16, 16));
   std::string file = Save(*ff, EXS_JPEGProcess1);
