@@ -101,6 +101,7 @@ int RunImport(const Config& config, const std::vector<std::string>& paths) {
   }
   std::sort(files.begin(), files.end());
 
+  dicom::Initialize();
   auto stores = OpenStores(config);
   if (!stores.ok()) {
     std::fprintf(stderr, "imgpipe: %s\n", stores.status().message().c_str());
@@ -140,9 +141,16 @@ int RunImport(const Config& config, const std::vector<std::string>& paths) {
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  // Progress every 200 ms on a terminal, every 2 s in a log; checked often so a short import
+  // ends as soon as its last file is done.
+  auto last_print = std::chrono::steady_clock::now();
+  const auto print_every = std::chrono::milliseconds(tty ? 200 : 2000);
   while (static_cast<size_t>(tally.done) < files.size() && !store_failed) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 2000));
-    PrintProgress(tally, files.size(), seconds(), tty, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (std::chrono::steady_clock::now() - last_print >= print_every) {
+      PrintProgress(tally, files.size(), seconds(), tty, false);
+      last_print = std::chrono::steady_clock::now();
+    }
   }
   for (auto& t : threads) t.join();
   PrintProgress(tally, files.size(), seconds(), tty, true);

@@ -92,6 +92,7 @@ int RunServe(const Config& config) {
     std::fprintf(stderr, "imgpipe: %s\n", st.message().c_str());
     return 2;
   }
+  dicom::Initialize();
   auto stores = OpenStores(config);
   if (!stores.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", stores.status().message().c_str());

@@ -35,5 +35,7 @@ class ScopedRequestId {
 
 // Escapes `s` for use inside a JSON string literal (no surrounding quotes).
 std::string JsonEscape(std::string_view s);
+// Appends the escaped form of `s` to `out` (no allocation when `s` needs no escaping).
+void AppendJsonEscaped(std::string& out, std::string_view s);
 
 }  // namespace imgpipe::core

@@ -22,6 +22,10 @@
 
 namespace imgpipe::dicom {
 
+// Loads the data dictionary and registers the codecs. Optional (every entry point does it on
+// first use); servers call it at start so the first request does not pay for it.
+void Initialize();
+
 // The attributes imgpipe indexes at ingest, so searches never open a file. Strings are trimmed of
 // DICOM padding; absent attributes are empty / 0.
 struct InstanceInfo {

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "core/uid.h"
+#include "dcmtk/dcmdata/dcdict.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcpixel.h"
@@ -349,6 +350,9 @@ void InitDcmtk() {
     DJDecoderRegistration::registerCodecs();
     DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
+    // The data dictionary loads lazily on first use; take that cost here, not in a request.
+    dcmDataDict.rdlock();
+    dcmDataDict.rdunlock();
   });
 }
 
@@ -369,6 +373,8 @@ core::Result<Parsed> Parse(std::string_view bytes) {
 }
 
 }  // namespace internal
+
+void Initialize() { internal::InitDcmtk(); }
 
 core::Result<InstanceInfo> ParseInstance(std::string_view file) {
   try {

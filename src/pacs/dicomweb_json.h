@@ -15,8 +15,11 @@ void PutString(boost::json::object& o, std::string_view tag, std::string_view vr
 void PutInt(boost::json::object& o, std::string_view tag, std::string_view vr, int64_t value);
 void PutPersonName(boost::json::object& o, std::string_view tag, std::string_view value);
 
-boost::json::object StudyDicomJson(const StudyRecord& s, std::string_view base_url);
-boost::json::object SeriesDicomJson(const SeriesRecord& s, std::string_view base_url);
-boost::json::object InstanceDicomJson(const InstanceRecord& i, std::string_view base_url);
+// QIDO-RS result objects, appended to `out` as JSON text. Written directly, not through a JSON
+// DOM: QIDO is the hottest search path and a DOM costs an allocation per attribute.
+void AppendStudyDicomJson(const StudyRecord& s, std::string_view base_url, std::string& out);
+void AppendSeriesDicomJson(const SeriesRecord& s, std::string_view base_url, std::string& out);
+void AppendInstanceDicomJson(const InstanceRecord& i, std::string_view base_url,
+                             std::string& out);
 
 }  // namespace imgpipe::pacs

@@ -66,6 +66,7 @@ struct StudyQuery {
   std::vector<std::string> modalities;         // studies having any of these
   int limit = 100;                             // 1..1000
   int offset = 0;
+  bool count_total = true;  // false skips counting all matches (Page::total is then -1)
 };
 
 template <typename T>

@@ -1,5 +1,5 @@
 // QIDO-RS (PS3.18 10.6): search for studies, series and instances, from the index only.
-#include <boost/json.hpp>
+
 #include <map>
 
 #include "core/uid.h"
@@ -9,7 +9,7 @@
 namespace imgpipe::pacs {
 namespace {
 
-namespace json = boost::json;
+
 using core::Status;
 using http::Request;
 using http::Response;
@@ -70,8 +70,8 @@ std::vector<std::string> SplitUids(std::string_view s) {
   return out;
 }
 
-Response QidoResponse(json::array results, const QidoParams& p) {
-  Response resp = JsonResponse(200, results, kDicomJson);
+Response QidoResponse(std::string results, const QidoParams& p) {
+  Response resp = Response::Bytes(200, std::string(kDicomJson), std::move(results));
   if (!p.ignored.empty()) {
     std::string keys;
     for (const auto& k : p.ignored) keys += (keys.empty() ? "" : ", ") + k;
@@ -107,10 +107,16 @@ Response SearchStudies(Request& r, Pacs& pacs) {
   if (auto it = p.match.find("ModalitiesInStudy"); it != p.match.end()) {
     q.modalities = SplitUids(it->second);
   }
+  q.count_total = false;  // QIDO-RS reports no total
   PACS_ASSIGN_OR_RESPOND(auto page, pacs.FindStudies(q));
   std::string base = BaseUrl(r);
-  json::array out;
-  for (const auto& s : page.items) out.push_back(StudyDicomJson(s, base));
+  std::string out = "[";
+  out.reserve(page.items.size() * 900);
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i) out += ',';
+    AppendStudyDicomJson(page.items[i], base, out);
+  }
+  out += ']';
   return QidoResponse(std::move(out), p);
 }
 
@@ -124,13 +130,17 @@ bool Matches(const QidoParams& p, std::string_view key, std::string_view value) 
 }
 
 template <typename T>
-json::array PageOf(const std::vector<T>& items, const QidoParams& p,
-                   json::object (*to_json)(const T&, std::string_view), const std::string& base) {
-  json::array out;
+std::string PageOf(const std::vector<T>& items, const QidoParams& p,
+                   void (*append)(const T&, std::string_view, std::string&),
+                   const std::string& base) {
+  std::string out = "[";
+  size_t n = 0;
   for (size_t i = static_cast<size_t>(p.offset);
-       i < items.size() && out.size() < static_cast<size_t>(p.limit); ++i) {
-    out.push_back(to_json(items[i], base));
+       i < items.size() && n < static_cast<size_t>(p.limit); ++i, ++n) {
+    if (n) out += ',';
+    append(items[i], base, out);
   }
+  out += ']';
   return out;
 }
 
@@ -148,7 +158,7 @@ Response SearchSeries(Request& r, Pacs& pacs) {
       hits.push_back(std::move(s));
     }
   }
-  return QidoResponse(PageOf(hits, p, &SeriesDicomJson, BaseUrl(r)), p);
+  return QidoResponse(PageOf(hits, p, &AppendSeriesDicomJson, BaseUrl(r)), p);
 }
 
 Response SearchInstances(Request& r, Pacs& pacs) {
@@ -167,7 +177,7 @@ Response SearchInstances(Request& r, Pacs& pacs) {
       hits.push_back(std::move(i));
     }
   }
-  return QidoResponse(PageOf(hits, p, &InstanceDicomJson, BaseUrl(r)), p);
+  return QidoResponse(PageOf(hits, p, &AppendInstanceDicomJson, BaseUrl(r)), p);
 }
 
 }  // namespace
