@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 #include <memory>
 
 #include "app/commands.h"
@@ -107,7 +109,11 @@ int RunServe(const Config& config) {
   http::ServerOptions options;
   options.host = host;
   options.port = port;
-  options.threads = config.http_threads;
+  // Handlers block on disk (fsync, reads) as well as use CPU, so by default there are more
+  // threads than cores: while some wait for a flush, others render or parse.
+  options.threads = config.http_threads > 0
+                        ? config.http_threads
+                        : static_cast<int>(std::max(4u, 4 * std::thread::hardware_concurrency()));
   options.body_limit = config.body_limit_mb << 20;
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {

@@ -43,6 +43,14 @@ class BlobStore {
 
   virtual core::Status Put(std::string_view key, std::string_view data) = 0;
   virtual core::Status PutIfAbsent(std::string_view key, std::string_view data) = 0;
+  // Put without the wait for durability, for callers that store many blobs and then commit a
+  // record of them (the PACS index): one Sync() then covers them all, instead of several syncs
+  // per blob. Readers see the complete new blob at once. Until the next Sync() returns, a crash
+  // may leave the key missing, or holding an empty or partial file: never commit a reference to
+  // the blob before Sync() has returned.
+  virtual core::Status PutUnsynced(std::string_view key, std::string_view data) = 0;
+  // Makes every PutUnsynced that returned before this call durable.
+  virtual core::Status Sync() = 0;
   virtual core::Result<std::string> Get(std::string_view key) = 0;
   virtual core::Result<uint64_t> Size(std::string_view key) = 0;
   virtual core::Status Delete(std::string_view key) = 0;

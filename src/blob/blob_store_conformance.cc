@@ -93,6 +93,17 @@ TEST_P(BlobStoreConformance, PutOverwrites) {
   EXPECT_EQ(ListAll(store(), "").size(), 1u);
 }
 
+TEST_P(BlobStoreConformance, UnsyncedPutsAreReadableAndSyncSucceeds) {
+  ASSERT_TRUE(store().PutUnsynced("batch/a/1", "one").ok());
+  ASSERT_TRUE(store().PutUnsynced("batch/b/2", AllBytes()).ok());
+  ASSERT_TRUE(store().PutUnsynced("batch/a/1", "uno").ok());  // overwrites, like Put
+  EXPECT_EQ(*store().Get("batch/a/1"), "uno");
+  EXPECT_EQ(*store().Get("batch/b/2"), AllBytes());
+  ASSERT_TRUE(store().Sync().ok());
+  EXPECT_EQ(ListAll(store(), "batch/").size(), 2u);
+  EXPECT_EQ(store().PutUnsynced("../escape", "x").code(), StatusCode::kInvalidArgument);
+}
+
 TEST_P(BlobStoreConformance, PutIfAbsentStoresOnlyOnce) {
   ASSERT_TRUE(store().PutIfAbsent("once/k", "one").ok());
   EXPECT_EQ(store().PutIfAbsent("once/k", "two").code(), StatusCode::kAlreadyExists);

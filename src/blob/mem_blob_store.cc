@@ -25,6 +25,12 @@ class MemBlobStore final : public BlobStore {
     return core::Status::Ok();
   }
 
+  // Memory has no durability to wait for.
+  core::Status PutUnsynced(std::string_view key, std::string_view data) override {
+    return Put(key, data);
+  }
+  core::Status Sync() override { return core::Status::Ok(); }
+
   core::Status PutIfAbsent(std::string_view key, std::string_view data) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string copy(data);

@@ -153,52 +153,35 @@ std::string WildcardToLike(std::string_view pattern) {
 
 Status Index::Migrate() { return db::Migrate(db_, "pacs", kSchema); }
 
-Result<IngestOutcome> Index::Add(const dicom::InstanceInfo& info, std::string_view blob_key,
-                                 int64_t size_bytes) {
-  Pending me{&info, blob_key, size_bytes, std::nullopt};
-  std::unique_lock lock(batch_mu_);
-  queue_.push_back(&me);
-  // Group commit: one caller at a time leads, committing everything queued so far in one
-  // transaction (one fsync for many ingests); the others wait for their result.
-  while (!me.result && leader_active_) batch_cv_.wait(lock);
-  if (me.result) return *me.result;
-  leader_active_ = true;
-  std::vector<Pending*> batch;
-  batch.swap(queue_);
-  lock.unlock();
-  CommitBatch(batch);
-  lock.lock();
-  leader_active_ = false;
-  batch_cv_.notify_all();
-  return *me.result;
-}
-
-void Index::CommitBatch(const std::vector<Pending*>& batch) {
-  auto run_all = [this, &batch]() -> Status {
+std::vector<Result<IngestOutcome>> Index::AddBatch(const std::vector<NewInstance>& batch) {
+  auto all_in_one = [this, &batch]() -> Result<std::vector<Result<IngestOutcome>>> {
     IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
     std::vector<Result<IngestOutcome>> results;
     results.reserve(batch.size());
-    for (Pending* p : batch) {
-      auto r = AddInTx(*tx, *p->info, p->blob_key, p->size_bytes);
+    for (const NewInstance& n : batch) {
+      auto r = AddInTx(*tx, *n.info, n.blob_key, n.size_bytes);
       // A conflict is this file's answer; any other error aborted the transaction.
       if (!r.ok() && r.status().code() != core::StatusCode::kConflict) return r.status();
       results.push_back(std::move(r));
     }
     IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
-    return Status::Ok();
+    return results;
   };
-  if (batch.size() > 1 && run_all().ok()) return;
-  // One at a time, so one file's failure cannot fail the others.
-  for (Pending* p : batch) {
-    p->result = [&]() -> Result<IngestOutcome> {
+  if (batch.size() > 1) {
+    auto results = all_in_one();
+    if (results.ok()) return std::move(results).value();
+  }
+  std::vector<Result<IngestOutcome>> results;
+  for (const NewInstance& n : batch) {
+    results.push_back([&]() -> Result<IngestOutcome> {
       IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
       IMGPIPE_ASSIGN_OR_RETURN(IngestOutcome outcome,
-                               AddInTx(*tx, *p->info, p->blob_key, p->size_bytes));
+                               AddInTx(*tx, *n.info, n.blob_key, n.size_bytes));
       if (outcome == IngestOutcome::kStored) IMGPIPE_RETURN_IF_ERROR(tx->Commit());
       return outcome;
-    }();
+    }());
   }
+  return results;
 }
 
 Result<IngestOutcome> Index::AddInTx(db::Transaction& txr, const dicom::InstanceInfo& info,

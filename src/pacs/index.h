@@ -2,8 +2,6 @@
 // every search is answered from the database alone.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -21,11 +19,16 @@ class Index {
 
   core::Status Migrate();
 
-  // Adds the instance (and creates or updates its series and study rows) in one transaction,
-  // shared with other threads' concurrent Adds (group commit); durable when it returns. Returns kAlreadyStored when the SOPInstanceUID is indexed under the same study and series,
-  // Conflict when it is indexed under others.
-  core::Result<IngestOutcome> Add(const dicom::InstanceInfo& info, std::string_view blob_key,
-                                  int64_t size_bytes);
+  struct NewInstance {
+    const dicom::InstanceInfo* info;
+    std::string_view blob_key;
+    int64_t size_bytes;
+  };
+  // Adds each instance (creating or updating its series and study rows), all in one transaction
+  // when possible (one durable commit for many files), else one transaction each so one file's
+  // failure cannot fail the others. Per instance: kStored; kAlreadyStored when the
+  // SOPInstanceUID is indexed under the same study and series; Conflict under others.
+  std::vector<core::Result<IngestOutcome>> AddBatch(const std::vector<NewInstance>& batch);
 
   core::Result<Page<StudyRecord>> FindStudies(const StudyQuery& query);
   core::Result<StudyRecord> GetStudy(std::string_view study);
@@ -39,21 +42,10 @@ class Index {
   core::Result<int64_t> CountInstances();
 
  private:
-  struct Pending {
-    const dicom::InstanceInfo* info;
-    std::string_view blob_key;
-    int64_t size_bytes;
-    std::optional<core::Result<IngestOutcome>> result;  // set by the leader of its batch
-  };
-  void CommitBatch(const std::vector<Pending*>& batch);
   core::Result<IngestOutcome> AddInTx(db::Transaction& tx, const dicom::InstanceInfo& info,
                                       std::string_view blob_key, int64_t size_bytes);
 
   db::Database& db_;
-  std::mutex batch_mu_;
-  std::condition_variable batch_cv_;
-  std::vector<Pending*> queue_;  // GUARDED_BY(batch_mu_)
-  bool leader_active_ = false;   // GUARDED_BY(batch_mu_)
 };
 
 // Translates a DICOM wildcard pattern (* and ?) into a SQL LIKE pattern with '\' as escape.

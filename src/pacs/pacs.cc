@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <optional>
 
 #include "core/uid.h"
 #include "pacs/index.h"
@@ -37,13 +40,14 @@ class PacsImpl final : public Pacs {
     std::string key =
         InstanceBlobKey(info.study_instance_uid, info.series_instance_uid, info.sop_instance_uid);
     IngestResult result;
-    // Re-ingest skips the blob write. Otherwise the blob goes first, then the index row, so the
-    // index never points at a missing file; a crash in between leaves an unindexed blob that the
-    // next ingest of the same file overwrites.
+    // Re-ingest skips the blob write. Otherwise the blob is written unsynced, and the commit
+    // below makes it durable (BlobStore::Sync) before the index row that points at it, so the
+    // index never points at a missing or partial file. A crash before that leaves an unindexed
+    // blob that the next ingest of the same file overwrites.
     IMGPIPE_ASSIGN_OR_RETURN(auto existing, index_.FindInstance(info.sop_instance_uid));
-    if (!existing) IMGPIPE_RETURN_IF_ERROR(blobs_.Put(key, file));
+    if (!existing) IMGPIPE_RETURN_IF_ERROR(blobs_.PutUnsynced(key, file));
     IMGPIPE_ASSIGN_OR_RETURN(result.outcome,
-                             index_.Add(info, key, static_cast<int64_t>(file.size())));
+                             Commit(info, key, static_cast<int64_t>(file.size()), !existing));
     InstanceRecord& r = result.instance;
     r.image_id = info.sop_instance_uid;
     r.series_id = info.series_instance_uid;
@@ -59,6 +63,39 @@ class PacsImpl final : public Pacs {
     r.size_bytes = static_cast<int64_t>(file.size());
     r.blob_key = key;
     return result;
+  }
+
+  // Group commit: concurrent ingests queue here; one caller at a time leads, syncing the blobs
+  // of the whole queue with one BlobStore::Sync and indexing them with one transaction, while
+  // the others wait for their result. Per batch: two flushes, whatever its size.
+  Result<IngestOutcome> Commit(const dicom::InstanceInfo& info, std::string_view key,
+                               int64_t size, bool wrote_blob) {
+    Pending me{{&info, key, size}, wrote_blob, std::nullopt};
+    std::unique_lock lock(commit_mu_);
+    queue_.push_back(&me);
+    while (!me.result && leader_active_) commit_cv_.wait(lock);
+    if (me.result) return std::move(*me.result);
+    leader_active_ = true;
+    std::vector<Pending*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    bool any_blob = false;
+    std::vector<Index::NewInstance> rows;
+    for (Pending* p : batch) {
+      any_blob |= p->wrote_blob;
+      rows.push_back(p->row);
+    }
+    Status synced = any_blob ? blobs_.Sync() : Status::Ok();
+    if (synced.ok()) {
+      auto results = index_.AddBatch(rows);
+      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+    } else {
+      for (Pending* p : batch) p->result = synced.WithContext("storing the file");
+    }
+    lock.lock();
+    leader_active_ = false;
+    commit_cv_.notify_all();
+    return std::move(*me.result);
   }
 
   Result<Page<StudyRecord>> FindStudies(const StudyQuery& query) override {
@@ -112,9 +149,19 @@ class PacsImpl final : public Pacs {
   Result<int64_t> CountInstances() override { return index_.CountInstances(); }
 
  private:
+  struct Pending {
+    Index::NewInstance row;
+    bool wrote_blob;
+    std::optional<Result<IngestOutcome>> result;  // set by the leader of its batch
+  };
+
   Index index_;
   blob::BlobStore& blobs_;
   RenderCache cache_;
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::vector<Pending*> queue_;  // GUARDED_BY(commit_mu_)
+  bool leader_active_ = false;   // GUARDED_BY(commit_mu_)
 };
 
 }  // namespace

@@ -56,11 +56,27 @@ class FsBlobStore final : public BlobStore {
   explicit FsBlobStore(std::string root) : root_(std::move(root)) {}
 
   core::Status Put(std::string_view key, std::string_view data) override {
-    return Store(key, data, /*replace=*/true);
+    return Store(key, data, /*replace=*/true, /*sync=*/true);
   }
 
   core::Status PutIfAbsent(std::string_view key, std::string_view data) override {
-    return Store(key, data, /*replace=*/false);
+    return Store(key, data, /*replace=*/false, /*sync=*/true);
+  }
+
+  core::Status PutUnsynced(std::string_view key, std::string_view data) override {
+    return Store(key, data, /*replace=*/true, /*sync=*/false);
+  }
+
+  // syncfs(2): one journal commit and device flush for every file and directory entry written
+  // so far, however many there are (Linux).
+  core::Status Sync() override {
+    int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "opening", root_);
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoStatus(err, "syncing the file system of", root_);
+    return core::Status::Ok();
   }
 
   core::Result<std::string> Get(std::string_view key) override {
@@ -139,13 +155,14 @@ class FsBlobStore final : public BlobStore {
     return core::Status::NotFound("no blob: " + std::string(key));
   }
 
-  core::Status Store(std::string_view key, std::string_view data, bool replace) {
+  // `sync` false skips every fsync (the caller will Sync()); the rename keeps readers atomic.
+  core::Status Store(std::string_view key, std::string_view data, bool replace, bool sync) {
     if (!IsValidKey(key)) return InvalidKey(key);
     auto [rel_dir, name] = SplitKey(key);
-    IMGPIPE_RETURN_IF_ERROR(fs::MakeDirs(root_, rel_dir));
+    IMGPIPE_RETURN_IF_ERROR(fs::MakeDirs(root_, rel_dir, sync));
     std::string dir = DirOf(key);
     std::string target = PathOf(key);
-    IMGPIPE_ASSIGN_OR_RETURN(std::string temp, fs::WriteTempFile(dir, data));
+    IMGPIPE_ASSIGN_OR_RETURN(std::string temp, fs::WriteTempFile(dir, data, sync));
 
     int err = 0;
     if (replace) {
@@ -161,7 +178,7 @@ class FsBlobStore final : public BlobStore {
       if (err == EEXIST) return core::Status::AlreadyExists("blob exists: " + std::string(key));
       return ErrnoStatus(err, "renaming onto", target);
     }
-    return fs::FsyncDir(dir);
+    return sync ? fs::FsyncDir(dir) : core::Status::Ok();
   }
 
   struct Entry {

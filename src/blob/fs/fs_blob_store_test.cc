@@ -47,6 +47,10 @@ class TempFsStore final : public BlobStore {
   core::Status PutIfAbsent(std::string_view k, std::string_view d) override {
     return inner_->PutIfAbsent(k, d);
   }
+  core::Status PutUnsynced(std::string_view k, std::string_view d) override {
+    return inner_->PutUnsynced(k, d);
+  }
+  core::Status Sync() override { return inner_->Sync(); }
   core::Result<std::string> Get(std::string_view k) override { return inner_->Get(k); }
   core::Result<uint64_t> Size(std::string_view k) override { return inner_->Size(k); }
   core::Status Delete(std::string_view k) override { return inner_->Delete(k); }

@@ -63,7 +63,8 @@ core::Status WriteAll(int fd, std::string_view data, const std::string& path) {
 
 }  // namespace
 
-core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data) {
+core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data,
+                                        bool sync) {
   std::string path;
   int fd = -1;
   for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
@@ -74,7 +75,7 @@ core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view
   if (fd < 0) return core::Status::Internal("no free temp file name in " + dir);
 
   core::Status status = WriteAll(fd, data, path);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoStatus(errno, "fsyncing", path);
+  if (status.ok() && sync && ::fsync(fd) != 0) status = ErrnoStatus(errno, "fsyncing", path);
   if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, "closing", path);
   if (!status.ok()) {
     ::unlink(path.c_str());
@@ -83,7 +84,13 @@ core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view
   return path;
 }
 
-core::Status MakeDirs(const std::string& root, std::string_view rel_dir) {
+core::Status MakeDirs(const std::string& root, std::string_view rel_dir, bool sync) {
+  if (rel_dir.empty()) return core::Status::Ok();
+  struct stat existing;
+  std::string full = root + "/" + std::string(rel_dir);
+  if (::stat(full.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) {
+    return core::Status::Ok();  // the common case: one stat instead of a mkdir per level
+  }
   std::string parent = root;
   while (!rel_dir.empty()) {
     size_t slash = rel_dir.find('/');
@@ -92,7 +99,7 @@ core::Status MakeDirs(const std::string& root, std::string_view rel_dir) {
     std::string dir = parent + "/" + std::string(segment);
     if (::mkdir(dir.c_str(), 0755) == 0) {
       // The new entry lives in `parent`: make it durable before anything is renamed into it.
-      IMGPIPE_RETURN_IF_ERROR(FsyncDir(parent));
+      if (sync) IMGPIPE_RETURN_IF_ERROR(FsyncDir(parent));
     } else if (errno == EEXIST || errno == ENOTDIR) {
       struct stat st;
       if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

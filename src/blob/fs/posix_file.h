@@ -22,10 +22,11 @@ core::Status FsyncDir(const std::string& dir);
 
 // Creates a new temp file in `dir` holding exactly `data`, fsynced and closed, and returns its
 // path. On failure nothing is left behind.
-core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data);
+core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data,
+                                        bool sync = true);
 
 // Creates every missing directory of `root`/`rel_dir` ('/'-separated, relative, may be empty),
 // fsyncing the parent of each one it creates. An existing non-directory on the way -> Conflict.
-core::Status MakeDirs(const std::string& root, std::string_view rel_dir);
+core::Status MakeDirs(const std::string& root, std::string_view rel_dir, bool sync = true);
 
 }  // namespace imgpipe::blob::fs
