@@ -51,6 +51,28 @@ int RenameNoReplace(const std::string& from, const std::string& to) {
   return 0;
 }
 
+// Writes `data` to an O_TMPFILE inode in `dir` and links it at `target`. False (and nothing
+// left behind) when the file system lacks O_TMPFILE, the target exists, or anything fails: the
+// caller then takes the temp-file-and-rename path.
+bool LinkNewFile(const std::string& dir, const std::string& target, std::string_view data) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool ok = true;
+  while (ok && !data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) data.remove_prefix(static_cast<size_t>(n));
+  }
+  if (ok) {
+    // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path form needs nothing.
+    std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    ok = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) == 0;
+  }
+  ::close(fd);  // an unlinked O_TMPFILE inode vanishes here
+  return ok;
+}
+
 class FsBlobStore final : public BlobStore {
  public:
   explicit FsBlobStore(std::string root) : root_(std::move(root)) {}
@@ -64,6 +86,12 @@ class FsBlobStore final : public BlobStore {
   }
 
   core::Status PutUnsynced(std::string_view key, std::string_view data) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto [rel_dir, name] = SplitKey(key);
+    IMGPIPE_RETURN_IF_ERROR(fs::MakeDirs(root_, rel_dir, /*sync=*/false));
+    // A new key (the common case): an unnamed O_TMPFILE inode, filled, then linked into place
+    // in one step; cheaper than a named temp file plus rename, and just as atomic for readers.
+    if (LinkNewFile(DirOf(key), PathOf(key), data)) return core::Status::Ok();
     return Store(key, data, /*replace=*/true, /*sync=*/false);
   }
 
