@@ -9,6 +9,7 @@ Layout of OUT_DIR (every file has its own SOP instance UID, and every study its 
                        compresses it with `dcmcjpeg +ee` into cr12_jpeg.dcm (JPEG extended, .51)
   qido/NN.dcm          28 studies, one 32x32 MR image each, distinct patients, dates, descriptions
   ingest/NNNNN.dcm     INGEST_COUNT 64x64 16-bit images, each its own study/series/instance
+                       (or BENCH_INGEST_SERIES_SIZE images per study and series)
   malformed.dcm        ~4.4 KB, JPEG baseline transfer syntax; Rows/Columns and the JPEG SOF
                        both claim MALFORMED_DIM x MALFORMED_DIM (default 35000: 1.2 GB of 8-bit
                        pixels) but the scan is a few KB of garbage: a decoder that trusts the
@@ -228,10 +229,14 @@ def main():
     # One template written by pydicom, then only the UIDs and numbers change per file.
     template = small_image(os.path.join(out_dir, "ingest", "00000.dcm"), CT_IMAGE_STORAGE, "CT",
                            64, "Ingest^Patient", "INGEST0000", "20240201", "ingest", 0)
+    # BENCH_INGEST_SERIES_SIZE instances share a study and series (1 = every instance its own
+    # study and series: the worst case for stores that keep a folder per series).
+    series_size = max(1, int(os.environ.get("BENCH_INGEST_SERIES_SIZE", "1")))
     for i in range(1, ingest_count):
         template.SOPInstanceUID = new_uid()
-        template.StudyInstanceUID = new_uid()
-        template.SeriesInstanceUID = new_uid()
+        if i % series_size == 0:
+            template.StudyInstanceUID = new_uid()
+            template.SeriesInstanceUID = new_uid()
         template.PatientID = "INGEST%04d" % (i % 10000)
         template.InstanceNumber = i
         template.file_meta.MediaStorageSOPInstanceUID = template.SOPInstanceUID

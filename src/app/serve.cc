@@ -113,7 +113,7 @@ int RunServe(const Config& config) {
   // threads than cores: while some wait for a flush, others render or parse.
   options.threads = config.http_threads > 0
                         ? config.http_threads
-                        : static_cast<int>(std::max(8u, 8 * std::thread::hardware_concurrency()));
+                        : static_cast<int>(std::max(4u, 4 * std::thread::hardware_concurrency()));
   options.body_limit = config.body_limit_mb << 20;
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
