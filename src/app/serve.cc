@@ -1,11 +1,11 @@
 // imgpipe serve: every role in one process (this issue: the PACS API and DICOMweb).
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdio>
-#include <thread>
 #include <memory>
+#include <thread>
 
 #include "app/commands.h"
 #include "app/stores.h"

@@ -249,6 +249,21 @@ std::string Ds(double v) {
   return buf;
 }
 
+// Instance number and geometry of axial slice `instance` (from 1) of a square n x n series with
+// `spacing` mm pixels, centred on the table axis at height z, patient head first supine.
+void PutAxialSlice(DcmDataset& ds, int instance, int n, double spacing, double thickness,
+                   double z) {
+  ds.putAndInsertString(DCM_InstanceNumber, std::to_string(instance).c_str());
+  ds.putAndInsertString(DCM_PatientPosition, "HFS");
+  const double origin = -(n / 2 - 0.5) * spacing;
+  ds.putAndInsertString(DCM_ImagePositionPatient,
+                        (Ds(origin) + "\\" + Ds(origin) + "\\" + Ds(z)).c_str());
+  ds.putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
+  ds.putAndInsertString(DCM_SliceLocation, Ds(z).c_str());
+  ds.putAndInsertString(DCM_SliceThickness, Ds(thickness).c_str());
+  ds.putAndInsertString(DCM_PixelSpacing, (Ds(spacing) + "\\" + Ds(spacing)).c_str());
+}
+
 }  // namespace
 
 std::vector<DemoFile> MakeDemoDataset() {
@@ -295,15 +310,7 @@ std::vector<DemoFile> MakeDemoDataset() {
       ds.putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
       ds.putAndInsertString(DCM_SOPInstanceUID, uid().c_str());
       ds.putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL");
-      ds.putAndInsertString(DCM_InstanceNumber, std::to_string(s + 1).c_str());
-      ds.putAndInsertString(DCM_PatientPosition, "HFS");
-      const double origin = -(kN / 2 - 0.5) * kSpacing;
-      ds.putAndInsertString(DCM_ImagePositionPatient,
-                            (Ds(origin) + "\\" + Ds(origin) + "\\" + Ds(z)).c_str());
-      ds.putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
-      ds.putAndInsertString(DCM_SliceLocation, Ds(z).c_str());
-      ds.putAndInsertString(DCM_SliceThickness, Ds(kThickness).c_str());
-      ds.putAndInsertString(DCM_PixelSpacing, "0.7\\0.7");
+      PutAxialSlice(ds, s + 1, kN, kSpacing, kThickness, z);
       ds.putAndInsertString(DCM_KVP, "120");
       ds.putAndInsertString(DCM_ConvolutionKernel, "STANDARD");
       ds.putAndInsertString(DCM_RescaleIntercept, "-1024");
@@ -341,15 +348,7 @@ std::vector<DemoFile> MakeDemoDataset() {
       ds.putAndInsertString(DCM_SOPClassUID, UID_MRImageStorage);
       ds.putAndInsertString(DCM_SOPInstanceUID, uid().c_str());
       ds.putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\M\\ND");
-      ds.putAndInsertString(DCM_InstanceNumber, std::to_string(s + 1).c_str());
-      ds.putAndInsertString(DCM_PatientPosition, "HFS");
-      const double origin = -(kN / 2 - 0.5) * kSpacing;
-      ds.putAndInsertString(DCM_ImagePositionPatient,
-                            (Ds(origin) + "\\" + Ds(origin) + "\\" + Ds(z)).c_str());
-      ds.putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
-      ds.putAndInsertString(DCM_SliceLocation, Ds(z).c_str());
-      ds.putAndInsertString(DCM_SliceThickness, Ds(kThickness).c_str());
-      ds.putAndInsertString(DCM_PixelSpacing, "0.9375\\0.9375");
+      PutAxialSlice(ds, s + 1, kN, kSpacing, kThickness, z);
       ds.putAndInsertString(DCM_ScanningSequence, "SE");
       ds.putAndInsertString(DCM_SequenceVariant, "NONE");
       ds.putAndInsertString(DCM_RepetitionTime, "500");

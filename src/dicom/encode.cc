@@ -1,8 +1,8 @@
 #include "dicom/encode.h"
 
 #include <png.h>
-#include <zlib.h>
 #include <setjmp.h>
+#include <zlib.h>
 
 #include <cstdio>
 // jpeglib.h needs size_t and FILE declared first.

@@ -11,8 +11,8 @@
 #include <mutex>
 
 #include "core/uid.h"
-#include "dcmtk/dcmdata/dcdict.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcdict.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcpixel.h"
 #include "dcmtk/dcmdata/dcpixseq.h"
@@ -86,8 +86,6 @@ Codec CodecFor(E_TransferSyntax xfer) {
       return Codec::kUnsupported;
   }
 }
-
-
 
 // Inflates a raw deflate stream (PS3.5 A.5), refusing output beyond kMaxInflatedBytes.
 core::Result<std::string> Inflate(std::string_view in) {

@@ -286,9 +286,7 @@ Response Ingest(Request& r, Pacs& pacs) {
 }  // namespace
 
 void RegisterPacsApiRoutes(http::Router& router, Pacs& pacs) {
-  auto bind = [&pacs](Response (*fn)(Request&, Pacs&)) {
-    return [fn, &pacs](Request& r) { return fn(r, pacs); };
-  };
+  auto bind = [&pacs](PacsHandler fn) { return BindPacs(fn, pacs); };
   const std::string image = "/pacs/studies/{study_id}/series/{series_id}/images/{image_id}";
   router.Add("GET", "/pacs/studies", bind(ListStudies));
   router.Add("GET", "/pacs/studies/{study_id}", bind(GetStudy));

@@ -121,8 +121,7 @@ void AppendSeriesDicomJson(const SeriesRecord& s, std::string_view base_url, std
   o.Int("00201209", "IS", s.image_count);
 }
 
-void AppendInstanceDicomJson(const InstanceRecord& i, std::string_view base_url,
-                             std::string& out) {
+void AppendInstanceDicomJson(const InstanceRecord& i, std::string_view base_url, std::string& out) {
   ObjectWriter o(out);
   o.String("00080016", "UI", i.sop_class_uid);
   o.String("00080018", "UI", i.image_id);

@@ -19,7 +19,6 @@ void PutPersonName(boost::json::object& o, std::string_view tag, std::string_vie
 // DOM: QIDO is the hottest search path and a DOM costs an allocation per attribute.
 void AppendStudyDicomJson(const StudyRecord& s, std::string_view base_url, std::string& out);
 void AppendSeriesDicomJson(const SeriesRecord& s, std::string_view base_url, std::string& out);
-void AppendInstanceDicomJson(const InstanceRecord& i, std::string_view base_url,
-                             std::string& out);
+void AppendInstanceDicomJson(const InstanceRecord& i, std::string_view base_url, std::string& out);
 
 }  // namespace imgpipe::pacs

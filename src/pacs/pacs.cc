@@ -68,8 +68,8 @@ class PacsImpl final : public Pacs {
   // Group commit: concurrent ingests queue here; one caller at a time leads, syncing the blobs
   // of the whole queue with one BlobStore::Sync and indexing them with one transaction, while
   // the others wait for their result. Per batch: two flushes, whatever its size.
-  Result<IngestOutcome> Commit(const dicom::InstanceInfo& info, std::string_view key,
-                               int64_t size, bool wrote_blob) {
+  Result<IngestOutcome> Commit(const dicom::InstanceInfo& info, std::string_view key, int64_t size,
+                               bool wrote_blob) {
     Pending me{{&info, key, size}, wrote_blob, std::nullopt};
     std::unique_lock lock(commit_mu_);
     queue_.push_back(&me);

@@ -9,7 +9,6 @@
 namespace imgpipe::pacs {
 namespace {
 
-
 using core::Status;
 using http::Request;
 using http::Response;
@@ -183,9 +182,7 @@ Response SearchInstances(Request& r, Pacs& pacs) {
 }  // namespace
 
 void RegisterQidoRoutes(http::Router& router, Pacs& pacs) {
-  auto bind = [&pacs](Response (*fn)(Request&, Pacs&)) {
-    return [fn, &pacs](Request& r) { return fn(r, pacs); };
-  };
+  auto bind = [&pacs](PacsHandler fn) { return BindPacs(fn, pacs); };
   router.Add("GET", "/dicomweb/studies", bind(SearchStudies));
   router.Add("GET", "/dicomweb/studies/{study_id}/series", bind(SearchSeries));
   router.Add("GET", "/dicomweb/studies/{study_id}/series/{series_id}/instances",

@@ -51,6 +51,12 @@ http::Response JsonResponse(int status, const boost::json::value& body,
   if (!res.ok()) return ::imgpipe::http::ErrorResponse(res.status()); \
   lhs = std::move(res).value()
 
+// A handler function of the PACS routes, bound to the Pacs it serves.
+using PacsHandler = http::Response (*)(http::Request&, Pacs&);
+inline http::Handler BindPacs(PacsHandler fn, Pacs& pacs) {
+  return [fn, &pacs](http::Request& r) { return fn(r, pacs); };
+}
+
 void RegisterPacsApiRoutes(http::Router& router, Pacs& pacs);
 void RegisterDicomwebRoutes(http::Router& router, Pacs& pacs);  // the three below
 void RegisterQidoRoutes(http::Router& router, Pacs& pacs);

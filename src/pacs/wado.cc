@@ -148,9 +148,7 @@ Response Frames(Request& r, Pacs& pacs) {
 }  // namespace
 
 void RegisterWadoRoutes(http::Router& router, Pacs& pacs) {
-  auto bind = [&pacs](Response (*fn)(Request&, Pacs&)) {
-    return [fn, &pacs](Request& r) { return fn(r, pacs); };
-  };
+  auto bind = [&pacs](PacsHandler fn) { return BindPacs(fn, pacs); };
   const std::string study = "/dicomweb/studies/{study_id}";
   const std::string series = study + "/series/{series_id}";
   const std::string instance = series + "/instances/{image_id}";

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "blob/blob_store_conformance.h"
+#include "core/temp_dir.h"
 
 namespace imgpipe::blob {
 namespace {
@@ -16,27 +17,10 @@ namespace {
 namespace stdfs = std::filesystem;
 using core::StatusCode;
 
-// A fresh directory under $IMGPIPE_TEST_TMPDIR (or /tmp), removed by the destructor.
-class TempDir {
+// Temp folders named for this suite.
+class TempDir : public core::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("IMGPIPE_TEST_TMPDIR");
-    stdfs::path parent = base != nullptr && *base != '\0' ? base : "/tmp";
-    stdfs::create_directories(parent);
-    std::string templ = (parent / "blob-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) std::abort();
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    stdfs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : core::TempDir("blob") {}
 };
 
 // An FsBlobStore that owns (and removes) its temp folder, for the conformance suite.

@@ -63,8 +63,7 @@ core::Status WriteAll(int fd, std::string_view data, const std::string& path) {
 
 }  // namespace
 
-core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data,
-                                        bool sync) {
+core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data, bool sync) {
   std::string path;
   int fd = -1;
   for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/temp_dir.h"
 #include "db/database_conformance.h"
 
 namespace imgpipe::db {
@@ -15,27 +16,10 @@ namespace {
 namespace stdfs = std::filesystem;
 using core::StatusCode;
 
-// A fresh directory under $IMGPIPE_TEST_TMPDIR (or /tmp), removed by the destructor.
-class TempDir {
+// Temp folders named for this suite.
+class TempDir : public core::TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("IMGPIPE_TEST_TMPDIR");
-    stdfs::path parent = base != nullptr && *base != '\0' ? base : "/tmp";
-    stdfs::create_directories(parent);
-    std::string templ = (parent / "db-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) std::abort();
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    stdfs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : core::TempDir("db") {}
 };
 
 // A file database that owns (and removes) its temp folder, for the conformance suite.
