@@ -86,13 +86,16 @@ class PacsImpl final : public Pacs {
       rows.push_back(p->row);
     }
     Status synced = any_blob ? blobs_.Sync() : Status::Ok();
+    std::vector<Result<IngestOutcome>> results;
     if (synced.ok()) {
-      auto results = index_.AddBatch(rows);
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+      results = index_.AddBatch(rows);
     } else {
-      for (Pending* p : batch) p->result = synced.WithContext("storing the file");
+      results.assign(batch.size(), synced.WithContext("storing the file"));
     }
+    // Results are handed over under the lock: a waiter may wake (spuriously, or for an earlier
+    // batch) and look at its result at any time.
     lock.lock();
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
     leader_active_ = false;
     commit_cv_.notify_all();
     return std::move(*me.result);
