@@ -11,11 +11,11 @@ BUILD_PKGS=(
   build-essential cmake ninja-build ccache lld pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libdcmtk-dev libopenjp2-7-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libsqlite3-dev libspdlog-dev libfmt-dev zlib1g-dev libpng-dev libjpeg-dev libssl-dev
+  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev zlib1g-dev libpng-dev libjpeg-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Independent encoders and decoders the decoding tests compare against (run as separate processes).
-TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom)
+TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom postgresql)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace.
 BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps)
 

@@ -1,0 +1,302 @@
+// The conformance suite and PostgreSQL-specific tests, against one throwaway PostgreSQL 15 per
+// test binary (a gtest global environment). A missing PostgreSQL fails every test, loudly.
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <latch>
+#include <thread>
+#include <vector>
+
+#include "db/database_conformance.h"
+#include "db/postgres.h"
+#include "db/postgres/test_server.h"
+
+namespace imgpipe::db {
+namespace {
+
+using core::StatusCode;
+using postgres::TestServer;
+
+TestServer* g_server = nullptr;
+std::string g_server_error = "the PostgreSQL test environment did not run";
+
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    server_ = std::make_unique<TestServer>();
+    core::Status started = server_->Start();
+    if (!started.ok()) {
+      g_server_error = "cannot start the PostgreSQL test server: " + started.ToString();
+      FAIL() << g_server_error;
+    }
+    g_server = server_.get();
+  }
+  void TearDown() override {
+    g_server = nullptr;
+    server_.reset();
+  }
+
+ private:
+  std::unique_ptr<TestServer> server_;
+};
+
+[[maybe_unused]] const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+
+// Runs one statement on the server's maintenance database with libpq itself: CREATE DATABASE
+// cannot run inside a transaction, and Database runs everything in one.
+core::Status Admin(const std::string& sql) {
+  if (g_server == nullptr) return core::Status::Unavailable(g_server_error);
+  PGconn* conn = PQconnectdb(g_server->UrlFor("postgres").c_str());
+  PGresult* res = PQexec(conn, sql.c_str());
+  core::Status status = PQresultStatus(res) == PGRES_COMMAND_OK
+                            ? core::Status::Ok()
+                            : core::Status::Internal(sql + ": " + PQerrorMessage(conn));
+  PQclear(res);
+  PQfinish(conn);
+  return status;
+}
+
+// A fresh, empty database on the test server; returns its URL.
+core::Result<std::string> FreshDatabase() {
+  static std::atomic<int> counter{0};
+  std::string name = "t" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+  IMGPIPE_RETURN_IF_ERROR(Admin("CREATE DATABASE " + name));
+  return g_server->UrlFor(name);
+}
+
+core::Result<std::unique_ptr<Database>> OpenFresh(const PostgresOptions& options = {}) {
+  IMGPIPE_ASSIGN_OR_RETURN(std::string url, FreshDatabase());
+  return OpenPostgres(url, options);
+}
+
+IMGPIPE_INSTANTIATE_DATABASE_CONFORMANCE(Postgres, [] { return OpenFresh(); });
+
+std::unique_ptr<Database> MustOpenFresh(const PostgresOptions& options = {}) {
+  auto db = OpenFresh(options);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+core::Status ExecCommitted(Database& db, std::string_view sql, std::span<const Value> params = {}) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db.Begin(TxMode::kWrite));
+  IMGPIPE_RETURN_IF_ERROR(tx->Exec(sql, params).status());
+  return tx->Commit();
+}
+
+core::Result<std::vector<Row>> QueryOnce(Database& db, std::string_view sql,
+                                         std::span<const Value> params = {}) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db.Begin(TxMode::kRead));
+  return tx->Query(sql, params);
+}
+
+TEST(PostgresDatabaseTest, DescribeHidesThePassword) {
+  ASSERT_NE(g_server, nullptr) << g_server_error;
+  const std::string url =
+      "postgresql://postgres:s3cret@127.0.0.1:" + std::to_string(g_server->port()) +
+      "/imgpipe_test";
+  auto db = OpenPostgres(url);  // trust auth ignores the password
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  EXPECT_EQ((*db)->Describe(), "postgresql://postgres@127.0.0.1:" +
+                                   std::to_string(g_server->port()) + "/imgpipe_test");
+  EXPECT_EQ((*db)->dialect(), Dialect::kPostgres);
+}
+
+TEST(PostgresDatabaseTest, RefusedConnectionIsUnavailableWithAClearMessage) {
+  // Port 1 on loopback: nobody listens there.
+  auto db = OpenPostgres("postgresql://postgres:s3cret@127.0.0.1:1/nowhere");
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), StatusCode::kUnavailable) << db.status().ToString();
+  EXPECT_NE(db.status().message().find("cannot connect to PostgreSQL"), std::string::npos);
+  EXPECT_NE(db.status().message().find("127.0.0.1:1/nowhere"), std::string::npos);
+  EXPECT_EQ(db.status().message().find("s3cret"), std::string::npos);
+  EXPECT_EQ(OpenPostgres("postgresql://[bad").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PostgresDatabaseTest, QuestionMarksInLiteralsAreNotPlaceholders) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  const Value params[] = {int64_t{5}, std::string("x?")};
+  auto rows = QueryOnce(
+      *db, "SELECT '?', ?, 'it''s ?', ? /* ? */, \"?\" FROM (SELECT 1 AS \"?\") s", params);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  const Row& row = rows->front();
+  EXPECT_EQ(row.Text(0), "?");
+  EXPECT_EQ(std::get<int64_t>(row.at(1)), 5);
+  EXPECT_EQ(row.Text(2), "it's ?");
+  EXPECT_EQ(row.Text(3), "x?");
+  EXPECT_EQ(row.Int(4), 1);
+}
+
+TEST(PostgresDatabaseTest, PortableDdlGetsPostgresTypes) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE d (i INTEGER, r REAL, b BLOB, t TEXT)").ok());
+  ASSERT_TRUE(ExecCommitted(*db, "ALTER TABLE d ADD COLUMN j INTEGER").ok());
+  auto rows = QueryOnce(*db,
+                        "SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = 'd' ORDER BY ordinal_position");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::vector<std::string> got;
+  for (const Row& row : *rows) got.push_back(row.Text(0) + ":" + row.Text(1));
+  EXPECT_EQ(got, (std::vector<std::string>{"i:bigint", "r:double precision", "b:bytea", "t:text",
+                                           "j:bigint"}));
+  // 64-bit integers and full-precision doubles fit.
+  const Value params[] = {int64_t{1} << 40, 0.1 + 0.2, 1e-300};
+  ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO d (i, r, j) VALUES (?, ?, 0)",
+                            std::span<const Value>(params, 2))
+                  .ok());
+  ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO d (i, r, j) VALUES (0, ?, 1)",
+                            std::span<const Value>(params + 2, 1))
+                  .ok());
+  auto back = QueryOnce(*db, "SELECT i, r FROM d ORDER BY j");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ(std::get<int64_t>((*back)[0].at(0)), int64_t{1} << 40);
+  EXPECT_EQ(std::get<double>((*back)[0].at(1)), 0.1 + 0.2);
+  EXPECT_EQ(std::get<double>((*back)[1].at(1)), 1e-300);
+}
+
+TEST(PostgresDatabaseTest, ByteaBindsAndCompares) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE b (k TEXT, v BLOB)").ok());
+  const std::string bytes("\0\x01\xff\\x'\"?", 8);
+  const Value params[] = {std::string("k"), Blob{bytes}};
+  ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO b (k, v) VALUES (?, ?)", params).ok());
+  const Value where[] = {Blob{bytes}};
+  auto rows = QueryOnce(*db, "SELECT k, v, length(v) FROM b WHERE v = ?", where);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(std::get<Blob>(rows->front().at(1)).bytes, bytes);
+  EXPECT_EQ(rows->front().Int(2), 8);
+}
+
+TEST(PostgresDatabaseTest, ResultTypesMapToValues) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  auto rows = QueryOnce(*db,
+                        "SELECT 1::int2, 2::int4, 3::int8, 1.5::float4, 2.25::numeric, true, "
+                        "'x'::varchar, sum(x) FROM (VALUES (1::int8), (2)) v(x)");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  const Row& row = rows->front();
+  EXPECT_EQ(std::get<int64_t>(row.at(0)), 1);
+  EXPECT_EQ(std::get<int64_t>(row.at(1)), 2);
+  EXPECT_EQ(std::get<int64_t>(row.at(2)), 3);
+  EXPECT_EQ(std::get<double>(row.at(3)), 1.5);
+  EXPECT_EQ(std::get<double>(row.at(4)), 2.25);
+  EXPECT_EQ(std::get<int64_t>(row.at(5)), 1);
+  EXPECT_EQ(std::get<std::string>(row.at(6)), "x");
+  EXPECT_EQ(row.Int(7), 3);  // sum(int8) is numeric
+}
+
+TEST(PostgresDatabaseTest, UniqueViolationIsAlreadyExists) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE u (k TEXT PRIMARY KEY)").ok());
+  ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO u (k) VALUES ('a')").ok());
+  core::Status dup = ExecCommitted(*db, "INSERT INTO u (k) VALUES ('a')");
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists) << dup.ToString();
+  EXPECT_NE(dup.message().find("23505"), std::string::npos) << dup.ToString();
+}
+
+// The statements pacs' schema and queries rely on.
+TEST(PostgresDatabaseTest, PacsStyleStatementsWork) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db,
+                            "CREATE TABLE s (uid TEXT PRIMARY KEY, name TEXT, "
+                            "study_date TEXT, n INTEGER NOT NULL DEFAULT 0)")
+                  .ok());
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE INDEX s_by_date ON s (study_date DESC, uid)").ok());
+  const char* insert =
+      "INSERT INTO s (uid, name, study_date) VALUES (?, ?, ?) "
+      "ON CONFLICT (uid) DO NOTHING";
+  const Value a[] = {std::string("1"), std::string("50%_off"), std::string("20240101")};
+  const Value b[] = {std::string("2"), std::string("500 off"), std::string("20240202")};
+  ASSERT_TRUE(ExecCommitted(*db, insert, a).ok());
+  ASSERT_TRUE(ExecCommitted(*db, insert, b).ok());
+  ASSERT_TRUE(ExecCommitted(*db, insert, a).ok());  // a duplicate, ignored
+  const Value pattern[] = {std::string("50\\%\\_%")};
+  auto rows = QueryOnce(*db,
+                        "SELECT uid FROM s WHERE name LIKE ? ESCAPE '\\' "
+                        "ORDER BY study_date DESC, uid",
+                        pattern);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().Text(0), "1");
+}
+
+TEST(PostgresDatabaseTest, PoolTimesOutWhenEveryConnectionIsBusy) {
+  auto db = MustOpenFresh({.pool_size = 1, .checkout_timeout_ms = 50});
+  ASSERT_NE(db, nullptr);
+  auto held = db->Begin(TxMode::kRead);
+  ASSERT_TRUE(held.ok());
+  auto second = db->Begin(TxMode::kRead);
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  held->reset();
+  EXPECT_TRUE(db->Begin(TxMode::kRead).ok());
+}
+
+TEST(PostgresDatabaseTest, ConcurrentMigrateFromTwoDatabases) {
+  auto url = FreshDatabase();
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto db1 = OpenPostgres(*url);
+  auto db2 = OpenPostgres(*url);
+  ASSERT_TRUE(db1.ok() && db2.ok());
+  const std::string_view steps[] = {
+      "CREATE TABLE mg (x INTEGER PRIMARY KEY)",
+      "INSERT INTO mg (x) VALUES (1)",
+      "INSERT INTO mg (x) VALUES (2)",
+  };
+  constexpr int kThreads = 6;
+  std::latch start(kThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    Database* db = t % 2 == 0 ? db1->get() : db2->get();
+    threads.emplace_back([&, db] {
+      start.arrive_and_wait();
+      if (!Migrate(*db, "pg", steps).ok()) ++errors;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  auto rows = QueryOnce(**db1, "SELECT count(*), sum(x) FROM mg");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->front().Int(0), 2);
+  EXPECT_EQ(rows->front().Int(1), 3);
+}
+
+TEST(PostgresDatabaseTest, PoolRecoversAfterServerRestart) {
+  auto db = MustOpenFresh({.pool_size = 3});
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE k (x INTEGER)").ok());
+  {
+    // Fill the pool with live connections.
+    auto a = db->Begin(TxMode::kRead), b = db->Begin(TxMode::kRead), c = db->Begin(TxMode::kRead);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  }
+  auto open = db->Begin(TxMode::kWrite);
+  ASSERT_TRUE(open.ok());
+  ASSERT_TRUE((*open)->Exec("INSERT INTO k (x) VALUES (1)").ok());
+  ASSERT_TRUE(g_server->Restart().ok());
+  // The transaction that spanned the restart fails as Unavailable, and stays failed.
+  EXPECT_EQ((*open)->Exec("INSERT INTO k (x) VALUES (2)").status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ((*open)->Commit().code(), StatusCode::kUnavailable);
+  open->reset();
+  // Every pooled connection is dead; new transactions get fresh ones.
+  for (int i = 0; i < 5; ++i) {
+    core::Status status = ExecCommitted(*db, "INSERT INTO k (x) VALUES (3)");
+    EXPECT_TRUE(status.ok()) << status.ToString();
+  }
+  auto rows = QueryOnce(*db, "SELECT count(*) FROM k");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(rows->front().Int(0), 5);
+}
+
+}  // namespace
+}  // namespace imgpipe::db
