@@ -91,6 +91,15 @@ core::Result<std::vector<Row>> QueryOnce(Database& db, std::string_view sql,
   return tx->Query(sql, params);
 }
 
+TEST(TestServerTest, MissingBinariesFailClearly) {
+  TestServer server("/nonexistent/postgresql/bin");
+  core::Status status = server.Start();
+  EXPECT_EQ(status.code(), StatusCode::kUnavailable);
+  EXPECT_NE(status.message().find("PostgreSQL 15 is not installed"), std::string::npos)
+      << status.ToString();
+  EXPECT_NE(status.message().find("install-deps.sh"), std::string::npos);
+}
+
 TEST(PostgresDatabaseTest, DescribeHidesThePassword) {
   ASSERT_NE(g_server, nullptr) << g_server_error;
   const std::string url =

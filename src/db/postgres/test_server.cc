@@ -36,8 +36,6 @@ int PickFreePort() {
   return port;
 }
 
-std::string Bin(const char* name) { return std::string(TestServer::kBinDir) + "/" + name; }
-
 }  // namespace
 
 core::Status TestServer::Run(const std::vector<std::string>& argv) const {

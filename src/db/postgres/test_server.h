@@ -19,7 +19,8 @@ class TestServer {
   // Where Debian's postgresql-15 package puts initdb, pg_ctl and postgres.
   static constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
 
-  TestServer() = default;
+  // `bin_dir` holds initdb, pg_ctl and postgres.
+  explicit TestServer(std::string bin_dir = kBinDir) : bin_dir_(std::move(bin_dir)) {}
   ~TestServer();
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
@@ -42,6 +43,9 @@ class TestServer {
   // Runs `argv` (as the postgres user when we are root), output appended to the log file.
   core::Status Run(const std::vector<std::string>& argv) const;
 
+  std::string Bin(const char* tool) const { return bin_dir_ + "/" + tool; }
+
+  const std::string bin_dir_;
   std::string dir_;  // temp folder: data/, server.log, the unix socket
   int port_ = 0;
   bool running_ = false;
