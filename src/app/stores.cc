@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "db/postgres.h"
+
 namespace imgpipe::app {
 
 core::Result<Stores> OpenStores(const Config& config) {
@@ -15,20 +17,20 @@ core::Result<Stores> OpenStores(const Config& config) {
   }
   Stores s;
   std::string db_path = (fs::path(config.data_dir) / "imgpipe.db").string();
-  if (!config.database_url.empty()) {
-    const std::string& url = config.database_url;
+  const std::string& url = config.database_url;
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    // Metadata in PostgreSQL (several imgpipe processes can share it); blobs stay in data_dir
+    // until the S3 backend lands.
+    IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenPostgres(url));
+  } else {
     if (url.rfind("sqlite://", 0) == 0) {
       db_path = url.substr(9);
-    } else if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-      return core::Status::Unavailable(
-          "database.url: the PostgreSQL backend is not built into this version yet");
-    } else {
+    } else if (!url.empty()) {
       return core::Status::InvalidArgument(
-          "database.url must start with sqlite:// or "
-          "postgresql://");
+          "database.url must start with sqlite:// or postgresql://");
     }
+    IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenSqlite(db_path));
   }
-  IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenSqlite(db_path));
   IMGPIPE_ASSIGN_OR_RETURN(s.blobs,
                            blob::NewFsBlobStore((fs::path(config.data_dir) / "blobs").string()));
   pacs::PacsOptions options;

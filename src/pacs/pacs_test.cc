@@ -6,6 +6,9 @@
 #include <thread>
 
 #include "pacs/index.h"
+#ifdef IMGPIPE_TEST_POSTGRES
+#include "db/postgres/test_support.h"
+#endif
 
 namespace imgpipe::pacs {
 namespace {
@@ -18,7 +21,13 @@ const std::vector<dicom::DemoFile>& Demo() {
 class PacsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+#ifdef IMGPIPE_TEST_POSTGRES
+    // The same tests against PostgreSQL (pacs_postgres_test): the index schema and queries are
+    // portable SQL, and this keeps them so.
+    auto db = db::postgres::OpenFreshTestDatabase();
+#else
     auto db = db::OpenSqlite(":memory:");
+#endif
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
     blobs_ = blob::NewMemBlobStore();

@@ -11,6 +11,7 @@
 #include "db/database_conformance.h"
 #include "db/postgres.h"
 #include "db/postgres/test_server.h"
+#include "db/postgres/test_support.h"
 
 namespace imgpipe::db {
 namespace {
@@ -18,53 +19,8 @@ namespace {
 using core::StatusCode;
 using postgres::TestServer;
 
-TestServer* g_server = nullptr;
-std::string g_server_error = "the PostgreSQL test environment did not run";
-
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    server_ = std::make_unique<TestServer>();
-    core::Status started = server_->Start();
-    if (!started.ok()) {
-      g_server_error = "cannot start the PostgreSQL test server: " + started.ToString();
-      FAIL() << g_server_error;
-    }
-    g_server = server_.get();
-  }
-  void TearDown() override {
-    g_server = nullptr;
-    server_.reset();
-  }
-
- private:
-  std::unique_ptr<TestServer> server_;
-};
-
-[[maybe_unused]] const auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
-
-// Runs one statement on the server's maintenance database with libpq itself: CREATE DATABASE
-// cannot run inside a transaction, and Database runs everything in one.
-core::Status Admin(const std::string& sql) {
-  if (g_server == nullptr) return core::Status::Unavailable(g_server_error);
-  PGconn* conn = PQconnectdb(g_server->UrlFor("postgres").c_str());
-  PGresult* res = PQexec(conn, sql.c_str());
-  core::Status status = PQresultStatus(res) == PGRES_COMMAND_OK
-                            ? core::Status::Ok()
-                            : core::Status::Internal(sql + ": " + PQerrorMessage(conn));
-  PQclear(res);
-  PQfinish(conn);
-  return status;
-}
-
-// A fresh, empty database on the test server; returns its URL.
-core::Result<std::string> FreshDatabase() {
-  static std::atomic<int> counter{0};
-  std::string name = "t" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
-  IMGPIPE_RETURN_IF_ERROR(Admin("CREATE DATABASE " + name));
-  return g_server->UrlFor(name);
-}
+// The shared server and fresh databases come from test_support.
+core::Result<std::string> FreshDatabase() { return postgres::FreshTestDatabaseUrl(); }
 
 core::Result<std::unique_ptr<Database>> OpenFresh(const PostgresOptions& options = {}) {
   IMGPIPE_ASSIGN_OR_RETURN(std::string url, FreshDatabase());
@@ -101,14 +57,14 @@ TEST(TestServerTest, MissingBinariesFailClearly) {
 }
 
 TEST(PostgresDatabaseTest, DescribeHidesThePassword) {
-  ASSERT_NE(g_server, nullptr) << g_server_error;
-  const std::string url =
-      "postgresql://postgres:s3cret@127.0.0.1:" + std::to_string(g_server->port()) +
-      "/imgpipe_test";
+  ASSERT_NE(postgres::SharedTestServer(), nullptr) << postgres::SharedTestServerError();
+  const std::string url = "postgresql://postgres:s3cret@127.0.0.1:" +
+                          std::to_string(postgres::SharedTestServer()->port()) + "/imgpipe_test";
   auto db = OpenPostgres(url);  // trust auth ignores the password
   ASSERT_TRUE(db.ok()) << db.status().ToString();
   EXPECT_EQ((*db)->Describe(), "postgresql://postgres@127.0.0.1:" +
-                                   std::to_string(g_server->port()) + "/imgpipe_test");
+                                   std::to_string(postgres::SharedTestServer()->port()) +
+                                   "/imgpipe_test");
   EXPECT_EQ((*db)->dialect(), Dialect::kPostgres);
 }
 
@@ -291,7 +247,7 @@ TEST(PostgresDatabaseTest, PoolRecoversAfterServerRestart) {
   auto open = db->Begin(TxMode::kWrite);
   ASSERT_TRUE(open.ok());
   ASSERT_TRUE((*open)->Exec("INSERT INTO k (x) VALUES (1)").ok());
-  ASSERT_TRUE(g_server->Restart().ok());
+  ASSERT_TRUE(postgres::SharedTestServer()->Restart().ok());
   // The transaction that spanned the restart fails as Unavailable, and stays failed.
   EXPECT_EQ((*open)->Exec("INSERT INTO k (x) VALUES (2)").status().code(),
             StatusCode::kUnavailable);
