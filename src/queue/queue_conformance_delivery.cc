@@ -1,6 +1,7 @@
 // QueueConformance: per-group order, round robin, concurrent consumers, long polling.
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "queue/queue_conformance.h"
@@ -121,6 +122,48 @@ TEST_P(QueueConformance, ConcurrentConsumersKeepPerGroupOrder) {
   auto stats = q().Stats("jobs");
   EXPECT_EQ(stats->visible + stats->in_flight, 0);
   EXPECT_EQ(stats->deleted, kGroups * kPerGroup);
+}
+
+// Concurrent unbatched sends (group-committed where the backend does): each gets its own result;
+// an unknown queue fails alone; one dedup id sent by every thread is enqueued once.
+TEST_P(QueueConformance, ConcurrentSendsEachGetTheirOwnResult) {
+  Make("jobs");
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::mutex mu;
+  std::set<std::string> ids;         // GUARDED_BY(mu)
+  std::set<std::string> shared_ids;  // GUARDED_BY(mu)
+  int fresh_shared = 0, errors = 0;  // GUARDED_BY(mu)
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string dedup = std::to_string(t) + "-" + std::to_string(i);
+        auto sent = q().Send("jobs", {dedup, "g" + std::to_string(t), dedup});
+        auto unknown = q().Send("nope", {dedup, "g", dedup});
+        std::lock_guard lock(mu);
+        if (!sent.ok() || sent->duplicate) ++errors;
+        if (sent.ok()) ids.insert(sent->message_id);
+        if (unknown.status().code() != core::StatusCode::kNotFound) ++errors;
+      }
+      auto shared = q().Send("jobs", {"shared", "s", "shared"});
+      std::lock_guard lock(mu);
+      if (!shared.ok()) {
+        ++errors;
+        return;
+      }
+      shared_ids.insert(shared->message_id);
+      if (!shared->duplicate) ++fresh_shared;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(shared_ids.size(), 1u);
+  EXPECT_EQ(fresh_shared, 1);
+  auto stats = q().Stats("jobs");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sent, kThreads * kPerThread + 1);
+  EXPECT_EQ(stats->visible, kThreads * kPerThread + 1);
 }
 
 TEST_P(QueueConformance, LongPollIsWokenBySend) {

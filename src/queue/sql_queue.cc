@@ -224,9 +224,62 @@ Result<SendResult> SqlQueueService::SendLocked(db::Transaction& tx, std::string_
   return result;
 }
 
+// Group commit: concurrent sends queue here; one caller at a time leads and commits everyone's
+// queued sends in one transaction (one fsync), while the others wait for their result.
 Result<SendResult> SqlQueueService::Send(std::string_view queue, const OutgoingMessage& message) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto results, SendBatch(queue, std::span(&message, 1)));
-  return std::move(results[0]);
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  IMGPIPE_RETURN_IF_ERROR(ValidateMessage(message));
+  PendingSend me{queue, &message, std::nullopt};
+  std::unique_lock lock(send_mu_);
+  send_queue_.push_back(&me);
+  while (!me.result && send_leader_active_) send_cv_.wait(lock);
+  if (me.result) return std::move(*me.result);
+  send_leader_active_ = true;
+  std::vector<PendingSend*> batch;
+  batch.swap(send_queue_);
+  lock.unlock();
+  std::vector<Result<SendResult>> results = CommitSends(batch);
+  // Handed over under the lock: a waiter may wake (spuriously) and look at its result any time.
+  lock.lock();
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+  send_leader_active_ = false;
+  send_cv_.notify_all();
+  return std::move(*me.result);
+}
+
+std::vector<Result<SendResult>> SqlQueueService::CommitSends(
+    const std::vector<PendingSend*>& batch) {
+  std::vector<Result<SendResult>> results;
+  if (batch.size() > 1) {
+    auto tx = db_.Begin(db::TxMode::kWrite);
+    bool failed = !tx.ok();
+    int64_t now = now_ms_();
+    for (size_t i = 0; i < batch.size() && !failed; ++i) {
+      auto row = LoadQueue(**tx, batch[i]->queue);
+      if (!row.ok() && row.status().code() == core::StatusCode::kNotFound) {
+        results.emplace_back(row.status());  // a plain lookup: the transaction goes on
+        continue;
+      }
+      Result<SendResult> sent =
+          row.ok() ? SendLocked(**tx, batch[i]->queue, *row, *batch[i]->message, now)
+                   : Result<SendResult>(row.status());
+      failed = !sent.ok();
+      results.push_back(std::move(sent));
+    }
+    if (!failed && (*tx)->Commit().ok()) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (results[i].ok()) notifier_.Notify(batch[i]->queue);
+      }
+      return results;
+    }
+    results.clear();  // one send's error must not fail the others: one transaction each
+  }
+  for (PendingSend* p : batch) {
+    auto sent = SendBatch(p->queue, std::span(p->message, 1));
+    results.push_back(sent.ok() ? Result<SendResult>(std::move(sent->front()))
+                                : Result<SendResult>(sent.status()));
+  }
+  return results;
 }
 
 Result<std::vector<SendResult>> SqlQueueService::SendBatch(

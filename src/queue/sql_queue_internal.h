@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -90,6 +91,14 @@ class SqlQueueService final : public QueueService {
   core::Result<std::vector<Message>> TryReceive(std::string_view queue, int max_messages,
                                                 std::optional<std::chrono::milliseconds> lease,
                                                 int64_t* next_visible_ms);
+  // A Send waiting for the group commit.
+  struct PendingSend {
+    std::string_view queue;
+    const OutgoingMessage* message;
+    std::optional<core::Result<SendResult>> result;
+  };
+  // Commits the sends of `batch` in one transaction (each in its own when that fails).
+  std::vector<core::Result<SendResult>> CommitSends(const std::vector<PendingSend*>& batch);
   // Inserts one validated message (dedup check first) in `tx`.
   core::Result<SendResult> SendLocked(db::Transaction& tx, std::string_view queue,
                                       const QueueRow& row, const OutgoingMessage& message,
@@ -98,6 +107,12 @@ class SqlQueueService final : public QueueService {
   db::Database& db_;
   std::function<int64_t()> now_ms_;
   Notifier notifier_;
+
+  // Group commit of unbatched sends (one synced commit for every send that queued meanwhile).
+  std::mutex send_mu_;
+  std::condition_variable send_cv_;
+  std::vector<PendingSend*> send_queue_;  // GUARDED_BY(send_mu_)
+  bool send_leader_active_ = false;       // GUARDED_BY(send_mu_)
 };
 
 }  // namespace imgpipe::queue::internal
