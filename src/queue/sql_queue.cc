@@ -14,7 +14,7 @@ using core::Status;
 using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 6> kSchema = {
+constexpr std::array<std::string_view, 7> kSchema = {
     "CREATE TABLE queue_queues ("
     " name TEXT PRIMARY KEY, visibility_timeout_ms INTEGER NOT NULL,"
     " max_receive_count INTEGER NOT NULL, dedup_window_ms INTEGER NOT NULL,"
@@ -26,8 +26,10 @@ constexpr std::array<std::string_view, 6> kSchema = {
     " sent_at_ms INTEGER NOT NULL, visible_at_ms INTEGER NOT NULL,"
     " receive_count INTEGER NOT NULL, receipt TEXT, dead_reason TEXT NOT NULL,"
     " PRIMARY KEY (queue, seq))",
-    // Receive: a group's messages in order, and whether any of them is leased.
-    "CREATE INDEX queue_messages_by_group ON queue_messages(queue, group_id, visible_at_ms)",
+    // Receive: the groups' messages in order (covering the round-robin ranking) and the leased
+    // messages (which block their groups).
+    "CREATE INDEX queue_messages_by_group ON queue_messages(queue, group_id, seq)",
+    "CREATE INDEX queue_messages_by_visibility ON queue_messages(queue, visible_at_ms)",
     "CREATE INDEX queue_messages_by_receipt ON queue_messages(receipt)",
     "CREATE TABLE queue_dedup ("
     " queue TEXT NOT NULL, dedup_id TEXT NOT NULL, message_id TEXT NOT NULL,"

@@ -25,12 +25,15 @@ std::string DlqName(std::string_view queue) { return std::string(queue) + std::s
 
 // The deliverable messages: those of groups with nothing in flight, round-robin across groups
 // (every group's head first, oldest head first, then every group's second, ...), at most `n`.
+// The ranking reads only (seq, group_id) from the covering index; the blocked groups are found
+// once through the visibility index (leased messages are few); bodies are read for the winners.
 constexpr std::string_view kCandidates =
-    "SELECT seq, message_id, receipt, body, group_id, dedup_id, receive_count, sent_at_ms,"
-    " dead_reason FROM (SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.group_id ORDER BY m.seq)"
-    " AS rk FROM queue_messages m WHERE m.queue = ? AND NOT EXISTS (SELECT 1 FROM"
-    " queue_messages b WHERE b.queue = m.queue AND b.group_id = m.group_id AND"
-    " b.visible_at_ms > ?)) t WHERE rk <= ? ORDER BY rk, seq LIMIT ?";
+    "SELECT m.seq, m.message_id, m.receipt, m.body, m.group_id, m.dedup_id, m.receive_count,"
+    " m.sent_at_ms, m.dead_reason FROM (SELECT seq, rk FROM (SELECT seq, ROW_NUMBER() OVER"
+    " (PARTITION BY group_id ORDER BY seq) AS rk FROM queue_messages WHERE queue = ? AND"
+    " group_id NOT IN (SELECT group_id FROM queue_messages WHERE queue = ? AND"
+    " visible_at_ms > ?)) w WHERE rk <= ? ORDER BY rk, seq LIMIT ?) c JOIN queue_messages m"
+    " ON m.queue = ? AND m.seq = c.seq ORDER BY c.rk, c.seq";
 
 }  // namespace
 
@@ -48,7 +51,7 @@ Result<std::vector<Message>> SqlQueueService::TryReceive(
   // Dead-lettering a group's head may unblock more of the queue: look again (bounded).
   for (int round = 0; round < 4 && std::ssize(messages) < max_messages; ++round) {
     int64_t need = max_messages - std::ssize(messages);
-    std::array<Value, 4> params = {q, now, need, need};
+    std::array<Value, 6> params = {q, q, now, need, need, q};
     IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query(kCandidates, params));
     bool moved = false;
     for (const auto& r : rows) {
