@@ -64,7 +64,11 @@ class Transaction {
   virtual core::Status Commit() = 0;
 };
 
-enum class TxMode { kRead, kWrite };
+// kWriteRelaxed: a write transaction whose commit does not wait for the disk. It survives a crash
+// of the process (SQLite: the WAL is written before COMMIT returns) but may be lost on a power
+// failure or OS crash. For writes whose loss is harmless, such as queue claims and acks (a lost
+// commit only means redelivery). PostgreSQL: synchronous_commit=off for the transaction.
+enum class TxMode { kRead, kWrite, kWriteRelaxed };
 enum class Dialect { kSqlite, kPostgres };
 
 class Database {
@@ -74,8 +78,8 @@ class Database {
   Database& operator=(const Database&) = delete;
   virtual ~Database() = default;
 
-  // kWrite takes the write lock up front (SQLite BEGIN IMMEDIATE) so a write never fails half-way
-  // with a lock upgrade error.
+  // kWrite and kWriteRelaxed take the write lock up front (SQLite BEGIN IMMEDIATE) so a write
+  // never fails half-way with a lock upgrade error.
   virtual core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) = 0;
   virtual Dialect dialect() const = 0;
   virtual std::string Describe() const = 0;

@@ -66,8 +66,8 @@ class SqliteDatabase;
 
 class SqliteTransaction final : public Transaction {
  public:
-  SqliteTransaction(SqliteDatabase* db, std::unique_ptr<Connection> conn, bool write)
-      : db_(db), conn_(std::move(conn)), write_(write) {}
+  SqliteTransaction(SqliteDatabase* db, std::unique_ptr<Connection> conn, bool write, bool relaxed)
+      : db_(db), conn_(std::move(conn)), write_(write), relaxed_(relaxed) {}
   ~SqliteTransaction() override { Release(); }
 
   core::Result<int64_t> Exec(std::string_view sql, std::span<const Value> params) override {
@@ -118,6 +118,7 @@ class SqliteTransaction final : public Transaction {
   SqliteDatabase* db_;
   std::unique_ptr<Connection> conn_;
   const bool write_;
+  const bool relaxed_;  // synchronous lowered for this transaction
   bool committed_ = false;
   core::Status error_;
 };
@@ -158,7 +159,10 @@ class SqliteDatabase final : public Database {
   }
 
   core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) override {
-    bool write = mode == TxMode::kWrite;
+    bool write = mode != TxMode::kRead;
+    // synchronous is per connection: a relaxed transaction lowers it to NORMAL (in WAL mode the
+    // commit then writes the WAL without fsync) and ReturnConnection restores FULL.
+    bool relax = mode == TxMode::kWriteRelaxed && options_.synchronous_full;
     auto deadline = Clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
     if (write && !gate_.Acquire(deadline)) {
       return core::Status::Unavailable("timed out waiting for the write lock of " + path_);
@@ -169,22 +173,30 @@ class SqliteDatabase final : public Database {
       return core::Status::Unavailable("no free connection to " + path_ + " (pool of " +
                                        std::to_string(options_.pool_size) + ")");
     }
-    core::Status status = conn->ExecOnce(write ? "BEGIN IMMEDIATE" : "BEGIN");
+    core::Status status = relax ? conn->ExecOnce("PRAGMA synchronous=NORMAL") : core::Status::Ok();
+    if (status.ok()) status = conn->ExecOnce(write ? "BEGIN IMMEDIATE" : "BEGIN");
     if (!status.ok()) {
-      ReturnConnection(std::move(conn), write);
+      ReturnConnection(std::move(conn), write, relax);
       return status;
     }
     return std::unique_ptr<Transaction>(
-        std::make_unique<SqliteTransaction>(this, std::move(conn), write));
+        std::make_unique<SqliteTransaction>(this, std::move(conn), write, relax));
   }
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   std::string Describe() const override { return "sqlite:" + path_; }
 
-  // Takes back a connection (rolling back anything left open) and the write lock.
-  void ReturnConnection(std::unique_ptr<Connection> conn, bool write) {
+  // Takes back a connection (rolling back anything left open, restoring synchronous=FULL after a
+  // relaxed transaction) and the write lock.
+  void ReturnConnection(std::unique_ptr<Connection> conn, bool write, bool relaxed) {
     if (conn->InTransaction()) (void)conn->ExecOnce("ROLLBACK");
-    if (conn->InTransaction()) {
+    if (relaxed && !conn->InTransaction() && !conn->ExecOnce("PRAGMA synchronous=FULL").ok()) {
+      spdlog::error("SQLite database {}: cannot restore synchronous=FULL; reopening", path_);
+      conn.reset();
+      auto fresh = Connection::Open(filename_, options_);
+      if (fresh.ok()) conn = std::move(fresh).value();
+    }
+    if (conn != nullptr && conn->InTransaction()) {
       // Should not happen; a connection stuck in a transaction would poison the pool.
       spdlog::error("SQLite database {}: connection stuck in a transaction; reopening", path_);
       conn.reset();
@@ -220,7 +232,7 @@ class SqliteDatabase final : public Database {
 };
 
 void SqliteTransaction::Release() {
-  if (conn_ != nullptr) db_->ReturnConnection(std::move(conn_), write_);
+  if (conn_ != nullptr) db_->ReturnConnection(std::move(conn_), write_, relaxed_);
 }
 
 }  // namespace

@@ -93,6 +93,35 @@ TEST(SqliteDatabaseTest, SynchronousNormalWhenAsked) {
   EXPECT_EQ(QueryText(*db, "PRAGMA synchronous"), "1");  // NORMAL
 }
 
+// A relaxed write runs with synchronous=NORMAL, commits, and hands the connection back with
+// synchronous=FULL again (pool of one: the next transactions use the same connection).
+TEST(SqliteDatabaseTest, RelaxedWriteLowersSynchronousForItsTransactionOnly) {
+  TempDir dir;
+  SqliteOptions options;
+  options.pool_size = 1;
+  auto db = MustOpen(dir.path() + "/r.db", options);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE t (x INTEGER)").ok());
+  {
+    auto tx = db->Begin(TxMode::kWriteRelaxed);
+    ASSERT_TRUE(tx.ok()) << tx.status().ToString();
+    auto sync = (*tx)->Query("PRAGMA synchronous");
+    ASSERT_TRUE(sync.ok()) << sync.status().ToString();
+    EXPECT_EQ(sync->front().Text(0), "1");  // NORMAL
+    ASSERT_TRUE((*tx)->Exec("INSERT INTO t (x) VALUES (7)").ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  EXPECT_EQ(QueryText(*db, "PRAGMA synchronous"), "2");  // FULL again
+  EXPECT_EQ(QueryText(*db, "SELECT x FROM t"), "7");
+  {
+    auto tx = db->Begin(TxMode::kWriteRelaxed);  // rolled back, not committed
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)->Exec("INSERT INTO t (x) VALUES (8)").ok());
+  }
+  EXPECT_EQ(QueryText(*db, "PRAGMA synchronous"), "2");
+  EXPECT_EQ(QueryText(*db, "SELECT count(*) FROM t"), "1");
+}
+
 TEST(SqliteDatabaseTest, UnwritablePathIsUnavailable) {
   TempDir dir;
   std::string file = dir.path() + "/a-file";
