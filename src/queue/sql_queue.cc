@@ -105,12 +105,15 @@ Status ValidateTimeout(std::chrono::milliseconds timeout, std::string_view what)
   return Status::Ok();
 }
 
-Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue) {
+Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue, bool lock_for_claim) {
   std::array<Value, 1> params = {std::string(queue)};
   IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows, tx.Query("SELECT visibility_timeout_ms, max_receive_count, dedup_window_ms"
-                          " FROM queue_queues WHERE name = ?",
-                          params));
+      auto rows,
+      tx.Query(lock_for_claim ? "SELECT visibility_timeout_ms, max_receive_count, dedup_window_ms"
+                                " FROM queue_queues WHERE name = ? FOR UPDATE"
+                              : "SELECT visibility_timeout_ms, max_receive_count, dedup_window_ms"
+                                " FROM queue_queues WHERE name = ?",
+               params));
   if (rows.empty()) return Status::NotFound("no queue " + std::string(queue));
   return QueueRow{rows[0].Int(0), rows[0].Int(1), rows[0].Int(2)};
 }

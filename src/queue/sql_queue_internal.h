@@ -51,7 +51,12 @@ core::Status ValidateQueueName(std::string_view name);
 core::Status ValidateMessage(const OutgoingMessage& message);
 core::Status ValidateTimeout(std::chrono::milliseconds timeout, std::string_view what);
 // Reads the queue's options; NotFound when the queue does not exist.
-core::Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue);
+// `lock_for_claim` (PostgreSQL only: SQLite has no FOR UPDATE and serialises every write
+// transaction anyway) takes the queue row's lock, so that claims on one queue from any number of
+// processes take turns: two receivers never pick the same group head. Per-group claims with
+// SKIP LOCKED, which let claims on different groups overlap, are the next step.
+core::Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue,
+                                 bool lock_for_claim = false);
 // Bumps and returns the queue's next seq (adding `sent` to its sent counter); NotFound when the
 // queue does not exist.
 core::Result<int64_t> NextSeq(db::Transaction& tx, std::string_view queue, int64_t sent);

@@ -44,7 +44,8 @@ Result<std::vector<Message>> SqlQueueService::TryReceive(
   std::string q(queue);
   std::string dlq = DlqName(queue);
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(*tx, queue));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row,
+                           LoadQueue(*tx, queue, db_.dialect() == db::Dialect::kPostgres));
   int64_t now = now_ms_();
   int64_t lease_ms = lease ? lease->count() : row.visibility_timeout_ms;
   std::vector<Message> messages;
