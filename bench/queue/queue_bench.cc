@@ -135,8 +135,9 @@ int main(int argc, char** argv) {
   double rate = FullCycle(*q, threads, batch, messages);
   double p50 = 0, p99 = 0;
   WakeUps(*q, 200, &p50, &p99);
-  std::printf("%s\tthreads=%d\tbatch=%d\tmessages=%d\tcycle_msgs_per_s=%.0f\twake_p50_us=%.0f"
-              "\twake_p99_us=%.0f\n",
-              backend.c_str(), threads, batch, messages, rate, p50, p99);
+  std::printf(
+      "%s\tthreads=%d\tbatch=%d\tmessages=%d\tcycle_msgs_per_s=%.0f\twake_p50_us=%.0f"
+      "\twake_p99_us=%.0f\n",
+      backend.c_str(), threads, batch, messages, rate, p50, p99);
   return 0;
 }
