@@ -15,6 +15,7 @@
 
 #include "db/postgres.h"
 #include "db/postgres/pg_connection.h"
+#include "db/transaction_base.h"
 
 namespace imgpipe::db {
 
@@ -36,61 +37,26 @@ bool IsRelaxedWrite(Mode mode) {
 
 class PostgresDatabase;
 
-class PostgresTransaction final : public Transaction {
+class PostgresTransaction final : public TransactionBase {
  public:
   PostgresTransaction(PostgresDatabase* db, std::unique_ptr<Connection> conn)
       : db_(db), conn_(std::move(conn)) {}
   ~PostgresTransaction() override { Release(); }
 
-  core::Result<int64_t> Exec(std::string_view sql, std::span<const Value> params) override {
-    IMGPIPE_RETURN_IF_ERROR(CheckUsable());
-    auto result = conn_->Exec(sql, params);
-    if (!result.ok()) Fail(result.status());
-    return result;
+ protected:
+  core::Result<int64_t> RunExec(std::string_view sql, std::span<const Value> params) override {
+    return conn_->Exec(sql, params);
   }
-
-  core::Result<std::vector<Row>> Query(std::string_view sql,
-                                       std::span<const Value> params) override {
-    IMGPIPE_RETURN_IF_ERROR(CheckUsable());
-    auto result = conn_->Query(sql, params);
-    if (!result.ok()) Fail(result.status());
-    return result;
+  core::Result<std::vector<Row>> RunQuery(std::string_view sql,
+                                          std::span<const Value> params) override {
+    return conn_->Query(sql, params);
   }
-
-  core::Status Commit() override {
-    IMGPIPE_RETURN_IF_ERROR(CheckUsable());
-    core::Status status = conn_->ExecSimple("COMMIT");
-    if (!status.ok()) {
-      Fail(status);
-      return status;
-    }
-    committed_ = true;
-    Release();
-    return core::Status::Ok();
-  }
+  core::Status RunCommit() override { return conn_->ExecSimple("COMMIT"); }
+  void Release() override;
 
  private:
-  core::Status CheckUsable() const {
-    if (committed_) return core::Status::Internal("transaction already committed");
-    if (!error_.ok()) {
-      return core::Status(error_.code(), "transaction rolled back after: " + error_.message());
-    }
-    return core::Status::Ok();
-  }
-
-  // PostgreSQL aborts the transaction at the first error; roll it back now and free the
-  // connection rather than hold it until the destructor.
-  void Fail(core::Status status) {
-    error_ = std::move(status);
-    Release();
-  }
-
-  void Release();
-
   PostgresDatabase* db_;
   std::unique_ptr<Connection> conn_;
-  bool committed_ = false;
-  core::Status error_;
 };
 
 class PostgresDatabase final : public Database {

@@ -23,6 +23,7 @@
 #include <mutex>
 
 #include "db/sqlite/sqlite_connection.h"
+#include "db/transaction_base.h"
 
 namespace imgpipe::db {
 
@@ -64,63 +65,28 @@ class WriterGate {
 
 class SqliteDatabase;
 
-class SqliteTransaction final : public Transaction {
+class SqliteTransaction final : public TransactionBase {
  public:
   SqliteTransaction(SqliteDatabase* db, std::unique_ptr<Connection> conn, bool write, bool relaxed)
       : db_(db), conn_(std::move(conn)), write_(write), relaxed_(relaxed) {}
   ~SqliteTransaction() override { Release(); }
 
-  core::Result<int64_t> Exec(std::string_view sql, std::span<const Value> params) override {
-    IMGPIPE_RETURN_IF_ERROR(CheckUsable());
-    auto result = conn_->Exec(sql, params);
-    if (!result.ok()) Fail(result.status());
-    return result;
+ protected:
+  core::Result<int64_t> RunExec(std::string_view sql, std::span<const Value> params) override {
+    return conn_->Exec(sql, params);
   }
-
-  core::Result<std::vector<Row>> Query(std::string_view sql,
-                                       std::span<const Value> params) override {
-    IMGPIPE_RETURN_IF_ERROR(CheckUsable());
-    auto result = conn_->Query(sql, params);
-    if (!result.ok()) Fail(result.status());
-    return result;
+  core::Result<std::vector<Row>> RunQuery(std::string_view sql,
+                                          std::span<const Value> params) override {
+    return conn_->Query(sql, params);
   }
-
-  core::Status Commit() override {
-    IMGPIPE_RETURN_IF_ERROR(CheckUsable());
-    core::Status status = conn_->ExecOnce("COMMIT");
-    if (!status.ok()) {
-      Fail(status);
-      return status;
-    }
-    committed_ = true;
-    Release();
-    return core::Status::Ok();
-  }
+  core::Status RunCommit() override { return conn_->ExecOnce("COMMIT"); }
+  void Release() override;
 
  private:
-  core::Status CheckUsable() const {
-    if (committed_) return core::Status::Internal("transaction already committed");
-    if (!error_.ok()) {
-      return core::Status(error_.code(), "transaction rolled back after: " + error_.message());
-    }
-    return core::Status::Ok();
-  }
-
-  // Any failed statement rolls the whole transaction back at once (PostgreSQL semantics, so
-  // callers behave the same on both backends) and frees the connection and write lock early.
-  void Fail(core::Status status) {
-    error_ = std::move(status);
-    Release();
-  }
-
-  void Release();
-
   SqliteDatabase* db_;
   std::unique_ptr<Connection> conn_;
   const bool write_;
   const bool relaxed_;  // synchronous lowered for this transaction
-  bool committed_ = false;
-  core::Status error_;
 };
 
 class SqliteDatabase final : public Database {
