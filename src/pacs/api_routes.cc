@@ -66,18 +66,6 @@ std::optional<std::string_view> AnyQuery(const Request& r,
   return std::nullopt;
 }
 
-std::vector<std::string> SplitList(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    size_t c = s.find_first_of(",\\");
-    std::string_view item = s.substr(0, c);
-    if (!item.empty()) out.emplace_back(item);
-    if (c == std::string_view::npos) break;
-    s.remove_prefix(c + 1);
-  }
-  return out;
-}
-
 Response ListStudies(Request& r, Pacs& pacs) {
   StudyQuery q;
   PACS_RETURN_IF_ERROR(ParsePaging(r, &q.limit, &q.offset));
@@ -88,7 +76,7 @@ Response ListStudies(Request& r, Pacs& pacs) {
     PACS_RETURN_IF_ERROR(ParseDateRange(*v, &q.study_date_from, &q.study_date_to));
   }
   if (auto v = AnyQuery(r, {"ModalitiesInStudy", "modality", "modalities"})) {
-    q.modalities = SplitList(*v);
+    q.modalities = SplitValueList(*v);
   }
   PACS_ASSIGN_OR_RESPOND(auto page, pacs.FindStudies(q));
   json::array studies;

@@ -58,17 +58,6 @@ core::Result<QidoParams> ParseQido(const Request& r,
   return p;
 }
 
-std::vector<std::string> SplitUids(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    size_t c = s.find_first_of(",\\");
-    if (c != 0) out.emplace_back(s.substr(0, c));
-    if (c == std::string_view::npos) break;
-    s.remove_prefix(c + 1);
-  }
-  return out;
-}
-
 Response QidoResponse(std::string results, const QidoParams& p) {
   Response resp = Response::Bytes(200, std::string(kDicomJson), std::move(results));
   if (!p.ignored.empty()) {
@@ -91,7 +80,7 @@ Response SearchStudies(Request& r, Pacs& pacs) {
   q.limit = p.limit;
   q.offset = p.offset;
   if (auto it = p.match.find("StudyInstanceUID"); it != p.match.end()) {
-    q.study_uids = SplitUids(it->second);
+    q.study_uids = SplitValueList(it->second);
     for (const auto& u : q.study_uids)
       PACS_RETURN_IF_ERROR(core::ValidateUid(u, "StudyInstanceUID"));
   }
@@ -104,7 +93,7 @@ Response SearchStudies(Request& r, Pacs& pacs) {
     PACS_RETURN_IF_ERROR(ParseDateRange(it->second, &q.study_date_from, &q.study_date_to));
   }
   if (auto it = p.match.find("ModalitiesInStudy"); it != p.match.end()) {
-    q.modalities = SplitUids(it->second);
+    q.modalities = SplitValueList(it->second);
   }
   q.count_total = false;  // QIDO-RS reports no total
   PACS_ASSIGN_OR_RESPOND(auto page, pacs.FindStudies(q));
@@ -122,7 +111,7 @@ Response SearchStudies(Request& r, Pacs& pacs) {
 bool Matches(const QidoParams& p, std::string_view key, std::string_view value) {
   auto it = p.match.find(key);
   if (it == p.match.end()) return true;
-  for (const auto& v : SplitUids(it->second)) {
+  for (const auto& v : SplitValueList(it->second)) {
     if (v == value) return true;
   }
   return false;

@@ -31,6 +31,18 @@ Result<double> ParseDouble(std::string_view text, std::string_view what) {
   return v;
 }
 
+std::vector<std::string> SplitValueList(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    size_t c = s.find_first_of(",\\");
+    std::string_view item = s.substr(0, c);
+    if (!item.empty()) out.emplace_back(item);
+    if (c == std::string_view::npos) break;
+    s.remove_prefix(c + 1);
+  }
+  return out;
+}
+
 Status ValidateIds(std::string_view study, std::string_view series, std::string_view image) {
   IMGPIPE_RETURN_IF_ERROR(core::ValidateUid(study, "study_id"));
   if (!series.empty() || !image.empty()) {

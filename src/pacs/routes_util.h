@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "dicom/dicom.h"
@@ -17,6 +18,9 @@ namespace imgpipe::pacs {
 core::Result<int64_t> ParseInt(std::string_view text, std::string_view what, int64_t min,
                                int64_t max);
 core::Result<double> ParseDouble(std::string_view text, std::string_view what);
+
+// Splits a multi-valued query parameter ("CT,MR" or DICOM's "CT\\MR"); empty items dropped.
+std::vector<std::string> SplitValueList(std::string_view s);
 
 // Validates study/series/image path or query parameters as UIDs.
 core::Status ValidateIds(std::string_view study, std::string_view series = {},
