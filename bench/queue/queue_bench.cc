@@ -6,8 +6,10 @@
 //     THREADS  producer threads = consumer threads
 //     BATCH    1 (Send, Receive 1, Delete) or 10 (SendBatch, Receive 10, DeleteBatch)
 //   Full cycle: every message sent, received and deleted; messages/s = MESSAGES / wall time.
-//   Then 200 wake-ups: a receiver long-polls an empty queue, another thread sends one message;
-//   latency = send call start -> Receive returns it. p50 / p99.
+//   Then wake-ups: a receiver long-polls an empty queue, another thread sends one message;
+//   latency from the Send call's start (incl. its durable commit) and from the commit's return
+//   to Receive returning it, p50 / p99. PostgreSQL also: the receiver on a second pool and
+//   service (as in another process), woken by LISTEN/NOTIFY only.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -84,31 +86,57 @@ double FullCycle(queue::QueueService& q, int threads, int batch, int messages) {
   return messages / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void WakeUps(queue::QueueService& q, int rounds, double* p50_us, double* p99_us) {
-  if (!q.EnsureQueue("wake", {}).ok()) Die("EnsureQueue");
-  std::vector<double> us;
-  for (int i = 0; i < rounds; ++i) {
+struct Percentiles {
+  double p50 = 0, p99 = 0;
+};
+
+Percentiles Summarise(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  return {us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)]};
+}
+
+// `rounds` wake-ups: a receiver on `receiver_side` long-polls an empty queue; the sender (on
+// `sender_side`, which may be another service over another connection pool, as a second process
+// would be) sends one message. Measured: from the Send call's start (it includes the durable
+// commit) and from the commit's return (SendInTransaction + Commit; the wake-up itself) to
+// Receive returning the message.
+void WakeUps(queue::QueueService& sender_side, db::Database& sender_db,
+             queue::QueueService& receiver_side, int rounds, Percentiles* from_send,
+             Percentiles* from_commit) {
+  if (!sender_side.EnsureQueue("wake", {}).ok()) Die("EnsureQueue");
+  std::vector<double> send_us, commit_us;
+  for (int i = 0; i < 2 * rounds; ++i) {
+    const bool via_commit = i % 2 == 1;
     std::atomic<bool> waiting{false};
     Clock::time_point sent_at, got_at;
     std::thread receiver([&] {
       queue::ReceiveOptions options;
       options.wait = std::chrono::milliseconds(5000);
       waiting = true;
-      auto got = q.Receive("wake", options);
+      auto got = receiver_side.Receive("wake", options);
       got_at = Clock::now();
       if (!got.ok() || got->empty()) Die("wake-up receive");
-      if (!q.Delete("wake", (*got)[0].receipt).ok()) Die("wake-up delete");
+      if (!receiver_side.Delete("wake", (*got)[0].receipt).ok()) Die("wake-up delete");
     });
     while (!waiting) std::this_thread::yield();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the receiver is parked
-    sent_at = Clock::now();
-    if (!q.Send("wake", {"x", "g", "w" + std::to_string(i)}).ok()) Die("wake-up send");
+    queue::OutgoingMessage message{"x", "g", "w" + std::to_string(i)};
+    if (!via_commit) {
+      sent_at = Clock::now();
+      if (!sender_side.Send("wake", message).ok()) Die("wake-up send");
+    } else {
+      auto tx = Must(sender_db.Begin(db::TxMode::kWrite), "Begin");
+      if (!sender_side.SendInTransaction(*tx, "wake", message).ok()) Die("wake-up send in tx");
+      if (!tx->Commit().ok()) Die("wake-up commit");
+      sent_at = Clock::now();
+      sender_side.NotifyCommitted("wake");
+    }
     receiver.join();
-    us.push_back(std::chrono::duration<double, std::micro>(got_at - sent_at).count());
+    double us = std::max(0.0, std::chrono::duration<double, std::micro>(got_at - sent_at).count());
+    (via_commit ? commit_us : send_us).push_back(us);
   }
-  std::sort(us.begin(), us.end());
-  *p50_us = us[us.size() / 2];
-  *p99_us = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  *from_send = Summarise(send_us);
+  *from_commit = Summarise(commit_us);
 }
 
 }  // namespace
@@ -123,7 +151,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<db::postgres::TestServer> server;
   std::unique_ptr<db::Database> database;
   if (backend == "sqlite") {
-    database = Must(db::OpenSqlite(dir.path() + "/bench.db"), "OpenSqlite");
+    // QUEUE_BENCH_NO_FSYNC=1 (diagnosis only, never in docs/benchmarks.md figures): commits
+    // without fsync, to see what the CPU alone allows.
+    db::SqliteOptions options;
+    options.synchronous_full = std::getenv("QUEUE_BENCH_NO_FSYNC") == nullptr;
+    database = Must(db::OpenSqlite(dir.path() + "/bench.db", options), "OpenSqlite");
   } else if (backend == "postgres") {
     server = std::make_unique<db::postgres::TestServer>();
     if (auto st = server->Start(); !st.ok()) Die(st.ToString());
@@ -133,11 +165,22 @@ int main(int argc, char** argv) {
   }
   auto q = Must(queue::NewSqlQueueService(*database), "NewSqlQueueService");
   double rate = FullCycle(*q, threads, batch, messages);
-  double p50 = 0, p99 = 0;
-  WakeUps(*q, 200, &p50, &p99);
+  Percentiles send, commit;
+  WakeUps(*q, *database, *q, 200, &send, &commit);
   std::printf(
       "%s\tthreads=%d\tbatch=%d\tmessages=%d\tcycle_msgs_per_s=%.0f\twake_p50_us=%.0f"
-      "\twake_p99_us=%.0f\n",
-      backend.c_str(), threads, batch, messages, rate, p50, p99);
+      "\twake_p99_us=%.0f\twake_from_commit_p50_us=%.0f\twake_from_commit_p99_us=%.0f",
+      backend.c_str(), threads, batch, messages, rate, send.p50, send.p99, commit.p50, commit.p99);
+  if (server != nullptr) {
+    // A second pool and service on the same database, as another process would have: only
+    // LISTEN/NOTIFY can wake its receivers.
+    auto other_db = Must(db::OpenPostgres(server->url()), "OpenPostgres");
+    auto other = Must(queue::NewSqlQueueService(*other_db), "NewSqlQueueService");
+    Percentiles remote_send, remote_commit;
+    WakeUps(*q, *database, *other, 200, &remote_send, &remote_commit);
+    std::printf("\tremote_wake_p50_us=%.0f\tremote_wake_p99_us=%.0f", remote_send.p50,
+                remote_send.p99);
+  }
+  std::printf("\n");
   return 0;
 }

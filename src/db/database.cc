@@ -80,3 +80,13 @@ std::string Row::Text(size_t i) const {
 }
 
 }  // namespace imgpipe::db
+
+namespace imgpipe::db {
+
+core::Result<std::unique_ptr<Subscription>> Database::Listen(
+    std::string_view channel, std::function<void(std::string_view)> /*on_notify*/) {
+  return core::Status::Unavailable(Describe() + " has no notifications between processes (" +
+                                   std::string(channel) + ")");
+}
+
+}  // namespace imgpipe::db

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -71,6 +72,13 @@ class Transaction {
 enum class TxMode { kRead, kWrite, kWriteRelaxed };
 enum class Dialect { kSqlite, kPostgres };
 
+// A subscription made by Database::Listen; notifications stop once it is destroyed (the
+// destructor waits for a callback that is running).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
 class Database {
  public:
   Database() = default;
@@ -83,6 +91,16 @@ class Database {
   virtual core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) = 0;
   virtual Dialect dialect() const = 0;
   virtual std::string Describe() const = 0;
+
+  // Notifications between the processes sharing this database, on `channel` (a SQL identifier:
+  // [a-z_][a-z0-9_]*). PostgreSQL: LISTEN on a dedicated connection; a transaction of any process
+  // sends with `SELECT pg_notify('channel', 'payload')`, delivered after it commits.
+  // `on_notify(payload)` runs on the subscription's own thread, one call at a time. Best effort:
+  // after the listening connection was lost and re-established, `on_notify("")` says that
+  // notifications may have been missed, so callers treat a notification as "look again", never
+  // as the data itself. SQLite has no such channel between processes: Unimplemented.
+  virtual core::Result<std::unique_ptr<Subscription>> Listen(
+      std::string_view channel, std::function<void(std::string_view payload)> on_notify);
 };
 
 struct SqliteOptions {

@@ -4,7 +4,7 @@
 // identifier or comment is left alone), and CREATE TABLE / ALTER TABLE statements get a small
 // type translation so schema steps written for SQLite run unchanged:
 //   INTEGER -> BIGINT (SQLite integers are 64-bit; PostgreSQL's INTEGER is 32-bit),
-//   REAL -> DOUBLE PRECISION, BLOB -> BYTEA.
+//   REAL -> DOUBLE PRECISION, BLOB -> BYTEA; a trailing WITHOUT ROWID is dropped.
 // Only whole words outside literals are translated, and only in those two statement kinds.
 //
 // Values: int64 binds as int8, double as float8 (full precision), Blob as bytea, Null as NULL,

@@ -1,6 +1,11 @@
-// SqlQueueService: schema, validation, queues and sends. Receive and acks: sql_queue_receive.cc.
+// SqlQueueService: schema, validation, shared row helpers, queues and sends.
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
+#include <map>
+#include <random>
+#include <set>
 
 #include "core/ids.h"
 #include "queue/sql_queue_internal.h"
@@ -13,8 +18,9 @@ using core::Result;
 using core::Status;
 using db::Value;
 
-// Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 7> kSchema = {
+// Schema steps: one statement each, applied once (db::Migrate). Append; never edit. Steps 1-7 are
+// the first layout (per-queue seq, no group table), replaced by steps 8 onwards.
+constexpr std::array<std::string_view, 21> kSchema = {
     "CREATE TABLE queue_queues ("
     " name TEXT PRIMARY KEY, visibility_timeout_ms INTEGER NOT NULL,"
     " max_receive_count INTEGER NOT NULL, dedup_window_ms INTEGER NOT NULL,"
@@ -26,8 +32,6 @@ constexpr std::array<std::string_view, 7> kSchema = {
     " sent_at_ms INTEGER NOT NULL, visible_at_ms INTEGER NOT NULL,"
     " receive_count INTEGER NOT NULL, receipt TEXT, dead_reason TEXT NOT NULL,"
     " PRIMARY KEY (queue, seq))",
-    // Receive: the groups' messages in order (covering the round-robin ranking) and the leased
-    // messages (which block their groups).
     "CREATE INDEX queue_messages_by_group ON queue_messages(queue, group_id, seq)",
     "CREATE INDEX queue_messages_by_visibility ON queue_messages(queue, visible_at_ms)",
     "CREATE INDEX queue_messages_by_receipt ON queue_messages(receipt)",
@@ -35,10 +39,54 @@ constexpr std::array<std::string_view, 7> kSchema = {
     " queue TEXT NOT NULL, dedup_id TEXT NOT NULL, message_id TEXT NOT NULL,"
     " expires_at_ms INTEGER NOT NULL, PRIMARY KEY (queue, dedup_id))",
     "CREATE INDEX queue_dedup_by_expiry ON queue_dedup(expires_at_ms)",
+    // The current layout (see sql_queue_internal.h).
+    "DROP TABLE queue_dedup", "DROP TABLE queue_messages", "DROP TABLE queue_queues",
+    "CREATE TABLE queue_queues ("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, visibility_timeout_ms INTEGER NOT NULL,"
+    " max_receive_count INTEGER NOT NULL, dedup_window_ms INTEGER NOT NULL,"
+    " created_at_ms INTEGER NOT NULL)",
+    "CREATE TABLE queue_counters ("
+    " queue_id INTEGER NOT NULL, shard INTEGER NOT NULL, sent INTEGER NOT NULL,"
+    " received INTEGER NOT NULL, deleted INTEGER NOT NULL, PRIMARY KEY (queue_id, shard))"
+    " WITHOUT ROWID",
+    "CREATE TABLE queue_messages ("
+    " queue_id INTEGER NOT NULL, seq INTEGER NOT NULL, message_id TEXT NOT NULL,"
+    " group_id TEXT NOT NULL, dedup_id TEXT NOT NULL, body BLOB NOT NULL,"
+    " sent_at_ms INTEGER NOT NULL, visible_at_ms INTEGER NOT NULL,"
+    " receive_count INTEGER NOT NULL, receipt TEXT, dead_reason TEXT NOT NULL,"
+    " PRIMARY KEY (queue_id, seq)) WITHOUT ROWID",
+    "CREATE INDEX queue_messages_by_group ON queue_messages(queue_id, group_id, seq)",
+    "CREATE TABLE queue_groups ("
+    " queue_id INTEGER NOT NULL, group_id TEXT NOT NULL, head_seq INTEGER,"
+    " inflight_until_ms INTEGER NOT NULL, claim_end_seq INTEGER NOT NULL,"
+    " PRIMARY KEY (queue_id, group_id)) WITHOUT ROWID",
+    "CREATE INDEX queue_groups_by_head ON queue_groups(queue_id, head_seq)",
+    "CREATE TABLE queue_dedup ("
+    " queue_id INTEGER NOT NULL, dedup_id TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " expires_at_ms INTEGER NOT NULL, PRIMARY KEY (queue_id, dedup_id)) WITHOUT ROWID",
+    "CREATE INDEX queue_dedup_by_expiry ON queue_dedup(expires_at_ms)",
+    // The seq counter: a row on SQLite (writers are serialised anyway); PostgreSQL uses the
+    // SEQUENCE of the next step instead, which never blocks concurrent senders.
+    "CREATE TABLE queue_seq (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT INTO queue_seq (id, value) VALUES (1, 0)",
+    "",  // dialect-specific: see Schema()
 };
+constexpr size_t kPostgresSequenceStep = 20;
+
+// The steps for `dialect`: the portable list with its dialect-specific slots filled.
+std::vector<std::string_view> Schema(db::Dialect dialect) {
+  std::vector<std::string_view> steps(kSchema.begin(), kSchema.end());
+  // SQLite's slot repeats an IF NOT EXISTS statement: a no-op that keeps the numbering shared.
+  steps[kPostgresSequenceStep] =
+      dialect == db::Dialect::kPostgres
+          ? "CREATE SEQUENCE queue_message_seq"
+          : "CREATE INDEX IF NOT EXISTS queue_dedup_by_expiry ON queue_dedup(expires_at_ms)";
+  return steps;
+}
 
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(12);
-constexpr size_t kMaxBatch = 10;
+// Counter rows per queue on PostgreSQL: concurrent transactions rarely pick the same one.
+constexpr int64_t kCounterShards = 16;
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -51,30 +99,49 @@ bool ValidIdChar(char c) {
          c == '_' || c == '-';
 }
 
+int64_t CounterShard(db::Dialect dialect) {
+  if (dialect != db::Dialect::kPostgres) return 0;
+  thread_local std::minstd_rand rng(std::random_device{}());
+  return static_cast<int64_t>(rng() % kCounterShards);
+}
+
 }  // namespace
+
+Notifier::Channel& Notifier::ChannelOf(std::string_view queue) {
+  auto it = channels_.find(std::string(queue));
+  if (it == channels_.end()) {
+    it = channels_.emplace(std::string(queue), std::make_unique<Channel>()).first;
+  }
+  return *it->second;
+}
 
 uint64_t Notifier::Version(std::string_view queue) {
   std::lock_guard lock(mu_);
-  auto it = versions_.find(std::string(queue));
-  return it == versions_.end() ? 0 : it->second;
+  return epoch_ + ChannelOf(queue).version;
 }
 
-void Notifier::Notify(std::string_view queue) {
-  {
-    std::lock_guard lock(mu_);
-    ++versions_[std::string(queue)];
-  }
-  cv_.notify_all();
+void Notifier::Notify(std::string_view queue, int wakeups) {
+  std::lock_guard lock(mu_);
+  Channel& channel = ChannelOf(queue);
+  ++channel.version;
+  for (int i = 0; i < std::min(wakeups, channel.waiters); ++i) channel.cv.notify_one();
+}
+
+void Notifier::NotifyAll() {
+  std::lock_guard lock(mu_);
+  ++epoch_;
+  for (auto& [name, channel] : channels_) channel->cv.notify_all();
 }
 
 void Notifier::WaitChange(std::string_view queue, uint64_t seen,
                           std::chrono::steady_clock::time_point until) {
-  std::string key(queue);
   std::unique_lock lock(mu_);
-  cv_.wait_until(lock, until, [&] {
-    auto it = versions_.find(key);
-    return (it == versions_.end() ? 0 : it->second) != seen;
-  });
+  Channel& channel = ChannelOf(queue);
+  if (epoch_ + channel.version != seen) return;
+  ++channel.waiters;
+  // One wait: a notification meant for another waiter may wake us too, which only costs a look.
+  channel.cv.wait_until(lock, until);
+  --channel.waiters;
 }
 
 Status ValidateQueueName(std::string_view name) {
@@ -105,43 +172,166 @@ Status ValidateTimeout(std::chrono::milliseconds timeout, std::string_view what)
   return Status::Ok();
 }
 
-Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue, bool lock_for_claim) {
+std::string DlqName(std::string_view queue) { return std::string(queue) + std::string(kDlqSuffix); }
+
+Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue) {
   std::array<Value, 1> params = {std::string(queue)};
   IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows,
-      tx.Query(lock_for_claim ? "SELECT visibility_timeout_ms, max_receive_count, dedup_window_ms"
-                                " FROM queue_queues WHERE name = ? FOR UPDATE"
-                              : "SELECT visibility_timeout_ms, max_receive_count, dedup_window_ms"
-                                " FROM queue_queues WHERE name = ?",
-               params));
+      auto rows, tx.Query("SELECT id, visibility_timeout_ms, max_receive_count, dedup_window_ms"
+                          " FROM queue_queues WHERE name = ?",
+                          params));
   if (rows.empty()) return Status::NotFound("no queue " + std::string(queue));
-  return QueueRow{rows[0].Int(0), rows[0].Int(1), rows[0].Int(2)};
+  return QueueRow{rows[0].Int(0), rows[0].Int(1), rows[0].Int(2), rows[0].Int(3)};
 }
 
-Result<int64_t> NextSeq(db::Transaction& tx, std::string_view queue, int64_t sent) {
-  std::array<Value, 2> params = {sent, std::string(queue)};
-  IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query("UPDATE queue_queues SET next_seq = next_seq + 1,"
-                                               " sent = sent + ? WHERE name = ? RETURNING next_seq",
-                                               params));
-  if (rows.empty()) return Status::NotFound("no queue " + std::string(queue));
-  return rows[0].Int(0);
+Result<std::vector<int64_t>> AllocateSeqs(db::Transaction& tx, db::Dialect dialect, int64_t count) {
+  std::array<Value, 1> params = {count};
+  std::vector<int64_t> seqs;
+  if (dialect == db::Dialect::kPostgres) {
+    // A SEQUENCE never blocks concurrent senders; their seqs interleave (ascending per call).
+    IMGPIPE_ASSIGN_OR_RETURN(
+        auto rows,
+        tx.Query("SELECT nextval('queue_message_seq') FROM generate_series(1, ?)", params));
+    for (const auto& r : rows) seqs.push_back(r.Int(0));
+    std::sort(seqs.begin(), seqs.end());
+  } else {
+    IMGPIPE_ASSIGN_OR_RETURN(
+        auto rows,
+        tx.Query("UPDATE queue_seq SET value = value + ? WHERE id = 1 RETURNING value", params));
+    if (rows.empty()) return Status::Internal("queue_seq has no row");
+    for (int64_t seq = rows[0].Int(0) - count + 1; seq <= rows[0].Int(0); ++seq) {
+      seqs.push_back(seq);
+    }
+  }
+  if (std::ssize(seqs) != count) return Status::Internal("seq allocation returned too few");
+  return seqs;
+}
+
+Status BumpCounters(db::Transaction& tx, db::Dialect dialect, int64_t queue_id, int64_t sent,
+                    int64_t received, int64_t deleted) {
+  std::array<Value, 5> params = {queue_id, CounterShard(dialect), sent, received, deleted};
+  return tx
+      .Exec(
+          "INSERT INTO queue_counters (queue_id, shard, sent, received, deleted)"
+          " VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue_id, shard) DO UPDATE SET"
+          " sent = queue_counters.sent + excluded.sent,"
+          " received = queue_counters.received + excluded.received,"
+          " deleted = queue_counters.deleted + excluded.deleted",
+          params)
+      .status();
+}
+
+std::string Placeholders(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
+  return out;
+}
+
+Status AddToGroups(db::Transaction& tx, int64_t queue_id,
+                   const std::map<std::string, int64_t>& heads) {
+  if (heads.empty()) return Status::Ok();
+  std::string sql =
+      "INSERT INTO queue_groups (queue_id, group_id, head_seq, inflight_until_ms, claim_end_seq)"
+      " VALUES ";
+  std::vector<Value> params;
+  for (const auto& [group, seq] : heads) {
+    sql += params.empty() ? "(?, ?, ?, 0, 0)" : ", (?, ?, ?, 0, 0)";
+    params.insert(params.end(), {queue_id, group, seq});
+  }
+  sql +=
+      " ON CONFLICT (queue_id, group_id) DO UPDATE SET head_seq = excluded.head_seq"
+      " WHERE excluded.head_seq < queue_groups.head_seq";
+  return tx.Exec(sql, params).status();
+}
+
+Result<int64_t> RefreshGroups(db::Transaction& tx, int64_t queue_id,
+                              std::span<const std::string> groups, int64_t now) {
+  if (groups.empty()) return int64_t{0};
+  // In-flight messages all have seq <= claim_end_seq (a claim takes a group's first messages),
+  // so the lease end is a short range read.
+  std::vector<Value> params = {now, queue_id};
+  params.insert(params.end(), groups.begin(), groups.end());
+  const std::string in = "(" + Placeholders(groups.size()) + ")";
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto rows,
+      tx.Query("UPDATE queue_groups SET head_seq = (SELECT MIN(m.seq) FROM queue_messages m WHERE"
+               " m.queue_id = queue_groups.queue_id AND m.group_id = queue_groups.group_id),"
+               " inflight_until_ms = COALESCE((SELECT MAX(m.visible_at_ms) FROM queue_messages m"
+               " WHERE m.queue_id = queue_groups.queue_id AND m.group_id = queue_groups.group_id"
+               " AND m.seq <= queue_groups.claim_end_seq AND m.visible_at_ms > ?), 0)"
+               " WHERE queue_id = ? AND group_id IN " +
+                   in + " RETURNING head_seq",
+               params));
+  int64_t live = 0;
+  for (const auto& r : rows) live += r.IsNull(0) ? 0 : 1;
+  if (live < std::ssize(rows)) {
+    std::vector<Value> key = {queue_id};
+    key.insert(key.end(), groups.begin(), groups.end());
+    IMGPIPE_RETURN_IF_ERROR(tx.Exec("DELETE FROM queue_groups WHERE queue_id = ? AND group_id IN " +
+                                        in + " AND head_seq IS NULL",
+                                    key)
+                                .status());
+  }
+  return live;
+}
+
+Status LockGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
+                  std::span<const std::string> groups) {
+  if (dialect != db::Dialect::kPostgres || groups.empty()) return Status::Ok();
+  std::vector<Value> params = {queue_id};
+  params.insert(params.end(), groups.begin(), groups.end());
+  // Locked in name order (the sort runs below the lock), the order every transaction keeps.
+  return tx
+      .Query("SELECT 1 FROM queue_groups WHERE queue_id = ? AND group_id IN (" +
+                 Placeholders(groups.size()) + ") ORDER BY group_id FOR UPDATE",
+             params)
+      .status();
+}
+
+std::string MakeReceipt(int64_t seq, std::string_view token) {
+  return std::to_string(seq) + "." + std::string(token);
+}
+
+bool ParseReceipt(std::string_view receipt, int64_t* seq, std::string* token) {
+  size_t dot = receipt.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 >= receipt.size()) return false;
+  auto [end, ec] = std::from_chars(receipt.data(), receipt.data() + dot, *seq);
+  if (ec != std::errc() || end != receipt.data() + dot) return false;
+  *token = std::string(receipt.substr(dot + 1));
+  return true;
 }
 
 Message MessageFromRow(const db::Row& row, size_t first) {
   Message m;
-  m.message_id = row.Text(first);
-  m.receipt = row.Text(first + 1);
-  m.body = row.Text(first + 2);
-  m.group_id = row.Text(first + 3);
-  m.dedup_id = row.Text(first + 4);
-  m.receive_count = static_cast<int>(row.Int(first + 5));
-  m.sent_at_ms = row.Int(first + 6);
-  m.dead_letter_reason = row.Text(first + 7);
+  std::string token = row.Text(first + 2);
+  m.message_id = row.Text(first + 1);
+  m.receipt = token.empty() ? "" : MakeReceipt(row.Int(first), token);
+  m.body = row.Text(first + 3);
+  m.group_id = row.Text(first + 4);
+  m.dedup_id = row.Text(first + 5);
+  m.receive_count = static_cast<int>(row.Int(first + 6));
+  m.sent_at_ms = row.Int(first + 7);
+  m.dead_letter_reason = row.Text(first + 8);
   return m;
 }
 
 SqlQueueService::SqlQueueService(db::Database& db, const ServiceOptions& options)
-    : db_(db), now_ms_(options.now_ms ? options.now_ms : SystemNowMs) {}
+    : db_(db),
+      dialect_(db.dialect()),
+      now_ms_(options.now_ms ? options.now_ms : SystemNowMs),
+      combiner_(db, /*enabled=*/dialect_ == db::Dialect::kSqlite) {}
+
+void SqlQueueService::StartListening() {
+  auto subscription = db_.Listen(kNotifyChannel, [this](std::string_view queue) {
+    if (queue.empty()) {
+      notifier_.NotifyAll();
+    } else {
+      notifier_.Notify(queue);
+    }
+  });
+  // Without a channel (SQLite), sends by other processes are seen at the next poll tick.
+  if (subscription.ok()) subscription_ = std::move(subscription).value();
+}
 
 Status SqlQueueService::EnsureQueue(std::string_view name, const QueueOptions& options) {
   if (name.empty() || name.size() > 80) {
@@ -155,25 +345,34 @@ Status SqlQueueService::EnsureQueue(std::string_view name, const QueueOptions& o
   if (options.dedup_window.count() < 0 || options.dedup_window > std::chrono::hours(24)) {
     return Status::InvalidArgument("dedup window must be within 0..24 h");
   }
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-  int64_t now = now_ms_();
-  std::string dlq = std::string(name) + std::string(kDlqSuffix);
-  // The queue's options are updated; its DLQ keeps its own once created.
-  for (const auto& [queue, update] : {std::pair{std::string(name), true}, std::pair{dlq, false}}) {
-    std::array<Value, 5> params = {queue, int64_t{options.visibility_timeout.count()},
-                                   int64_t{options.max_receive_count},
-                                   int64_t{options.dedup_window.count()}, now};
-    std::string sql =
-        "INSERT INTO queue_queues (name, visibility_timeout_ms, max_receive_count,"
-        " dedup_window_ms, created_at_ms, next_seq, sent, received, deleted)"
-        " VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0) ON CONFLICT (name) DO ";
-    sql += update ? "UPDATE SET visibility_timeout_ms = excluded.visibility_timeout_ms,"
-                    " max_receive_count = excluded.max_receive_count,"
-                    " dedup_window_ms = excluded.dedup_window_ms"
-                  : "NOTHING";
-    IMGPIPE_RETURN_IF_ERROR(tx->Exec(sql, params).status());
+  // Two processes creating queues at once may pick the same new id: the loser retries.
+  Status last;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    last = [&]() -> Status {
+      IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+      int64_t now = now_ms_();
+      std::string dlq = DlqName(name);
+      // The queue's options are updated; its DLQ keeps its own once created.
+      for (const auto& [queue, update] :
+           {std::pair{std::string(name), true}, std::pair{dlq, false}}) {
+        std::array<Value, 5> params = {queue, int64_t{options.visibility_timeout.count()},
+                                       int64_t{options.max_receive_count},
+                                       int64_t{options.dedup_window.count()}, now};
+        std::string sql =
+            "INSERT INTO queue_queues (id, name, visibility_timeout_ms, max_receive_count,"
+            " dedup_window_ms, created_at_ms) SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?"
+            " FROM queue_queues WHERE 1 = 1 ON CONFLICT (name) DO ";
+        sql += update ? "UPDATE SET visibility_timeout_ms = excluded.visibility_timeout_ms,"
+                        " max_receive_count = excluded.max_receive_count,"
+                        " dedup_window_ms = excluded.dedup_window_ms"
+                      : "NOTHING";
+        IMGPIPE_RETURN_IF_ERROR(tx->Exec(sql, params).status());
+      }
+      return tx->Commit();
+    }();
+    if (last.code() != core::StatusCode::kAlreadyExists) return last;
   }
-  return tx->Commit();
+  return last;
 }
 
 Result<std::vector<std::string>> SqlQueueService::ListQueues() {
@@ -184,41 +383,88 @@ Result<std::vector<std::string>> SqlQueueService::ListQueues() {
   return names;
 }
 
-Result<SendResult> SqlQueueService::SendLocked(db::Transaction& tx, std::string_view queue,
-                                               const QueueRow& row, const OutgoingMessage& message,
-                                               int64_t now) {
-  std::string q(queue);
-  if (row.dedup_window_ms > 0) {
-    std::array<Value, 3> params = {q, message.dedup_id, now};
-    IMGPIPE_ASSIGN_OR_RETURN(auto rows,
-                             tx.Query("SELECT message_id FROM queue_dedup WHERE"
-                                      " queue = ? AND dedup_id = ? AND expires_at_ms > ?",
-                                      params));
-    if (!rows.empty()) return SendResult{rows[0].Text(0), true};
+Status SqlQueueService::NotifyOthers(db::Transaction& tx, std::string_view queue) {
+  if (dialect_ != db::Dialect::kPostgres) return Status::Ok();
+  std::array<Value, 2> params = {std::string(kNotifyChannel), std::string(queue)};
+  return tx.Query("SELECT pg_notify(?, ?)", params).status();
+}
+
+Result<std::vector<SendResult>> SqlQueueService::SendLocked(
+    db::Transaction& tx, std::string_view queue, std::span<const OutgoingMessage> messages,
+    int64_t now) {
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+  std::vector<SendResult> results(messages.size());
+  // The first message of each dedup id in this batch; later ones are its duplicates.
+  std::map<std::string_view, size_t> first_of;
+  std::vector<size_t> fresh;  // indexes of the messages to insert
+  for (size_t i = 0; i < messages.size(); ++i) {
+    auto [it, inserted] = first_of.emplace(messages[i].dedup_id, i);
+    if (!inserted && row.dedup_window_ms > 0) continue;
+    results[i].message_id = core::NewUuidV7();
+    fresh.push_back(i);
   }
-  IMGPIPE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(tx, queue, 1));
-  SendResult result{core::NewUuidV7(), false};
-  std::array<Value, 8> params = {
-      q,   seq, result.message_id, message.group_id, message.dedup_id, db::Blob{message.body},
-      now, now};
-  IMGPIPE_RETURN_IF_ERROR(
-      tx.Exec("INSERT INTO queue_messages (queue, seq, message_id, group_id, dedup_id, body,"
-              " sent_at_ms, visible_at_ms, receive_count, receipt, dead_reason)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '')",
-              params)
-          .status());
   if (row.dedup_window_ms > 0) {
-    std::array<Value, 4> dedup = {q, message.dedup_id, result.message_id,
-                                  now + row.dedup_window_ms};
-    IMGPIPE_RETURN_IF_ERROR(
-        tx.Exec("INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at_ms)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (queue, dedup_id) DO UPDATE SET"
-                " message_id = excluded.message_id, expires_at_ms = excluded.expires_at_ms",
-                dedup)
-            .status());
+    // Claims each dedup id unless a live entry holds it: RETURNING names the ones claimed.
+    std::string sql =
+        "INSERT INTO queue_dedup (queue_id, dedup_id, message_id, expires_at_ms) VALUES ";
+    std::vector<Value> params;
+    for (size_t i : fresh) {
+      sql += params.empty() ? "(?, ?, ?, ?)" : ", (?, ?, ?, ?)";
+      params.insert(params.end(), {row.id, messages[i].dedup_id, results[i].message_id,
+                                   now + row.dedup_window_ms});
+    }
+    sql +=
+        " ON CONFLICT (queue_id, dedup_id) DO UPDATE SET message_id = excluded.message_id,"
+        " expires_at_ms = excluded.expires_at_ms WHERE queue_dedup.expires_at_ms <= ?"
+        " RETURNING dedup_id";
+    params.push_back(now);
+    IMGPIPE_ASSIGN_OR_RETURN(auto claimed, tx.Query(sql, params));
+    std::set<std::string> won;
+    for (const auto& r : claimed) won.insert(r.Text(0));
+    if (won.size() < fresh.size()) {
+      // Duplicates of earlier sends: answer with the first message's id.
+      std::vector<Value> key = {row.id};
+      for (size_t i : fresh) {
+        if (!won.contains(messages[i].dedup_id)) key.push_back(messages[i].dedup_id);
+      }
+      IMGPIPE_ASSIGN_OR_RETURN(
+          auto firsts, tx.Query("SELECT dedup_id, message_id FROM queue_dedup WHERE queue_id = ?"
+                                " AND dedup_id IN (" +
+                                    Placeholders(key.size() - 1) + ")",
+                                key));
+      std::map<std::string, std::string> first_ids;
+      for (const auto& r : firsts) first_ids[r.Text(0)] = r.Text(1);
+      std::erase_if(fresh, [&](size_t i) {
+        if (won.contains(messages[i].dedup_id)) return false;
+        results[i] = SendResult{first_ids[messages[i].dedup_id], true};
+        return true;
+      });
+    }
+    for (size_t i = 0; i < messages.size(); ++i) {  // in-batch duplicates
+      size_t first = first_of[messages[i].dedup_id];
+      if (first != i) results[i] = SendResult{results[first].message_id, true};
+    }
   }
-  // Expired dedup entries go now and then, a bounded few per send (cheap via the expiry index).
-  if (seq % 64 == 0) {
+  if (fresh.empty()) return results;
+  IMGPIPE_ASSIGN_OR_RETURN(auto seqs, AllocateSeqs(tx, dialect_, std::ssize(fresh)));
+  std::string sql =
+      "INSERT INTO queue_messages (queue_id, seq, message_id, group_id, dedup_id, body,"
+      " sent_at_ms, visible_at_ms, receive_count, receipt, dead_reason) VALUES ";
+  std::vector<Value> params;
+  std::map<std::string, int64_t> group_heads;  // each group's first new seq
+  for (size_t k = 0; k < fresh.size(); ++k) {
+    const OutgoingMessage& m = messages[fresh[k]];
+    sql += k == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '')"
+                  : ", (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '')";
+    params.insert(params.end(), {row.id, seqs[k], results[fresh[k]].message_id, m.group_id,
+                                 m.dedup_id, db::Blob{m.body}, now, now});
+    group_heads.emplace(m.group_id, seqs[k]);
+  }
+  IMGPIPE_RETURN_IF_ERROR(tx.Exec(sql, params).status());
+  IMGPIPE_RETURN_IF_ERROR(AddToGroups(tx, row.id, group_heads));
+  IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, std::ssize(fresh), 0, 0));
+  // Expired dedup entries go now and then, a bounded few (cheap via the expiry index).
+  if (seqs.front() % 64 < std::ssize(fresh)) {
     std::array<Value, 1> expiry = {now};
     IMGPIPE_RETURN_IF_ERROR(
         tx.Exec("DELETE FROM queue_dedup WHERE expires_at_ms IN (SELECT expires_at_ms FROM"
@@ -226,65 +472,13 @@ Result<SendResult> SqlQueueService::SendLocked(db::Transaction& tx, std::string_
                 expiry)
             .status());
   }
-  return result;
-}
-
-// Group commit: concurrent sends queue here; one caller at a time leads and commits everyone's
-// queued sends in one transaction (one fsync), while the others wait for their result.
-Result<SendResult> SqlQueueService::Send(std::string_view queue, const OutgoingMessage& message) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  IMGPIPE_RETURN_IF_ERROR(ValidateMessage(message));
-  PendingSend me{queue, &message, std::nullopt};
-  std::unique_lock lock(send_mu_);
-  send_queue_.push_back(&me);
-  while (!me.result && send_leader_active_) send_cv_.wait(lock);
-  if (me.result) return std::move(*me.result);
-  send_leader_active_ = true;
-  std::vector<PendingSend*> batch;
-  batch.swap(send_queue_);
-  lock.unlock();
-  std::vector<Result<SendResult>> results = CommitSends(batch);
-  // Handed over under the lock: a waiter may wake (spuriously) and look at its result any time.
-  lock.lock();
-  for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
-  send_leader_active_ = false;
-  send_cv_.notify_all();
-  return std::move(*me.result);
-}
-
-std::vector<Result<SendResult>> SqlQueueService::CommitSends(
-    const std::vector<PendingSend*>& batch) {
-  std::vector<Result<SendResult>> results;
-  if (batch.size() > 1) {
-    auto tx = db_.Begin(db::TxMode::kWrite);
-    bool failed = !tx.ok();
-    int64_t now = now_ms_();
-    for (size_t i = 0; i < batch.size() && !failed; ++i) {
-      auto row = LoadQueue(**tx, batch[i]->queue);
-      if (!row.ok() && row.status().code() == core::StatusCode::kNotFound) {
-        results.emplace_back(row.status());  // a plain lookup: the transaction goes on
-        continue;
-      }
-      Result<SendResult> sent =
-          row.ok() ? SendLocked(**tx, batch[i]->queue, *row, *batch[i]->message, now)
-                   : Result<SendResult>(row.status());
-      failed = !sent.ok();
-      results.push_back(std::move(sent));
-    }
-    if (!failed && (*tx)->Commit().ok()) {
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (results[i].ok()) notifier_.Notify(batch[i]->queue);
-      }
-      return results;
-    }
-    results.clear();  // one send's error must not fail the others: one transaction each
-  }
-  for (PendingSend* p : batch) {
-    auto sent = SendBatch(p->queue, std::span(p->message, 1));
-    results.push_back(sent.ok() ? Result<SendResult>(std::move(sent->front()))
-                                : Result<SendResult>(sent.status()));
-  }
+  IMGPIPE_RETURN_IF_ERROR(NotifyOthers(tx, queue));
   return results;
+}
+
+Result<SendResult> SqlQueueService::Send(std::string_view queue, const OutgoingMessage& message) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto results, SendBatch(queue, std::span(&message, 1)));
+  return std::move(results.front());
 }
 
 Result<std::vector<SendResult>> SqlQueueService::SendBatch(
@@ -295,17 +489,11 @@ Result<std::vector<SendResult>> SqlQueueService::SendBatch(
   }
   for (const auto& m : messages) IMGPIPE_RETURN_IF_ERROR(ValidateMessage(m));
   std::vector<SendResult> results;
-  {
-    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(*tx, queue));
-    int64_t now = now_ms_();
-    for (const auto& m : messages) {
-      IMGPIPE_ASSIGN_OR_RETURN(SendResult r, SendLocked(*tx, queue, row, m, now));
-      results.push_back(std::move(r));
-    }
-    IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  }
-  notifier_.Notify(queue);
+  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(results, SendLocked(tx, queue, messages, now_ms_()));
+    return Status::Ok();
+  }));
+  notifier_.Notify(queue, static_cast<int>(messages.size()));
   return results;
 }
 
@@ -313,16 +501,19 @@ Result<SendResult> SqlQueueService::SendInTransaction(db::Transaction& tx, std::
                                                       const OutgoingMessage& message) {
   IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
   IMGPIPE_RETURN_IF_ERROR(ValidateMessage(message));
-  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
-  return SendLocked(tx, queue, row, message, now_ms_());
+  IMGPIPE_ASSIGN_OR_RETURN(auto results, SendLocked(tx, queue, std::span(&message, 1), now_ms_()));
+  return std::move(results.front());
 }
 
 }  // namespace internal
 
 core::Result<std::unique_ptr<QueueService>> NewSqlQueueService(db::Database& db,
                                                                const ServiceOptions& options) {
-  IMGPIPE_RETURN_IF_ERROR(db::Migrate(db, "queue", internal::kSchema));
-  return std::unique_ptr<QueueService>(std::make_unique<internal::SqlQueueService>(db, options));
+  std::vector<std::string_view> steps = internal::Schema(db.dialect());
+  IMGPIPE_RETURN_IF_ERROR(db::Migrate(db, "queue", steps));
+  auto service = std::make_unique<internal::SqlQueueService>(db, options);
+  service->StartListening();
+  return std::unique_ptr<QueueService>(std::move(service));
 }
 
 }  // namespace imgpipe::queue

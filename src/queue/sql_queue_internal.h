@@ -1,47 +1,87 @@
-// The SQL QueueService (internal to src/queue): schema, validation and the in-process wake-up.
+// The SQL QueueService (internal to src/queue): schema, validation, wake-ups and the shared
+// statements of its three files (sql_queue.cc: queues and sends; sql_queue_receive.cc: claims
+// and long polls; sql_queue_ack.cc: acks, visibility, stats, dead letters).
 //
 // Tables (portable SQL, db::Migrate component "queue"):
-// - queue_queues: one row per queue (options, next_seq, counters). next_seq is bumped with
-//   UPDATE ... RETURNING inside the sending transaction, so seqs are the send order per queue.
-// - queue_messages: (queue, seq) primary key. visible_at_ms > now means in flight (delivered and
-//   leased); receipt is the current holder's handle. A dead letter lives in "{queue}.dlq" with
-//   dead_reason set. Moving a message (to the DLQ, redrive) rewrites queue and seq in place.
-// - queue_dedup: (queue, dedup_id) -> first message id, until expires_at_ms.
+// - queue_queues: one row per queue: integer id, name, options. Never updated by messages, so
+//   that senders and receivers on PostgreSQL do not queue up on one row lock.
+// - queue_counters: sent/received/deleted per (queue, shard); PostgreSQL spreads updates over a
+//   few shards for the same reason; Stats sums them.
+// - queue_messages: (queue_id, seq). seq orders messages (a global counter: a row on SQLite, a
+//   SEQUENCE on PostgreSQL). visible_at_ms > now means leased (in flight); `receipt` holds the
+//   current lease's token. Dead letters live in the "{queue}.dlq" queue with dead_reason set.
+// - queue_groups: one row per (queue, group) that has messages: head_seq (its oldest message),
+//   inflight_until_ms (its in-flight messages' latest lease end; <= now when none) and
+//   claim_end_seq (the last seq of its latest claim: every in-flight message of the group has a
+//   seq <= it). Receive reads ready groups oldest head first, so its cost does not grow with the
+//   backlog, and a hot group cannot starve the others.
+// - queue_dedup: (queue_id, dedup_id) -> first message id, until expires_at_ms.
+//
+// Invariant (kept by every transaction that touches a group's messages): a group row exists iff
+// the group has messages; its head_seq is their minimum seq; inflight_until_ms is at least the
+// lease end of each of its in-flight messages (it may only be too large for a moment, which
+// delays, never reorders, delivery).
+//
+// PostgreSQL concurrency: receivers lock ready group rows FOR UPDATE SKIP LOCKED, so receivers
+// in any number of processes claim different groups at once; acks lock the group row before
+// re-reading its messages (a fresh snapshot under READ COMMITTED), so a concurrent send's row is
+// either seen or re-creates the group row itself.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "queue/queue.h"
+#include "queue/write_combiner.h"
 
 namespace imgpipe::queue::internal {
 
 inline constexpr std::string_view kDlqSuffix = ".dlq";
+inline constexpr size_t kMaxBatch = 10;
+// The notification channel on PostgreSQL (payload: the queue name; "" = look at every queue).
+inline constexpr std::string_view kNotifyChannel = "imgpipe_queue";
 
-// Wakes long-polling receivers of one queue: a version per queue, bumped by Notify.
+// Wakes long-polling receivers: a version per queue, bumped by Notify, and a condition variable
+// per queue that Notify signals as many times as there is new work for (never every waiter of
+// every queue: with many receivers parked, waking them all for each message costs more than the
+// messages). A receiver that finds more than it could take passes the baton (Notify(queue, 1)).
 class Notifier {
  public:
   uint64_t Version(std::string_view queue);
-  void Notify(std::string_view queue);
-  // Waits until the version of `queue` differs from `seen` or `until` passes.
+  // Bumps the version of `queue` and wakes up to `wakeups` of its waiters.
+  void Notify(std::string_view queue, int wakeups = 1);
+  // Bumps every queue's version and wakes every waiter (after a lost PostgreSQL connection).
+  void NotifyAll();
+  // Waits until the version of `queue` differs from `seen`, a wake-up comes, or `until` passes.
   void WaitChange(std::string_view queue, uint64_t seen,
                   std::chrono::steady_clock::time_point until);
 
  private:
+  struct Channel {
+    std::condition_variable cv;
+    uint64_t version = 0;  // GUARDED_BY(mu_)
+    int waiters = 0;       // GUARDED_BY(mu_)
+  };
+  Channel& ChannelOf(std::string_view queue);  // REQUIRES: mu_ held
+
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::unordered_map<std::string, uint64_t> versions_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::unique_ptr<Channel>> channels_;  // GUARDED_BY(mu_)
+  uint64_t epoch_ = 0;  // bumped by NotifyAll; GUARDED_BY(mu_)
 };
 
-// The options and identity of a queue, as read inside a transaction.
+// A queue's identity and options, as read inside a transaction.
 struct QueueRow {
+  int64_t id = 0;
   int64_t visibility_timeout_ms = 0;
   int64_t max_receive_count = 0;
   int64_t dedup_window_ms = 0;
@@ -50,24 +90,50 @@ struct QueueRow {
 core::Status ValidateQueueName(std::string_view name);
 core::Status ValidateMessage(const OutgoingMessage& message);
 core::Status ValidateTimeout(std::chrono::milliseconds timeout, std::string_view what);
-// Reads the queue's options; NotFound when the queue does not exist.
-// `lock_for_claim` (PostgreSQL only: SQLite has no FOR UPDATE and serialises every write
-// transaction anyway) takes the queue row's lock, so that claims on one queue from any number of
-// processes take turns: two receivers never pick the same group head. Per-group claims with
-// SKIP LOCKED, which let claims on different groups overlap, are the next step.
-core::Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue,
-                                 bool lock_for_claim = false);
-// Bumps and returns the queue's next seq (adding `sent` to its sent counter); NotFound when the
-// queue does not exist.
-core::Result<int64_t> NextSeq(db::Transaction& tx, std::string_view queue, int64_t sent);
-// Columns read into a Message, in MessageFromRow's order.
+std::string DlqName(std::string_view queue);
+
+// Reads the queue's id and options; NotFound when the queue does not exist.
+core::Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue);
+// Allocates `count` new seqs, ascending (consecutive on SQLite only).
+core::Result<std::vector<int64_t>> AllocateSeqs(db::Transaction& tx, db::Dialect dialect,
+                                                int64_t count);
+// Adds to the queue's counters.
+core::Status BumpCounters(db::Transaction& tx, db::Dialect dialect, int64_t queue_id, int64_t sent,
+                          int64_t received, int64_t deleted);
+// "?, ?, ..., ?" (n of them), for IN lists and multi-row VALUES.
+std::string Placeholders(size_t n);
+// Records that messages now exist in the given groups of queue `queue_id` (send, DLQ move,
+// redrive), with each group's lowest new seq: creates group rows or lowers their heads.
+core::Status AddToGroups(db::Transaction& tx, int64_t queue_id,
+                         const std::map<std::string, int64_t>& heads);
+// Re-derives group rows from their messages after some left or changed (acks, visibility
+// changes, DLQ moves): heads and lease ends recomputed; rows of emptied groups go. Returns how
+// many of `groups` still have messages. REQUIRES on PostgreSQL: the group rows are locked by `tx`
+// (LockGroups) before the messages changed, so this statement's snapshot sees every committed
+// send to them.
+core::Result<int64_t> RefreshGroups(db::Transaction& tx, int64_t queue_id,
+                                    std::span<const std::string> groups, int64_t now);
+// Locks group rows in name order (PostgreSQL FOR UPDATE; nothing on SQLite, which serialises
+// writers).
+core::Status LockGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
+                        std::span<const std::string> groups);
+
+// A receipt handle is "{seq}.{token}": the seq finds the row by primary key, the random token
+// (stored in the row) proves the holder's lease is the current one.
+std::string MakeReceipt(int64_t seq, std::string_view token);
+// False when `receipt` is not of that form.
+bool ParseReceipt(std::string_view receipt, int64_t* seq, std::string* token);
+
+// Columns read into a Message, in MessageFromRow's order (the receipt column holds the token).
 inline constexpr std::string_view kMessageColumns =
-    "message_id, receipt, body, group_id, dedup_id, receive_count, sent_at_ms, dead_reason";
+    "seq, message_id, receipt, body, group_id, dedup_id, receive_count, sent_at_ms, dead_reason";
 Message MessageFromRow(const db::Row& row, size_t first = 0);
 
 class SqlQueueService final : public QueueService {
  public:
   SqlQueueService(db::Database& db, const ServiceOptions& options);
+  // Subscribes to the database's cross-process notifications where it has them (PostgreSQL).
+  void StartListening();
 
   core::Status EnsureQueue(std::string_view name, const QueueOptions& options) override;
   core::Result<std::vector<std::string>> ListQueues() override;
@@ -91,33 +157,44 @@ class SqlQueueService final : public QueueService {
   core::Result<int64_t> Redrive(std::string_view queue, int limit) override;
 
  private:
-  // One claim attempt in its own transaction. When nothing is deliverable, *next_visible_ms is
-  // the earliest lease expiry in the queue (0 if none).
+  // One claim attempt (one transaction, maybe shared: WriteCombiner). When nothing is deliverable,
+  // *next_visible_ms is the earliest lease end in the queue (0 if none).
   core::Result<std::vector<Message>> TryReceive(std::string_view queue, int max_messages,
                                                 std::optional<std::chrono::milliseconds> lease,
                                                 int64_t* next_visible_ms);
-  // A Send waiting for the group commit.
-  struct PendingSend {
-    std::string_view queue;
-    const OutgoingMessage* message;
-    std::optional<core::Result<SendResult>> result;
+  // TryReceive's work inside `tx`.
+  core::Status ClaimIn(db::Transaction& tx, std::string_view queue, int max_messages,
+                       std::optional<std::chrono::milliseconds> lease,
+                       std::vector<Message>* claimed, int64_t* next_visible_ms);
+  // A ready group and its first messages (rows of kMessageColumns), head first.
+  struct ReadyGroup {
+    std::string name;
+    std::vector<db::Row> messages;
   };
-  // Commits the sends of `batch` in one transaction (each in its own when that fails).
-  std::vector<core::Result<SendResult>> CommitSends(const std::vector<PendingSend*>& batch);
-  // Inserts one validated message (dedup check first) in `tx`.
-  core::Result<SendResult> SendLocked(db::Transaction& tx, std::string_view queue,
-                                      const QueueRow& row, const OutgoingMessage& message,
-                                      int64_t now);
+  // Claims messages of the ready `groups` (oldest head first) until *claimed holds `want`,
+  // round-robin across them, dead-lettering exhausted ones (then sets *moved).
+  core::Status ClaimGroups(db::Transaction& tx, std::string_view queue, const QueueRow& row,
+                           std::vector<ReadyGroup>& groups, int64_t want, int64_t now,
+                           int64_t lease_ms, std::vector<Message>* claimed, bool* moved);
+  // Moves message `seq` of `queue` to its DLQ; false when there is none (`queue` is a DLQ).
+  core::Result<bool> DeadLetter(db::Transaction& tx, std::string_view queue, int64_t seq,
+                                const std::string& group, std::string_view reason, int64_t now);
+
+  // Inserts one batch's validated messages (dedup checks first) in `tx`.
+  core::Result<std::vector<SendResult>> SendLocked(db::Transaction& tx, std::string_view queue,
+                                                   std::span<const OutgoingMessage> messages,
+                                                   int64_t now);
+  // Wakes receivers here, and in other processes on PostgreSQL (inside `tx`: sent at commit).
+  core::Status NotifyOthers(db::Transaction& tx, std::string_view queue);
 
   db::Database& db_;
+  const db::Dialect dialect_;
   std::function<int64_t()> now_ms_;
   Notifier notifier_;
+  std::unique_ptr<db::Subscription> subscription_;  // PostgreSQL LISTEN
 
-  // Group commit of unbatched sends (one synced commit for every send that queued meanwhile).
-  std::mutex send_mu_;
-  std::condition_variable send_cv_;
-  std::vector<PendingSend*> send_queue_;  // GUARDED_BY(send_mu_)
-  bool send_leader_active_ = false;       // GUARDED_BY(send_mu_)
+  // Group commit of claims, acks and sends on SQLite.
+  WriteCombiner combiner_;
 };
 
 }  // namespace imgpipe::queue::internal

@@ -1,9 +1,10 @@
-// SqlQueueService: receive (claims, dead-lettering, long polling), acks, stats, dead letters.
+// SqlQueueService: receive (claims, dead-lettering) and long polling.
 //
-// Claims and acks commit with TxMode::kWriteRelaxed: losing one to a power failure only means the
-// message is delivered again, which at-least-once delivery allows.
+// Claims commit with TxMode::kWriteRelaxed: losing one to a power failure only means the message
+// is delivered again, which at-least-once delivery allows.
 #include <algorithm>
 #include <array>
+#include <map>
 
 #include "core/ids.h"
 #include "queue/sql_queue_internal.h"
@@ -16,92 +17,179 @@ using core::Status;
 using db::Value;
 using SteadyClock = std::chrono::steady_clock;
 
-// Receivers re-check this often even without a wake-up, for sends by other processes sharing the
-// database (no in-process notification reaches them) and missed NotifyCommitted calls.
+// Receivers re-check this often even without a wake-up: sends by other processes sharing a
+// SQLite file (no notification reaches them), missed NotifyCommitted calls, a PostgreSQL
+// notification lost while its connection was down.
 constexpr std::chrono::milliseconds kPollTick{1000};
-constexpr size_t kMaxBatch = 10;
-
-std::string DlqName(std::string_view queue) { return std::string(queue) + std::string(kDlqSuffix); }
-
-// The deliverable messages: those of groups with nothing in flight, round-robin across groups
-// (every group's head first, oldest head first, then every group's second, ...), at most `n`.
-// The ranking reads only (seq, group_id) from the covering index; the blocked groups are found
-// once through the visibility index (leased messages are few); bodies are read for the winners.
-constexpr std::string_view kCandidates =
-    "SELECT m.seq, m.message_id, m.receipt, m.body, m.group_id, m.dedup_id, m.receive_count,"
-    " m.sent_at_ms, m.dead_reason FROM (SELECT seq, rk FROM (SELECT seq, ROW_NUMBER() OVER"
-    " (PARTITION BY group_id ORDER BY seq) AS rk FROM queue_messages WHERE queue = ? AND"
-    " group_id NOT IN (SELECT group_id FROM queue_messages WHERE queue = ? AND"
-    " visible_at_ms > ?)) w WHERE rk <= ? ORDER BY rk, seq LIMIT ?) c JOIN queue_messages m"
-    " ON m.queue = ? AND m.seq = c.seq ORDER BY c.rk, c.seq";
 
 }  // namespace
+
+Result<bool> SqlQueueService::DeadLetter(db::Transaction& tx, std::string_view queue, int64_t seq,
+                                         const std::string& group, std::string_view reason,
+                                         int64_t now) {
+  if (queue.ends_with(kDlqSuffix)) return false;  // a DLQ has no DLQ: deliver as usual
+  auto dlq = LoadQueue(tx, DlqName(queue));
+  if (!dlq.ok()) {
+    return dlq.status().code() == core::StatusCode::kNotFound ? Result<bool>(false)
+                                                              : Result<bool>(dlq.status());
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(auto seqs, AllocateSeqs(tx, dialect_, 1));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow source, LoadQueue(tx, queue));
+  std::array<Value, 6> move = {dlq->id, seqs[0], std::string(reason), now, source.id, seq};
+  IMGPIPE_RETURN_IF_ERROR(
+      tx.Exec("UPDATE queue_messages SET queue_id = ?, seq = ?, dead_reason = ?, receipt = NULL,"
+              " visible_at_ms = ? WHERE queue_id = ? AND seq = ?",
+              move)
+          .status());
+  IMGPIPE_RETURN_IF_ERROR(AddToGroups(tx, dlq->id, {{group, seqs[0]}}));
+  IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, dlq->id, 1, 0, 0));
+  return true;
+}
+
+Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
+                                    const QueueRow& row, std::vector<ReadyGroup>& groups,
+                                    int64_t want, int64_t now, int64_t lease_ms,
+                                    std::vector<Message>* claimed, bool* moved) {
+  // Fewer ready groups than wanted: their next messages too, in order (one query per group).
+  size_t deepest = 1;
+  if (std::ssize(groups) < want) {
+    for (auto& g : groups) {
+      std::array<Value, 4> params = {row.id, g.name, g.messages[0].Int(0), want - 1};
+      IMGPIPE_ASSIGN_OR_RETURN(auto more,
+                               tx.Query("SELECT " + std::string(kMessageColumns) +
+                                            " FROM queue_messages WHERE queue_id = ? AND"
+                                            " group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                                        params));
+      for (auto& r : more) g.messages.push_back(std::move(r));
+      deepest = std::max(deepest, g.messages.size());
+    }
+  }
+  // Round-robin: every group's first message (oldest head first), then every second, ... One
+  // token for the whole claim; each receipt is still unique (it carries the seq).
+  const std::string token = core::RandomUrlSafeToken(16);
+  std::vector<Value> seqs = {now + lease_ms, token, row.id};
+  std::map<std::string, int64_t> claim_end;  // per group claimed from: its last claimed seq
+  std::vector<std::string> refresh;          // groups whose head went to the DLQ
+  for (size_t rank = 0; rank < deepest && std::ssize(*claimed) < want; ++rank) {
+    for (auto& g : groups) {
+      if (rank >= g.messages.size() || std::ssize(*claimed) >= want) continue;
+      int64_t seq = g.messages[rank].Int(0);
+      Message m = MessageFromRow(g.messages[rank]);
+      if (m.receive_count >= row.max_receive_count) {
+        std::string reason =
+            "received " + std::to_string(m.receive_count) + " times without delete";
+        IMGPIPE_ASSIGN_OR_RETURN(bool dead, DeadLetter(tx, queue, seq, g.name, reason, now));
+        if (dead) {
+          *moved = true;
+          if (refresh.empty() || refresh.back() != g.name) refresh.push_back(g.name);
+          continue;
+        }
+      }
+      m.receipt = MakeReceipt(seq, token);
+      m.receive_count += 1;
+      claim_end[g.name] = seq;
+      seqs.push_back(seq);
+      claimed->push_back(std::move(m));
+    }
+  }
+  if (!refresh.empty()) {
+    std::sort(refresh.begin(), refresh.end());
+    refresh.erase(std::unique(refresh.begin(), refresh.end()), refresh.end());
+    IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, refresh, now).status());
+  }
+  if (claim_end.empty()) return Status::Ok();
+  IMGPIPE_RETURN_IF_ERROR(
+      tx.Exec("UPDATE queue_messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
+              " receipt = ? WHERE queue_id = ? AND seq IN (" +
+                  Placeholders(seqs.size() - 3) + ")",
+              seqs)
+          .status());
+  std::string sql = "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = CASE group_id";
+  std::vector<Value> params = {now + lease_ms};
+  for (const auto& [group, seq] : claim_end) {
+    sql += " WHEN ? THEN ?";
+    params.insert(params.end(), {group, seq});
+  }
+  sql += " END WHERE queue_id = ? AND group_id IN (" + Placeholders(claim_end.size()) + ")";
+  params.push_back(row.id);
+  for (const auto& [group, seq] : claim_end) params.push_back(group);
+  return tx.Exec(sql, params).status();
+}
 
 Result<std::vector<Message>> SqlQueueService::TryReceive(
     std::string_view queue, int max_messages, std::optional<std::chrono::milliseconds> lease,
     int64_t* next_visible_ms) {
+  std::vector<Message> messages;
+  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+    messages.clear();
+    return ClaimIn(tx, queue, max_messages, lease, &messages, next_visible_ms);
+  }));
+  return messages;
+}
+
+Status SqlQueueService::ClaimIn(db::Transaction& tx, std::string_view queue, int max_messages,
+                                std::optional<std::chrono::milliseconds> lease,
+                                std::vector<Message>* claimed, int64_t* next_visible_ms) {
   *next_visible_ms = 0;
-  std::string q(queue);
-  std::string dlq = DlqName(queue);
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row,
-                           LoadQueue(*tx, queue, db_.dialect() == db::Dialect::kPostgres));
+  std::vector<Message>& messages = *claimed;
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
   int64_t now = now_ms_();
   int64_t lease_ms = lease ? lease->count() : row.visibility_timeout_ms;
-  std::vector<Message> messages;
-  // Dead-lettering a group's head may unblock more of the queue: look again (bounded).
+  // Ready groups with their head messages, oldest head first. PostgreSQL: group rows other
+  // receivers hold are skipped, so receivers in any number of processes claim different groups
+  // at the same time.
+  std::string sql =
+      "SELECT g.group_id, m.seq, m.message_id, m.receipt, m.body, m.group_id, m.dedup_id,"
+      " m.receive_count, m.sent_at_ms, m.dead_reason FROM queue_groups g LEFT JOIN"
+      " queue_messages m ON m.queue_id = g.queue_id AND m.seq = g.head_seq WHERE g.queue_id = ?"
+      " AND g.inflight_until_ms <= ? ORDER BY g.head_seq LIMIT ?";
+  if (dialect_ == db::Dialect::kPostgres) sql += " FOR UPDATE OF g SKIP LOCKED";
+  std::vector<std::string> visited;  // groups claimed from: once per call (a lease may be 0)
+  bool any_ready = false;
+  // Dead-lettering a group's head may leave that group (or others) ready: look again (bounded).
   for (int round = 0; round < 4 && std::ssize(messages) < max_messages; ++round) {
-    int64_t need = max_messages - std::ssize(messages);
-    std::array<Value, 6> params = {q, q, now, need, need, q};
-    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query(kCandidates, params));
-    bool moved = false;
-    for (const auto& r : rows) {
-      int64_t seq = r.Int(0);
-      Message m = MessageFromRow(r, 1);
-      if (m.receive_count >= row.max_receive_count) {
-        IMGPIPE_ASSIGN_OR_RETURN(auto dlq_rows,
-                                 tx->Query("UPDATE queue_queues SET next_seq = next_seq + 1,"
-                                           " sent = sent + 1 WHERE name = ? RETURNING next_seq",
-                                           std::array<Value, 1>{dlq}));
-        if (!dlq_rows.empty()) {  // no DLQ (receiving from a DLQ itself): deliver as usual
-          std::string reason =
-              "received " + std::to_string(m.receive_count) + " times without delete";
-          std::array<Value, 6> move = {dlq, dlq_rows[0].Int(0), reason, now, q, seq};
-          IMGPIPE_RETURN_IF_ERROR(
-              tx->Exec("UPDATE queue_messages SET queue = ?, seq = ?, dead_reason = ?,"
-                       " receipt = NULL, visible_at_ms = ? WHERE queue = ? AND seq = ?",
-                       move)
-                  .status());
-          moved = true;
-          continue;
-        }
+    int64_t want = max_messages - std::ssize(messages);
+    std::array<Value, 3> params = {row.id, now, want};
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+    any_ready = any_ready || !rows.empty();
+    std::vector<ReadyGroup> groups;
+    std::vector<std::string> stale;  // a head that is not there: repair the group row
+    for (auto& r : rows) {
+      std::string group = r.Text(0);
+      if (r.IsNull(1)) {
+        stale.push_back(std::move(group));
+      } else if (std::find(visited.begin(), visited.end(), group) == visited.end()) {
+        std::vector<Value> cells;
+        for (size_t c = 1; c < r.size(); ++c) cells.push_back(r.at(c));
+        groups.push_back({std::move(group), {}});
+        groups.back().messages.emplace_back(std::move(cells));
       }
-      m.receipt = core::RandomUrlSafeToken(16);
-      m.receive_count += 1;
-      std::array<Value, 4> claim = {now + lease_ms, m.receipt, q, seq};
-      IMGPIPE_RETURN_IF_ERROR(
-          tx->Exec("UPDATE queue_messages SET visible_at_ms = ?, receive_count = receive_count"
-                   " + 1, receipt = ? WHERE queue = ? AND seq = ?",
-                   claim)
-              .status());
-      messages.push_back(std::move(m));
     }
-    if (!moved) break;
+    if (!stale.empty()) {
+      std::sort(stale.begin(), stale.end());
+      IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, stale, now).status());
+    }
+    bool moved = false;
+    size_t before = messages.size();
+    IMGPIPE_RETURN_IF_ERROR(ClaimGroups(tx, queue, row, groups, std::ssize(messages) + want, now,
+                                        lease_ms, &messages, &moved));
+    for (size_t i = before; i < messages.size(); ++i) {
+      if (std::find(visited.begin(), visited.end(), messages[i].group_id) == visited.end()) {
+        visited.push_back(messages[i].group_id);
+      }
+    }
+    if (!moved && stale.empty()) break;
   }
   if (!messages.empty()) {
-    std::array<Value, 2> params = {int64_t{std::ssize(messages)}, q};
-    IMGPIPE_RETURN_IF_ERROR(
-        tx->Exec("UPDATE queue_queues SET received = received + ? WHERE name = ?", params)
-            .status());
-  } else {
-    std::array<Value, 2> params = {q, now};
-    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT MIN(visible_at_ms) FROM queue_messages"
-                                                  " WHERE queue = ? AND visible_at_ms > ?",
-                                                  params));
+    IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, std::ssize(messages), 0));
+  } else if (!any_ready) {
+    std::array<Value, 2> wait = {row.id, now};
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT MIN(inflight_until_ms) FROM queue_groups"
+                                                 " WHERE queue_id = ? AND inflight_until_ms > ?",
+                                                 wait));
     if (!rows.empty() && !rows[0].IsNull(0)) *next_visible_ms = rows[0].Int(0);
   }
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  return messages;
+  return Status::Ok();
 }
 
 Result<std::vector<Message>> SqlQueueService::Receive(std::string_view queue,
@@ -125,6 +213,8 @@ Result<std::vector<Message>> SqlQueueService::Receive(std::string_view queue,
         auto messages,
         TryReceive(queue, options.max_messages, options.visibility_timeout, &next_visible_ms));
     auto now = SteadyClock::now();
+    // A full batch suggests more are waiting: pass the baton to another parked receiver.
+    if (std::ssize(messages) == options.max_messages) notifier_.Notify(queue, 1);
     if (!messages.empty() || now >= deadline) return messages;
     auto until = std::min(deadline, now + kPollTick);
     if (next_visible_ms > 0) {  // a lease expires: wake for it instead of polling
@@ -133,147 +223,6 @@ Result<std::vector<Message>> SqlQueueService::Receive(std::string_view queue,
     }
     notifier_.WaitChange(queue, seen, until);
   }
-}
-
-Status SqlQueueService::Delete(std::string_view queue, std::string_view receipt) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto statuses, DeleteBatch(queue, std::array{std::string(receipt)}));
-  return statuses[0];
-}
-
-Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
-                                                         std::span<const std::string> receipts) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  if (receipts.empty() || receipts.size() > kMaxBatch) {
-    return Status::InvalidArgument("a batch has 1..10 receipts");
-  }
-  std::string q(queue);
-  std::vector<Status> statuses;
-  int64_t deleted = 0;
-  {
-    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-    IMGPIPE_RETURN_IF_ERROR(LoadQueue(*tx, queue).status());
-    for (const auto& receipt : receipts) {
-      std::array<Value, 2> params = {q, receipt};
-      IMGPIPE_ASSIGN_OR_RETURN(
-          int64_t n,
-          tx->Exec("DELETE FROM queue_messages WHERE queue = ? AND receipt = ?", params));
-      deleted += n;
-      statuses.push_back(n > 0 ? Status::Ok()
-                               : Status::NotFound("stale or unknown receipt in queue " + q));
-    }
-    if (deleted > 0) {
-      std::array<Value, 2> params = {deleted, q};
-      IMGPIPE_RETURN_IF_ERROR(
-          tx->Exec("UPDATE queue_queues SET deleted = deleted + ? WHERE name = ?", params)
-              .status());
-    }
-    IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  }
-  if (deleted > 0) notifier_.Notify(queue);  // the next message of the group may go now
-  return statuses;
-}
-
-Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_view receipt,
-                                         std::chrono::milliseconds timeout) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  IMGPIPE_RETURN_IF_ERROR(ValidateTimeout(timeout, "visibility timeout"));
-  {
-    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-    std::array<Value, 3> params = {now_ms_() + timeout.count(), std::string(queue),
-                                   std::string(receipt)};
-    IMGPIPE_ASSIGN_OR_RETURN(int64_t n, tx->Exec("UPDATE queue_messages SET visible_at_ms = ? WHERE"
-                                                 " queue = ? AND receipt = ?",
-                                                 params));
-    if (n == 0) return Status::NotFound("stale or unknown receipt in queue " + std::string(queue));
-    IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  }
-  notifier_.Notify(queue);  // a shortened lease may make the message deliverable sooner
-  return Status::Ok();
-}
-
-Result<QueueStats> SqlQueueService::Stats(std::string_view queue) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
-  std::string q(queue);
-  std::array<Value, 1> name = {q};
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto counters,
-      tx->Query("SELECT sent, received, deleted FROM queue_queues WHERE name = ?", name));
-  if (counters.empty()) return Status::NotFound("no queue " + q);
-  QueueStats stats;
-  stats.sent = counters[0].Int(0);
-  stats.received = counters[0].Int(1);
-  stats.deleted = counters[0].Int(2);
-  int64_t now = now_ms_();
-  std::array<Value, 3> params = {now, now, q};
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows, tx->Query("SELECT COALESCE(SUM(CASE WHEN visible_at_ms <= ? THEN 1 ELSE 0 END),"
-                           " 0), COALESCE(SUM(CASE WHEN visible_at_ms > ? THEN 1 ELSE 0 END), 0),"
-                           " MIN(sent_at_ms) FROM queue_messages WHERE queue = ?",
-                           params));
-  stats.visible = rows[0].Int(0);
-  stats.in_flight = rows[0].Int(1);
-  stats.oldest_age_ms = rows[0].IsNull(2) ? 0 : std::max<int64_t>(0, now - rows[0].Int(2));
-  std::array<Value, 1> dlq = {DlqName(queue)};
-  IMGPIPE_ASSIGN_OR_RETURN(auto dead,
-                           tx->Query("SELECT COUNT(*) FROM queue_messages WHERE queue = ?", dlq));
-  stats.dead_letters = dead[0].Int(0);
-  return stats;
-}
-
-Status SqlQueueService::Purge(std::string_view queue) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-  IMGPIPE_RETURN_IF_ERROR(LoadQueue(*tx, queue).status());
-  std::array<Value, 1> params = {std::string(queue)};
-  IMGPIPE_RETURN_IF_ERROR(tx->Exec("DELETE FROM queue_messages WHERE queue = ?", params).status());
-  return tx->Commit();
-}
-
-Result<std::vector<Message>> SqlQueueService::ListDeadLetters(std::string_view queue, int limit) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  if (limit < 1 || limit > 1000) return Status::InvalidArgument("limit must be within 1..1000");
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
-  IMGPIPE_RETURN_IF_ERROR(LoadQueue(*tx, queue).status());
-  std::array<Value, 2> params = {DlqName(queue), int64_t{limit}};
-  IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT " + std::string(kMessageColumns) +
-                                                    " FROM queue_messages WHERE queue = ?"
-                                                    " ORDER BY seq LIMIT ?",
-                                                params));
-  std::vector<Message> messages;
-  for (const auto& row : rows) messages.push_back(MessageFromRow(row));
-  return messages;
-}
-
-Result<int64_t> SqlQueueService::Redrive(std::string_view queue, int limit) {
-  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
-  if (limit < 1 || limit > 1000) return Status::InvalidArgument("limit must be within 1..1000");
-  std::string q(queue);
-  int64_t moved = 0;
-  {
-    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-    IMGPIPE_RETURN_IF_ERROR(LoadQueue(*tx, queue).status());
-    std::array<Value, 2> params = {DlqName(queue), int64_t{limit}};
-    IMGPIPE_ASSIGN_OR_RETURN(
-        auto rows,
-        tx->Query("SELECT seq FROM queue_messages WHERE queue = ? ORDER BY seq LIMIT ?", params));
-    int64_t now = now_ms_();
-    for (const auto& row : rows) {
-      // Back at the end of the queue, as if sent now (its sent_at stays the original).
-      IMGPIPE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(*tx, queue, 0));
-      std::array<Value, 5> move = {q, seq, now, DlqName(queue), row.Int(0)};
-      IMGPIPE_RETURN_IF_ERROR(
-          tx->Exec("UPDATE queue_messages SET queue = ?, seq = ?, receive_count = 0,"
-                   " receipt = NULL, visible_at_ms = ?, dead_reason = '' WHERE queue = ?"
-                   " AND seq = ?",
-                   move)
-              .status());
-      ++moved;
-    }
-    IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  }
-  if (moved > 0) notifier_.Notify(queue);
-  return moved;
 }
 
 }  // namespace imgpipe::queue::internal

@@ -177,6 +177,17 @@ std::string TranslateDdl(std::string_view sql) {
         out += text;
       });
   flush();
+  // SQLite's clustered-table option: PostgreSQL tables are heaps, so it has no counterpart.
+  size_t close = out.rfind(')');
+  if (create_table && close != std::string::npos) {
+    std::string tail;
+    for (char c : std::string_view(out).substr(close + 1)) {
+      if (!std::isspace(static_cast<unsigned char>(c))) {
+        tail += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+    }
+    if (tail == "WITHOUTROWID") out.resize(close + 1);
+  }
   return out;
 }
 

@@ -21,7 +21,8 @@ RewrittenSql RewritePlaceholders(std::string_view sql);
 
 // For CREATE [TEMP|TEMPORARY|UNLOGGED] TABLE and ALTER TABLE statements, replaces the words
 // INTEGER, REAL and BLOB (any case, whole words outside literals and quoted identifiers) by
-// BIGINT, DOUBLE PRECISION and BYTEA. Every other statement is returned unchanged.
+// BIGINT, DOUBLE PRECISION and BYTEA, and drops a CREATE TABLE's trailing WITHOUT ROWID (SQLite's
+// clustered table; PostgreSQL tables are heaps). Every other statement is returned unchanged.
 std::string TranslateDdl(std::string_view sql);
 
 // True for statements worth preparing once per connection (SELECT, INSERT, UPDATE, DELETE, WITH);

@@ -35,6 +35,10 @@ TEST(TranslateDdlTest, TranslatesPortableTypesInTableDdlOnly) {
   EXPECT_EQ(TranslateDdl("CREATE TABLE t (id INTEGER PRIMARY KEY, r real, b Blob, s TEXT)"),
             "CREATE TABLE t (id BIGINT PRIMARY KEY, r DOUBLE PRECISION, b BYTEA, s TEXT)");
   EXPECT_EQ(TranslateDdl("create temp table t (x integer)"), "create temp table t (x BIGINT)");
+  EXPECT_EQ(TranslateDdl("CREATE TABLE t (x INTEGER, PRIMARY KEY (x)) without  rowid "),
+            "CREATE TABLE t (x BIGINT, PRIMARY KEY (x))");
+  EXPECT_EQ(TranslateDdl("CREATE TABLE t (x TEXT DEFAULT 'WITHOUT ROWID')"),
+            "CREATE TABLE t (x TEXT DEFAULT 'WITHOUT ROWID')");
   EXPECT_EQ(TranslateDdl("CREATE TABLE IF NOT EXISTS t (x INTEGER NOT NULL DEFAULT 0)"),
             "CREATE TABLE IF NOT EXISTS t (x BIGINT NOT NULL DEFAULT 0)");
   EXPECT_EQ(TranslateDdl("  -- note\n ALTER TABLE t ADD COLUMN n INTEGER"),

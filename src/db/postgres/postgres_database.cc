@@ -15,6 +15,7 @@
 
 #include "db/postgres.h"
 #include "db/postgres/pg_connection.h"
+#include "db/postgres/pg_listener.h"
 #include "db/transaction_base.h"
 
 namespace imgpipe::db {
@@ -99,6 +100,10 @@ class PostgresDatabase final : public Database {
 
   Dialect dialect() const override { return Dialect::kPostgres; }
   std::string Describe() const override { return description_; }
+  core::Result<std::unique_ptr<Subscription>> Listen(
+      std::string_view channel, std::function<void(std::string_view)> on_notify) override {
+    return StartListener(url_, channel, std::move(on_notify));
+  }
 
   // Takes a connection back: rolls back what is left open, drops it when broken.
   void ReturnConnection(std::unique_ptr<Connection> conn) {

@@ -33,7 +33,7 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& fi
     return core::Status::Unavailable(status.message());
   }
   sqlite3_extended_result_codes(db, 1);
-  std::unique_ptr<Connection> conn(new Connection(db));
+  std::unique_ptr<Connection> conn(new Connection(db, options.synchronous_full));
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   IMGPIPE_RETURN_IF_ERROR(conn->ExecOnce(options.synchronous_full ? "PRAGMA synchronous=FULL"
                                                                   : "PRAGMA synchronous=NORMAL"));
@@ -44,6 +44,13 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& fi
 Connection::~Connection() {
   for (auto& [sql, entry] : cache_) sqlite3_finalize(entry.stmt);
   sqlite3_close_v2(db_);
+}
+
+core::Status Connection::SetSynchronousFull(bool full) {
+  if (full == synchronous_full_) return core::Status::Ok();
+  IMGPIPE_RETURN_IF_ERROR(ExecOnce(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  synchronous_full_ = full;
+  return core::Status::Ok();
 }
 
 core::Status Connection::ExecOnce(const char* sql) {

@@ -38,12 +38,14 @@ class Connection {
   core::Result<std::vector<Row>> Query(std::string_view sql, std::span<const Value> params);
   // Runs a parameterless statement without caching it (BEGIN, COMMIT, PRAGMA ...).
   core::Status ExecOnce(const char* sql);
+  // Sets PRAGMA synchronous to FULL or NORMAL, unless it is already.
+  core::Status SetSynchronousFull(bool full);
   // True while a transaction is open on this connection.
   bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
   sqlite3* handle() const { return db_; }
 
  private:
-  explicit Connection(sqlite3* db) : db_(db) {}
+  Connection(sqlite3* db, bool synchronous_full) : db_(db), synchronous_full_(synchronous_full) {}
 
   // Returns a cached statement for `sql` (preparing it on a miss), reset and with `params`
   // bound. Statements that hold no SQL (only comments/whitespace) yield nullptr.
@@ -61,6 +63,7 @@ class Connection {
   static constexpr size_t kMaxCachedStatements = 256;
 
   sqlite3* db_;
+  bool synchronous_full_;
   std::unordered_map<std::string, CacheEntry, StringHash, std::equal_to<>> cache_;
   std::list<std::string> lru_;  // most recently used first
 };

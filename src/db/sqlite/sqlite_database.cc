@@ -32,43 +32,51 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// FIFO lock that any thread may release (a Transaction may move between threads).
+// FIFO lock that any thread may release (a Transaction may move between threads). Release hands
+// the lock to the longest waiter and wakes that one thread only: with many writers queued, waking
+// them all for every commit costs more than the commits.
 class WriterGate {
  public:
   bool Acquire(Clock::time_point deadline) {
     std::unique_lock lock(mu_);
-    uint64_t ticket = next_ticket_++;
-    waiting_.push_back(ticket);
-    bool ok = cv_.wait_until(lock, deadline, [&] { return !held_ && waiting_.front() == ticket; });
-    if (!ok) {
-      std::erase(waiting_, ticket);
-      cv_.notify_all();  // the next in line may be free to go now
-      return false;
+    if (!held_ && waiting_.empty()) {
+      held_ = true;
+      return true;
     }
-    waiting_.pop_front();
-    held_ = true;
-    return true;
+    Waiter me;
+    waiting_.push_back(&me);
+    if (me.cv.wait_until(lock, deadline, [&] { return me.granted; })) return true;
+    std::erase(waiting_, &me);
+    return false;
   }
   void Release() {
     std::lock_guard lock(mu_);
-    held_ = false;
-    cv_.notify_all();
+    if (waiting_.empty()) {
+      held_ = false;
+      return;
+    }
+    Waiter* next = waiting_.front();  // held_ stays true: the lock passes to `next`
+    waiting_.pop_front();
+    next->granted = true;
+    next->cv.notify_one();  // under mu_: `next` cannot return (and free its cv) before we leave
   }
 
  private:
+  struct Waiter {
+    std::condition_variable cv;
+    bool granted = false;  // GUARDED_BY(mu_)
+  };
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool held_ = false;             // GUARDED_BY(mu_)
-  uint64_t next_ticket_ = 0;      // GUARDED_BY(mu_)
-  std::deque<uint64_t> waiting_;  // GUARDED_BY(mu_)
+  bool held_ = false;            // GUARDED_BY(mu_)
+  std::deque<Waiter*> waiting_;  // GUARDED_BY(mu_)
 };
 
 class SqliteDatabase;
 
 class SqliteTransaction final : public TransactionBase {
  public:
-  SqliteTransaction(SqliteDatabase* db, std::unique_ptr<Connection> conn, bool write, bool relaxed)
-      : db_(db), conn_(std::move(conn)), write_(write), relaxed_(relaxed) {}
+  SqliteTransaction(SqliteDatabase* db, std::unique_ptr<Connection> conn, bool write)
+      : db_(db), conn_(std::move(conn)), write_(write) {}
   ~SqliteTransaction() override { Release(); }
 
  protected:
@@ -79,14 +87,13 @@ class SqliteTransaction final : public TransactionBase {
                                           std::span<const Value> params) override {
     return conn_->Query(sql, params);
   }
-  core::Status RunCommit() override { return conn_->ExecOnce("COMMIT"); }
+  core::Status RunCommit() override { return conn_->Exec("COMMIT", {}).status(); }
   void Release() override;
 
  private:
   SqliteDatabase* db_;
   std::unique_ptr<Connection> conn_;
   const bool write_;
-  const bool relaxed_;  // synchronous lowered for this transaction
 };
 
 class SqliteDatabase final : public Database {
@@ -126,7 +133,7 @@ class SqliteDatabase final : public Database {
 
   core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) override {
     bool write = mode != TxMode::kRead;
-    // synchronous is per connection: a relaxed transaction lowers it to NORMAL (in WAL mode the
+    // synchronous is per connection: a relaxed transaction runs with NORMAL (in WAL mode the
     // commit then writes the WAL without fsync) and ReturnConnection restores FULL.
     bool relax = mode == TxMode::kWriteRelaxed && options_.synchronous_full;
     auto deadline = Clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
@@ -139,30 +146,26 @@ class SqliteDatabase final : public Database {
       return core::Status::Unavailable("no free connection to " + path_ + " (pool of " +
                                        std::to_string(options_.pool_size) + ")");
     }
-    core::Status status = relax ? conn->ExecOnce("PRAGMA synchronous=NORMAL") : core::Status::Ok();
-    if (status.ok()) status = conn->ExecOnce(write ? "BEGIN IMMEDIATE" : "BEGIN");
+    // A connection keeps the mode of its last write; switched only when a write needs the other.
+    core::Status status =
+        write && options_.synchronous_full ? conn->SetSynchronousFull(!relax) : core::Status::Ok();
+    // BEGIN and COMMIT are cached statements: no parse per transaction.
+    if (status.ok()) status = conn->Exec(write ? "BEGIN IMMEDIATE" : "BEGIN", {}).status();
     if (!status.ok()) {
-      ReturnConnection(std::move(conn), write, relax);
+      ReturnConnection(std::move(conn), write);
       return status;
     }
     return std::unique_ptr<Transaction>(
-        std::make_unique<SqliteTransaction>(this, std::move(conn), write, relax));
+        std::make_unique<SqliteTransaction>(this, std::move(conn), write));
   }
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   std::string Describe() const override { return "sqlite:" + path_; }
 
-  // Takes back a connection (rolling back anything left open, restoring synchronous=FULL after a
-  // relaxed transaction) and the write lock.
-  void ReturnConnection(std::unique_ptr<Connection> conn, bool write, bool relaxed) {
+  // Takes back a connection (rolling back anything left open) and the write lock.
+  void ReturnConnection(std::unique_ptr<Connection> conn, bool write) {
     if (conn->InTransaction()) (void)conn->ExecOnce("ROLLBACK");
-    if (relaxed && !conn->InTransaction() && !conn->ExecOnce("PRAGMA synchronous=FULL").ok()) {
-      spdlog::error("SQLite database {}: cannot restore synchronous=FULL; reopening", path_);
-      conn.reset();
-      auto fresh = Connection::Open(filename_, options_);
-      if (fresh.ok()) conn = std::move(fresh).value();
-    }
-    if (conn != nullptr && conn->InTransaction()) {
+    if (conn->InTransaction()) {
       // Should not happen; a connection stuck in a transaction would poison the pool.
       spdlog::error("SQLite database {}: connection stuck in a transaction; reopening", path_);
       conn.reset();
@@ -198,7 +201,7 @@ class SqliteDatabase final : public Database {
 };
 
 void SqliteTransaction::Release() {
-  if (conn_ != nullptr) db_->ReturnConnection(std::move(conn_), write_, relaxed_);
+  if (conn_ != nullptr) db_->ReturnConnection(std::move(conn_), write_);
 }
 
 }  // namespace

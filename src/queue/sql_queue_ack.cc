@@ -1,0 +1,233 @@
+// SqlQueueService: acks, visibility changes, stats, purge and dead letters.
+//
+// Acks and visibility changes commit with TxMode::kWriteRelaxed: losing one to a power failure
+// only means the message is delivered again, which at-least-once delivery allows.
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+
+#include "queue/sql_queue_internal.h"
+
+namespace imgpipe::queue::internal {
+namespace {
+
+using core::Result;
+using core::Status;
+using db::Value;
+
+Status StaleReceipt(std::string_view queue) {
+  return Status::NotFound("stale or unknown receipt in queue " + std::string(queue));
+}
+
+}  // namespace
+
+Status SqlQueueService::Delete(std::string_view queue, std::string_view receipt) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto statuses, DeleteBatch(queue, std::array{std::string(receipt)}));
+  return statuses[0];
+}
+
+Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
+                                                         std::span<const std::string> receipts) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  if (receipts.empty() || receipts.size() > kMaxBatch) {
+    return Status::InvalidArgument("a batch has 1..10 receipts");
+  }
+  std::vector<Status> statuses;
+  bool unblocked = false;  // a group with more messages lost its in-flight head
+  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+    statuses.assign(receipts.size(), Status::Ok());
+    unblocked = false;
+    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+    // Receipts by claim token (one token per Receive call): one statement per token.
+    std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_token;
+    for (size_t i = 0; i < receipts.size(); ++i) {
+      int64_t seq = 0;
+      std::string token;
+      if (ParseReceipt(receipts[i], &seq, &token)) {
+        by_token[token].emplace_back(seq, i);
+      } else {
+        statuses[i] = StaleReceipt(queue);
+      }
+    }
+    auto params_for = [&](const std::string& token, const auto& entries) {
+      std::vector<Value> params;
+      params.reserve(entries.size() + 2);
+      params.emplace_back(row.id);
+      params.emplace_back(std::string(token));
+      for (const auto& [seq, i] : entries) params.emplace_back(seq);
+      return params;
+    };
+    if (dialect_ == db::Dialect::kPostgres) {
+      // Lock the groups first (name order), so that RefreshGroups sees every committed send.
+      std::set<std::string> groups;
+      for (const auto& [token, entries] : by_token) {
+        IMGPIPE_ASSIGN_OR_RETURN(
+            auto rows, tx.Query("SELECT group_id FROM queue_messages WHERE queue_id = ? AND"
+                                " receipt = ? AND seq IN (" +
+                                    Placeholders(entries.size()) + ")",
+                                params_for(token, entries)));
+        for (const auto& r : rows) groups.insert(r.Text(0));
+      }
+      std::vector<std::string> sorted(groups.begin(), groups.end());
+      IMGPIPE_RETURN_IF_ERROR(LockGroups(tx, dialect_, row.id, sorted));
+    }
+    std::set<int64_t> gone;
+    std::set<std::string> touched;
+    for (const auto& [token, entries] : by_token) {
+      IMGPIPE_ASSIGN_OR_RETURN(
+          auto rows, tx.Query("DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND"
+                              " seq IN (" +
+                                  Placeholders(entries.size()) + ") RETURNING seq, group_id",
+                              params_for(token, entries)));
+      for (const auto& r : rows) {
+        gone.insert(r.Int(0));
+        touched.insert(r.Text(1));
+      }
+      for (const auto& [seq, i] : entries) {
+        if (!gone.contains(seq)) statuses[i] = StaleReceipt(queue);
+      }
+    }
+    const int64_t deleted = std::ssize(gone);
+    std::vector<std::string> groups(touched.begin(), touched.end());
+    IMGPIPE_ASSIGN_OR_RETURN(int64_t live, RefreshGroups(tx, row.id, groups, now_ms_()));
+    unblocked = live > 0;
+    if (deleted > 0) IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, 0, deleted));
+    if (unblocked) IMGPIPE_RETURN_IF_ERROR(NotifyOthers(tx, queue));
+    return Status::Ok();
+  }));
+  if (unblocked) notifier_.Notify(queue);  // the next message of the group may go now
+  return statuses;
+}
+
+Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_view receipt,
+                                         std::chrono::milliseconds timeout) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  IMGPIPE_RETURN_IF_ERROR(ValidateTimeout(timeout, "visibility timeout"));
+  int64_t seq = 0;
+  std::string token;
+  if (!ParseReceipt(receipt, &seq, &token)) return StaleReceipt(queue);
+  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+    std::array<Value, 3> key = {row.id, seq, token};
+    IMGPIPE_ASSIGN_OR_RETURN(
+        auto rows, tx.Query("SELECT group_id FROM queue_messages WHERE queue_id = ? AND seq = ?"
+                            " AND receipt = ?",
+                            key));
+    if (rows.empty()) return StaleReceipt(queue);
+    std::array<std::string, 1> group = {rows[0].Text(0)};
+    IMGPIPE_RETURN_IF_ERROR(LockGroups(tx, dialect_, row.id, group));
+    int64_t now = now_ms_();
+    std::array<Value, 4> params = {now + timeout.count(), row.id, seq, token};
+    IMGPIPE_ASSIGN_OR_RETURN(int64_t n, tx.Exec("UPDATE queue_messages SET visible_at_ms = ? WHERE"
+                                                " queue_id = ? AND seq = ? AND receipt = ?",
+                                                params));
+    if (n == 0) return StaleReceipt(queue);
+    IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, group, now).status());
+    return NotifyOthers(tx, queue);
+  }));
+  notifier_.Notify(queue);  // a shortened lease may make the message deliverable sooner
+  return Status::Ok();
+}
+
+Result<QueueStats> SqlQueueService::Stats(std::string_view queue) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(*tx, queue));
+  QueueStats stats;
+  std::array<Value, 1> id = {row.id};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto counters, tx->Query("SELECT COALESCE(SUM(sent), 0), COALESCE(SUM(received), 0),"
+                               " COALESCE(SUM(deleted), 0) FROM queue_counters WHERE queue_id = ?",
+                               id));
+  stats.sent = counters[0].Int(0);
+  stats.received = counters[0].Int(1);
+  stats.deleted = counters[0].Int(2);
+  int64_t now = now_ms_();
+  std::array<Value, 2> params = {now, row.id};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto rows,
+      tx->Query("SELECT COUNT(*), COALESCE(SUM(CASE WHEN visible_at_ms > ? THEN 1 ELSE 0 END), 0),"
+                " MIN(sent_at_ms) FROM queue_messages WHERE queue_id = ?",
+                params));
+  stats.in_flight = rows[0].Int(1);
+  stats.visible = rows[0].Int(0) - stats.in_flight;
+  stats.oldest_age_ms = rows[0].IsNull(2) ? 0 : std::max<int64_t>(0, now - rows[0].Int(2));
+  auto dlq = LoadQueue(*tx, DlqName(queue));
+  if (dlq.ok()) {
+    std::array<Value, 1> dlq_id = {dlq->id};
+    IMGPIPE_ASSIGN_OR_RETURN(
+        auto dead, tx->Query("SELECT COUNT(*) FROM queue_messages WHERE queue_id = ?", dlq_id));
+    stats.dead_letters = dead[0].Int(0);
+  }
+  return stats;
+}
+
+Status SqlQueueService::Purge(std::string_view queue) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(*tx, queue));
+  std::array<Value, 1> id = {row.id};
+  IMGPIPE_RETURN_IF_ERROR(tx->Exec("DELETE FROM queue_groups WHERE queue_id = ?", id).status());
+  IMGPIPE_RETURN_IF_ERROR(tx->Exec("DELETE FROM queue_messages WHERE queue_id = ?", id).status());
+  return tx->Commit();
+}
+
+Result<std::vector<Message>> SqlQueueService::ListDeadLetters(std::string_view queue, int limit) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  if (limit < 1 || limit > 1000) return Status::InvalidArgument("limit must be within 1..1000");
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  IMGPIPE_RETURN_IF_ERROR(LoadQueue(*tx, queue).status());
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow dlq, LoadQueue(*tx, DlqName(queue)));
+  std::array<Value, 2> params = {dlq.id, int64_t{limit}};
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT " + std::string(kMessageColumns) +
+                                                    " FROM queue_messages WHERE queue_id = ?"
+                                                    " ORDER BY seq LIMIT ?",
+                                                params));
+  std::vector<Message> messages;
+  for (const auto& row : rows) messages.push_back(MessageFromRow(row));
+  return messages;
+}
+
+Result<int64_t> SqlQueueService::Redrive(std::string_view queue, int limit) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  if (limit < 1 || limit > 1000) return Status::InvalidArgument("limit must be within 1..1000");
+  int64_t moved = 0;
+  {
+    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(*tx, queue));
+    IMGPIPE_ASSIGN_OR_RETURN(QueueRow dlq, LoadQueue(*tx, DlqName(queue)));
+    std::array<Value, 2> params = {dlq.id, int64_t{limit}};
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT seq, group_id FROM queue_messages WHERE"
+                                                  " queue_id = ? ORDER BY seq LIMIT ?",
+                                                  params));
+    if (rows.empty()) return int64_t{0};
+    std::set<std::string> groups;
+    for (const auto& r : rows) groups.insert(r.Text(1));
+    std::vector<std::string> sorted(groups.begin(), groups.end());
+    IMGPIPE_RETURN_IF_ERROR(LockGroups(*tx, dialect_, dlq.id, sorted));
+    IMGPIPE_ASSIGN_OR_RETURN(auto seqs, AllocateSeqs(*tx, dialect_, std::ssize(rows)));
+    int64_t now = now_ms_();
+    std::map<std::string, int64_t> heads;  // each group's first new seq in `queue`
+    for (size_t i = 0; i < rows.size(); ++i) {
+      // Back at the end of the queue, as if sent now (its sent_at stays the original).
+      std::array<Value, 5> move = {row.id, seqs[i], now, dlq.id, rows[i].Int(0)};
+      IMGPIPE_RETURN_IF_ERROR(
+          tx->Exec("UPDATE queue_messages SET queue_id = ?, seq = ?, receive_count = 0,"
+                   " receipt = NULL, visible_at_ms = ?, dead_reason = '' WHERE queue_id = ?"
+                   " AND seq = ?",
+                   move)
+              .status());
+      heads.emplace(rows[i].Text(1), seqs[i]);
+      ++moved;
+    }
+    IMGPIPE_RETURN_IF_ERROR(RefreshGroups(*tx, dlq.id, sorted, now).status());
+    IMGPIPE_RETURN_IF_ERROR(AddToGroups(*tx, row.id, heads));
+    IMGPIPE_RETURN_IF_ERROR(NotifyOthers(*tx, queue));
+    IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  }
+  notifier_.Notify(queue);
+  return moved;
+}
+
+}  // namespace imgpipe::queue::internal
