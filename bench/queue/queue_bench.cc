@@ -115,12 +115,15 @@ void WakeUps(queue::QueueService& sender_side, db::Database& sender_db,
       waiting = true;
       auto got = receiver_side.Receive("wake", options);
       got_at = Clock::now();
-      if (!got.ok() || got->empty()) Die("wake-up receive");
+      if (!got.ok()) Die("wake-up receive: " + got.status().ToString());
+      if (got->empty()) Die("wake-up receive: nothing within 5 s");
       if (!receiver_side.Delete("wake", (*got)[0].receipt).ok()) Die("wake-up delete");
     });
     while (!waiting) std::this_thread::yield();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the receiver is parked
-    queue::OutgoingMessage message{"x", "g", "w" + std::to_string(i)};
+    // Dedup ids unique across calls: a repeated one would be (rightly) not delivered again.
+    static int sent = 0;
+    queue::OutgoingMessage message{"x", "g", "w" + std::to_string(sent++)};
     if (!via_commit) {
       sent_at = Clock::now();
       if (!sender_side.Send("wake", message).ok()) Die("wake-up send");

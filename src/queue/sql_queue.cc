@@ -247,18 +247,22 @@ Status AddToGroups(db::Transaction& tx, int64_t queue_id,
 Result<int64_t> RefreshGroups(db::Transaction& tx, int64_t queue_id,
                               std::span<const std::string> groups, int64_t now) {
   if (groups.empty()) return int64_t{0};
-  // In-flight messages all have seq <= claim_end_seq (a claim takes a group's first messages),
-  // so the lease end is a short range read.
+  // Both reads are short ranges from the old head (which is the group's minimum seq): below it
+  // lie only deleted messages, which PostgreSQL's index still holds until vacuum, so scanning
+  // from the group's start would slow down with every message the group ever had. In-flight
+  // messages all have seq <= claim_end_seq (a claim takes a group's first messages).
   std::vector<Value> params = {now, queue_id};
   params.insert(params.end(), groups.begin(), groups.end());
   const std::string in = "(" + Placeholders(groups.size()) + ")";
   IMGPIPE_ASSIGN_OR_RETURN(
       auto rows,
       tx.Query("UPDATE queue_groups SET head_seq = (SELECT MIN(m.seq) FROM queue_messages m WHERE"
-               " m.queue_id = queue_groups.queue_id AND m.group_id = queue_groups.group_id),"
-               " inflight_until_ms = COALESCE((SELECT MAX(m.visible_at_ms) FROM queue_messages m"
-               " WHERE m.queue_id = queue_groups.queue_id AND m.group_id = queue_groups.group_id"
-               " AND m.seq <= queue_groups.claim_end_seq AND m.visible_at_ms > ?), 0)"
+               " m.queue_id = queue_groups.queue_id AND m.group_id = queue_groups.group_id AND"
+               " m.seq >= queue_groups.head_seq), inflight_until_ms = COALESCE((SELECT"
+               " MAX(m.visible_at_ms) FROM queue_messages m WHERE m.queue_id ="
+               " queue_groups.queue_id AND m.group_id = queue_groups.group_id AND m.seq >="
+               " queue_groups.head_seq AND m.seq <= queue_groups.claim_end_seq AND"
+               " m.visible_at_ms > ?), 0)"
                " WHERE queue_id = ? AND group_id IN " +
                    in + " RETURNING head_seq",
                params));
@@ -331,6 +335,9 @@ void SqlQueueService::StartListening() {
   });
   // Without a channel (SQLite), sends by other processes are seen at the next poll tick.
   if (subscription.ok()) subscription_ = std::move(subscription).value();
+  if (dialect_ == db::Dialect::kPostgres) {
+    remote_ = std::make_unique<RemoteNotifier>(db_, std::string(kNotifyChannel));
+  }
 }
 
 Status SqlQueueService::EnsureQueue(std::string_view name, const QueueOptions& options) {
@@ -370,8 +377,11 @@ Status SqlQueueService::EnsureQueue(std::string_view name, const QueueOptions& o
       }
       return tx->Commit();
     }();
-    if (last.code() != core::StatusCode::kAlreadyExists) return last;
+    if (last.code() != core::StatusCode::kAlreadyExists) break;
   }
+  std::lock_guard lock(cache_mu_);
+  queue_cache_.erase(std::string(name));
+  queue_cache_.erase(DlqName(name));
   return last;
 }
 
@@ -383,16 +393,30 @@ Result<std::vector<std::string>> SqlQueueService::ListQueues() {
   return names;
 }
 
-Status SqlQueueService::NotifyOthers(db::Transaction& tx, std::string_view queue) {
-  if (dialect_ != db::Dialect::kPostgres) return Status::Ok();
-  std::array<Value, 2> params = {std::string(kNotifyChannel), std::string(queue)};
-  return tx.Query("SELECT pg_notify(?, ?)", params).status();
+void SqlQueueService::Wake(std::string_view queue, int wakeups) {
+  notifier_.Notify(queue, wakeups);
+  if (remote_ != nullptr) remote_->Post(queue);
+}
+
+Result<QueueRow> SqlQueueService::Queue(db::Transaction& tx, std::string_view name) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = queue_cache_.find(std::string(name));
+    if (it != queue_cache_.end() && now - it->second.loaded_at < kQueueCacheTtl) {
+      return it->second.row;
+    }
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, name));
+  std::lock_guard lock(cache_mu_);
+  queue_cache_[std::string(name)] = CachedQueue{row, now};
+  return row;
 }
 
 Result<std::vector<SendResult>> SqlQueueService::SendLocked(
     db::Transaction& tx, std::string_view queue, std::span<const OutgoingMessage> messages,
     int64_t now) {
-  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
   std::vector<SendResult> results(messages.size());
   // The first message of each dedup id in this batch; later ones are its duplicates.
   std::map<std::string_view, size_t> first_of;
@@ -472,7 +496,6 @@ Result<std::vector<SendResult>> SqlQueueService::SendLocked(
                 expiry)
             .status());
   }
-  IMGPIPE_RETURN_IF_ERROR(NotifyOthers(tx, queue));
   return results;
 }
 
@@ -493,7 +516,7 @@ Result<std::vector<SendResult>> SqlQueueService::SendBatch(
     IMGPIPE_ASSIGN_OR_RETURN(results, SendLocked(tx, queue, messages, now_ms_()));
     return Status::Ok();
   }));
-  notifier_.Notify(queue, static_cast<int>(messages.size()));
+  Wake(queue, static_cast<int>(messages.size()));
   return results;
 }
 

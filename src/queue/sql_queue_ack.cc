@@ -38,7 +38,7 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
   IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
     statuses.assign(receipts.size(), Status::Ok());
     unblocked = false;
-    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
     // Receipts by claim token (one token per Receive call): one statement per token.
     std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_token;
     for (size_t i = 0; i < receipts.size(); ++i) {
@@ -93,10 +93,9 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
     IMGPIPE_ASSIGN_OR_RETURN(int64_t live, RefreshGroups(tx, row.id, groups, now_ms_()));
     unblocked = live > 0;
     if (deleted > 0) IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, 0, deleted));
-    if (unblocked) IMGPIPE_RETURN_IF_ERROR(NotifyOthers(tx, queue));
     return Status::Ok();
   }));
-  if (unblocked) notifier_.Notify(queue);  // the next message of the group may go now
+  if (unblocked) Wake(queue);  // the next message of the group may go now
   return statuses;
 }
 
@@ -108,7 +107,7 @@ Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_vie
   std::string token;
   if (!ParseReceipt(receipt, &seq, &token)) return StaleReceipt(queue);
   IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
-    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
     std::array<Value, 3> key = {row.id, seq, token};
     IMGPIPE_ASSIGN_OR_RETURN(
         auto rows, tx.Query("SELECT group_id FROM queue_messages WHERE queue_id = ? AND seq = ?"
@@ -123,10 +122,9 @@ Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_vie
                                                 " queue_id = ? AND seq = ? AND receipt = ?",
                                                 params));
     if (n == 0) return StaleReceipt(queue);
-    IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, group, now).status());
-    return NotifyOthers(tx, queue);
+    return RefreshGroups(tx, row.id, group, now).status();
   }));
-  notifier_.Notify(queue);  // a shortened lease may make the message deliverable sooner
+  Wake(queue);  // a shortened lease may make the message deliverable sooner
   return Status::Ok();
 }
 
@@ -223,10 +221,9 @@ Result<int64_t> SqlQueueService::Redrive(std::string_view queue, int limit) {
     }
     IMGPIPE_RETURN_IF_ERROR(RefreshGroups(*tx, dlq.id, sorted, now).status());
     IMGPIPE_RETURN_IF_ERROR(AddToGroups(*tx, row.id, heads));
-    IMGPIPE_RETURN_IF_ERROR(NotifyOthers(*tx, queue));
     IMGPIPE_RETURN_IF_ERROR(tx->Commit());
   }
-  notifier_.Notify(queue);
+  Wake(queue, static_cast<int>(moved));
   return moved;
 }
 

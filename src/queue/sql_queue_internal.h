@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "queue/queue.h"
+#include "queue/remote_notifier.h"
 #include "queue/write_combiner.h"
 
 namespace imgpipe::queue::internal {
@@ -50,6 +51,7 @@ inline constexpr std::string_view kDlqSuffix = ".dlq";
 inline constexpr size_t kMaxBatch = 10;
 // The notification channel on PostgreSQL (payload: the queue name; "" = look at every queue).
 inline constexpr std::string_view kNotifyChannel = "imgpipe_queue";
+inline constexpr std::chrono::milliseconds kQueueCacheTtl{1000};
 
 // Wakes long-polling receivers: a version per queue, bumped by Notify, and a condition variable
 // per queue that Notify signals as many times as there is new work for (never every waiter of
@@ -142,7 +144,7 @@ class SqlQueueService final : public QueueService {
       std::string_view queue, std::span<const OutgoingMessage> messages) override;
   core::Result<SendResult> SendInTransaction(db::Transaction& tx, std::string_view queue,
                                              const OutgoingMessage& message) override;
-  void NotifyCommitted(std::string_view queue) override { notifier_.Notify(queue); }
+  void NotifyCommitted(std::string_view queue) override { Wake(queue); }
 
   core::Result<std::vector<Message>> Receive(std::string_view queue,
                                              const ReceiveOptions& options) override;
@@ -184,14 +186,26 @@ class SqlQueueService final : public QueueService {
   core::Result<std::vector<SendResult>> SendLocked(db::Transaction& tx, std::string_view queue,
                                                    std::span<const OutgoingMessage> messages,
                                                    int64_t now);
-  // Wakes receivers here, and in other processes on PostgreSQL (inside `tx`: sent at commit).
-  core::Status NotifyOthers(db::Transaction& tx, std::string_view queue);
+  // After a commit that gave `queue` work: wakes up to `wakeups` receivers here, and (PostgreSQL)
+  // tells other processes.
+  void Wake(std::string_view queue, int wakeups = 1);
+  // LoadQueue through a short-lived cache: a queue's id never changes, and options changed by
+  // another process are seen within kQueueCacheTtl (EnsureQueue here drops the entry at once).
+  core::Result<QueueRow> Queue(db::Transaction& tx, std::string_view name);
 
   db::Database& db_;
   const db::Dialect dialect_;
   std::function<int64_t()> now_ms_;
   Notifier notifier_;
   std::unique_ptr<db::Subscription> subscription_;  // PostgreSQL LISTEN
+  std::unique_ptr<RemoteNotifier> remote_;          // PostgreSQL NOTIFY
+
+  struct CachedQueue {
+    QueueRow row;
+    std::chrono::steady_clock::time_point loaded_at;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, CachedQueue> queue_cache_;  // GUARDED_BY(cache_mu_)
 
   // Group commit of claims, acks and sends on SQLite.
   WriteCombiner combiner_;

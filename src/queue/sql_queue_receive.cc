@@ -28,13 +28,13 @@ Result<bool> SqlQueueService::DeadLetter(db::Transaction& tx, std::string_view q
                                          const std::string& group, std::string_view reason,
                                          int64_t now) {
   if (queue.ends_with(kDlqSuffix)) return false;  // a DLQ has no DLQ: deliver as usual
-  auto dlq = LoadQueue(tx, DlqName(queue));
+  auto dlq = Queue(tx, DlqName(queue));
   if (!dlq.ok()) {
     return dlq.status().code() == core::StatusCode::kNotFound ? Result<bool>(false)
                                                               : Result<bool>(dlq.status());
   }
   IMGPIPE_ASSIGN_OR_RETURN(auto seqs, AllocateSeqs(tx, dialect_, 1));
-  IMGPIPE_ASSIGN_OR_RETURN(QueueRow source, LoadQueue(tx, queue));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow source, Queue(tx, queue));
   std::array<Value, 6> move = {dlq->id, seqs[0], std::string(reason), now, source.id, seq};
   IMGPIPE_RETURN_IF_ERROR(
       tx.Exec("UPDATE queue_messages SET queue_id = ?, seq = ?, dead_reason = ?, receipt = NULL,"
@@ -132,24 +132,28 @@ Status SqlQueueService::ClaimIn(db::Transaction& tx, std::string_view queue, int
                                 std::vector<Message>* claimed, int64_t* next_visible_ms) {
   *next_visible_ms = 0;
   std::vector<Message>& messages = *claimed;
-  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(tx, queue));
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
   int64_t now = now_ms_();
   int64_t lease_ms = lease ? lease->count() : row.visibility_timeout_ms;
   // Ready groups with their head messages, oldest head first. PostgreSQL: group rows other
   // receivers hold are skipped, so receivers in any number of processes claim different groups
   // at the same time.
+  // The LIMIT applies to the groups (an ordered scan of the head index), before the join.
+  const bool postgres = dialect_ == db::Dialect::kPostgres;
   std::string sql =
       "SELECT g.group_id, m.seq, m.message_id, m.receipt, m.body, m.group_id, m.dedup_id,"
-      " m.receive_count, m.sent_at_ms, m.dead_reason FROM queue_groups g LEFT JOIN"
-      " queue_messages m ON m.queue_id = g.queue_id AND m.seq = g.head_seq WHERE g.queue_id = ?"
-      " AND g.inflight_until_ms <= ? ORDER BY g.head_seq LIMIT ?";
-  if (dialect_ == db::Dialect::kPostgres) sql += " FOR UPDATE OF g SKIP LOCKED";
+      " m.receive_count, m.sent_at_ms, m.dead_reason FROM (SELECT group_id, head_seq FROM"
+      " queue_groups WHERE queue_id = ? AND inflight_until_ms <= ? ORDER BY head_seq LIMIT ?";
+  sql += postgres ? " FOR UPDATE SKIP LOCKED) g" : ") g";
+  sql +=
+      " LEFT JOIN queue_messages m ON m.queue_id = ? AND m.seq = g.head_seq ORDER BY"
+      " g.head_seq";
   std::vector<std::string> visited;  // groups claimed from: once per call (a lease may be 0)
   bool any_ready = false;
   // Dead-lettering a group's head may leave that group (or others) ready: look again (bounded).
   for (int round = 0; round < 4 && std::ssize(messages) < max_messages; ++round) {
     int64_t want = max_messages - std::ssize(messages);
-    std::array<Value, 3> params = {row.id, now, want};
+    std::array<Value, 4> params = {row.id, now, want, row.id};
     IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
     any_ready = any_ready || !rows.empty();
     std::vector<ReadyGroup> groups;

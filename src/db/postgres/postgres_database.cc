@@ -78,15 +78,16 @@ class PostgresDatabase final : public Database {
 
   core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) override {
     const auto deadline = Clock::now() + std::chrono::milliseconds(options_.checkout_timeout_ms);
-    const char* begin = mode == TxMode::kRead ? "BEGIN" : "BEGIN READ WRITE";
+    // One round trip: the relaxed mode's SET LOCAL travels with its BEGIN.
+    const char* begin = mode == TxMode::kRead ? "BEGIN"
+                        : IsRelaxedWrite(mode)
+                            ? "BEGIN READ WRITE; SET LOCAL synchronous_commit TO OFF"
+                            : "BEGIN READ WRITE";
     core::Status last;
     // Every pooled connection may have died with a server restart; then one more, fresh.
     for (int attempt = 0; attempt <= options_.pool_size; ++attempt) {
       IMGPIPE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Checkout(deadline));
       last = conn->ExecSimple(begin);
-      if (last.ok() && IsRelaxedWrite(mode)) {
-        last = conn->ExecSimple("SET LOCAL synchronous_commit TO OFF");
-      }
       if (last.ok()) {
         return std::unique_ptr<Transaction>(
             std::make_unique<PostgresTransaction>(this, std::move(conn)));
