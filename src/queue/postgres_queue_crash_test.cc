@@ -1,18 +1,12 @@
-// The SQL queue on PostgreSQL when processes die (issue 3 point 5): consumer processes SIGKILLed
-// while holding messages, and a producer SIGKILLed inside a SendBatch loop. Public API only.
-//
-// Children are forked before they open anything: each opens its own pool on the test database
-// (a libpq connection never crosses a fork) and logs to a pipe, one line per event (< PIPE_BUF,
-// so lines of concurrent children never interleave), stamped with the monotonic clock, which is
-// shared by every process of the machine. The parent replays the logs to check the contract.
+// The SQL queue on PostgreSQL when consumer processes die holding messages (issue 3 point 5):
+// the messages come back after their visibility timeout, not before, with their receive count
+// incremented; per-group order holds; nothing is lost; each message is deleted once (twice only
+// where a kill cut a delete: at-least-once). Public API only; children: crash_test_children.h.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -22,90 +16,20 @@
 #include <vector>
 
 #include "db/postgres/test_support.h"
+#include "queue/crash_test_children.h"
 #include "queue/queue.h"
 
 namespace imgpipe::queue {
 namespace {
 
+using crash_test::ChildService;
+using crash_test::NowUs;
+using crash_test::RunAndKill;
+using crash_test::WriteLine;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kVisibility{2000};
 constexpr int64_t kMarginUs = 100'000;  // clock granularity (the lease is kept in system ms)
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void WriteLine(int fd, const std::string& line) {
-  std::string out = line + "\n";
-  if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) ::_exit(3);
-}
-
-// Appends what the children write to `log` until `deadline_us` (or EOF when it is 0).
-void ReadLog(int fd, std::string* log, int64_t deadline_us) {
-  char buf[4096];
-  for (;;) {
-    int timeout = -1;
-    if (deadline_us != 0) {
-      int64_t left = deadline_us - NowUs();
-      if (left <= 0) return;
-      timeout = static_cast<int>(left / 1000 + 1);
-    }
-    pollfd p{fd, POLLIN, 0};
-    int ready = ::poll(&p, 1, timeout);
-    if (ready == 0) return;
-    if (ready < 0) continue;
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return;  // EOF: every writer is gone
-    log->append(buf, static_cast<size_t>(n));
-  }
-}
-
-// Forks children running `body(index, write_fd)` (which never returns), kills each at its own
-// random moment (`min_ms`..`max_ms` after the fork) and returns their logs, concatenated.
-template <typename Body>
-std::string RunAndKill(int children, int min_ms, int max_ms, std::mt19937& rng, Body body) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "";
-  std::vector<std::pair<int64_t, pid_t>> kills;
-  for (int c = 0; c < children; ++c) {
-    int64_t kill_at = NowUs() + 1000 * std::uniform_int_distribution<int>(min_ms, max_ms)(rng);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::close(fds[0]);
-      body(c, fds[1]);
-    }
-    if (pid > 0) kills.emplace_back(kill_at, pid);
-  }
-  ::close(fds[1]);
-  std::sort(kills.begin(), kills.end());
-  std::string log;
-  for (auto [kill_at, pid] : kills) {
-    ReadLog(fds[0], &log, kill_at);
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFSIGNALED(status)) << "a child exited by itself: " << WEXITSTATUS(status);
-  }
-  ReadLog(fds[0], &log, 0);
-  ::close(fds[0]);
-  return log;
-}
-
-// A child's own service on `url`: exits the child when it cannot have one.
-std::unique_ptr<QueueService> ChildService(const std::string& url,
-                                           std::unique_ptr<db::Database>* db) {
-  db::PostgresOptions options;
-  options.pool_size = 2;
-  auto opened = db::OpenPostgres(url, options);
-  if (!opened.ok()) ::_exit(2);
-  *db = std::move(opened).value();
-  auto service = NewSqlQueueService(**db);
-  if (!service.ok()) ::_exit(2);
-  return std::move(service).value();
-}
 
 // A consumer child: receives batches of random size and deletes them one by one, with a little
 // work before each delete, until it is killed. Logs R (received: id, receive count, Receive call
@@ -200,6 +124,52 @@ std::set<std::string> Replay(const std::string& log, Histories* h) {
     m.last_delete_us = std::max(m.last_delete_us, at);
   }
   return held;
+}
+
+// Checks the whole story of every message (see the top comment); returns how many deliveries
+// followed one to a child that died holding the message.
+int CheckHistories(const Histories& h, const std::map<std::pair<int, int>, std::string>& by_place) {
+  int redelivered = 0;
+  for (const auto& [id, m] : h) {
+    // Nothing lost, deleted once: a cut delete may have been the one that committed.
+    if (m.uncertain) {
+      EXPECT_LE(m.deletes, 1) << id;
+    } else {
+      EXPECT_EQ(m.deletes, 1) << id << " was deleted " << m.deletes << " times";
+    }
+    EXPECT_FALSE(m.deliveries.empty()) << id << " was never received";
+    for (size_t i = 0; i < m.deliveries.size(); ++i) {
+      const Delivery& d = m.deliveries[i];
+      if (m.deletes > 0) {
+        EXPECT_LT(d.start_us, m.deleted_at_us) << id << ": back after delete";
+      }
+      if (i == 0) continue;
+      const Delivery& before = m.deliveries[i - 1];
+      EXPECT_GT(d.receive_count, before.receive_count) << id;
+      // Held by a child that died: not again before the lease ran out.
+      if (!before.released) {
+        ++redelivered;
+        EXPECT_GE(d.end_us - before.start_us, 1000 * kVisibility.count() - kMarginUs) << id;
+      }
+    }
+    if (!m.deliveries.empty()) {  // a child may die after its claim, before logging it
+      EXPECT_GE(m.deliveries.back().receive_count, static_cast<int>(m.deliveries.size())) << id;
+    }
+    // Per-group order: no delivery before the previous message of the group was deleted,
+    // unless the same Receive returned that one first.
+    if (m.index > 0) {
+      const std::string& prev = by_place.at({m.group, m.index - 1});
+      for (const Delivery& d : m.deliveries) {
+        bool run = std::any_of(
+            h.at(prev).deliveries.begin(), h.at(prev).deliveries.end(),
+            [&](const Delivery& p) { return p.batch == d.batch && p.position < d.position; });
+        if (!run) {
+          EXPECT_GT(d.end_us, h.at(prev).last_delete_us) << prev << " then " << id;
+        }
+      }
+    }
+  }
+  return redelivered;
 }
 
 TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrder) {
@@ -307,45 +277,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
     }
   }
 
-  int redelivered = 0;
-  for (const auto& [id, m] : h) {
-    // Nothing lost, deleted once: a cut delete may have been the one that committed.
-    if (m.uncertain) {
-      EXPECT_LE(m.deletes, 1) << id;
-    } else {
-      EXPECT_EQ(m.deletes, 1) << id << " was deleted " << m.deletes << " times";
-    }
-    for (size_t i = 0; i < m.deliveries.size(); ++i) {
-      const Delivery& d = m.deliveries[i];
-      if (m.deletes > 0) {
-        EXPECT_LT(d.start_us, m.deleted_at_us) << id << ": back after delete";
-      }
-      if (i == 0) continue;
-      const Delivery& before = m.deliveries[i - 1];
-      EXPECT_GT(d.receive_count, before.receive_count) << id;
-      // Held by a child that died: not again before the lease ran out.
-      if (!before.released) {
-        ++redelivered;
-        EXPECT_GE(d.end_us - before.start_us, 1000 * kVisibility.count() - kMarginUs) << id;
-      }
-    }
-    if (!m.deliveries.empty()) {  // a child may die after its claim, before logging it
-      EXPECT_GE(m.deliveries.back().receive_count, static_cast<int>(m.deliveries.size())) << id;
-    }
-    // Per-group order: no delivery before the previous message of the group was deleted,
-    // unless the same Receive returned that one first.
-    if (m.index > 0) {
-      const std::string& prev = by_place[{m.group, m.index - 1}];
-      for (const Delivery& d : m.deliveries) {
-        bool run = std::any_of(
-            h[prev].deliveries.begin(), h[prev].deliveries.end(),
-            [&](const Delivery& p) { return p.batch == d.batch && p.position < d.position; });
-        if (!run) {
-          EXPECT_GT(d.end_us, h[prev].last_delete_us) << prev << " then " << id;
-        }
-      }
-    }
-  }
+  int redelivered = CheckHistories(h, by_place);
   EXPECT_GT(redelivered, 0) << "no held message came back during the test";
 
   auto stats = q.Stats("crash");
@@ -359,92 +291,6 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
       "postgres crash test: %d held at kills (%d kills mid-batch), %d redeliveries after a kill, "
       "%d of 6 blocked-group checks in time\n",
       held_total, mid_batch, redelivered, checked_rounds);
-}
-
-// A producer child: SendBatch of 10 (one message per group "p0".."p9"; body = dedup id =
-// "ROUND.BATCH.K") in a loop until killed. Logs B (calling SendBatch) and S (it returned ok).
-[[noreturn]] void Produce(const std::string& url, int fd, int round) {
-  std::unique_ptr<db::Database> db;
-  auto service = ChildService(url, &db);
-  for (int b = 0;; ++b) {
-    std::string tag = std::to_string(round) + "." + std::to_string(b);
-    std::vector<OutgoingMessage> batch;
-    for (int k = 0; k < 10; ++k) {
-      std::string name = tag + "." + std::to_string(k);
-      batch.push_back({name, "p" + std::to_string(k), name});
-    }
-    WriteLine(fd, "B " + tag);
-    if (service->SendBatch("batches", batch).ok()) WriteLine(fd, "S " + tag);
-  }
-}
-
-TEST(PostgresQueueCrashTest, SendBatchKilledMidLoopIsAllOrNone) {
-  auto url = db::postgres::FreshTestDatabaseUrl();
-  ASSERT_TRUE(url.ok()) << url.status().ToString();
-  auto db = db::OpenPostgres(*url);
-  ASSERT_TRUE(db.ok()) << db.status().ToString();
-  auto made = NewSqlQueueService(**db);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  QueueService& q = **made;
-  ASSERT_TRUE(q.EnsureQueue("batches", {}).ok());
-
-  std::mt19937 rng(777);
-  std::set<std::string> returned, started;
-  for (int round = 0; round < 3; ++round) {
-    std::string log = RunAndKill(1, 100, 400, rng, [&](int, int fd) { Produce(*url, fd, round); });
-    std::istringstream in(log);
-    std::string kind, tag;
-    while (in >> kind >> tag) (kind == "S" ? returned : started).insert(tag);
-  }
-  ASSERT_GT(returned.size(), 0u) << "no SendBatch returned before the kills";
-
-  // Read everything back (nothing is leased: the children only sent).
-  std::map<std::string, std::vector<int>> parts;  // batch tag -> message indexes received
-  std::map<std::string, std::pair<int, int>> last_in_group;  // group -> (round, batch) seen last
-  int total = 0;
-  for (;;) {
-    ReceiveOptions options;
-    options.max_messages = 10;
-    auto got = q.Receive("batches", options);
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    if (got->empty()) break;
-    std::vector<std::string> receipts;
-    for (const Message& m : *got) {
-      int round = 0, batch = 0, k = 0;
-      ASSERT_EQ(std::sscanf(m.body.c_str(), "%d.%d.%d", &round, &batch, &k), 3) << m.body;
-      std::string tag = std::to_string(round) + "." + std::to_string(batch);
-      parts[tag].push_back(k);
-      auto [it, first] = last_in_group.try_emplace(m.group_id, round, batch);
-      if (!first) {
-        EXPECT_LT(it->second, std::make_pair(round, batch)) << "order in " << m.group_id;
-        it->second = {round, batch};
-      }
-      receipts.push_back(m.receipt);
-      ++total;
-    }
-    auto deleted = q.DeleteBatch("batches", receipts);
-    ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
-  }
-  for (const auto& tag : returned) {
-    EXPECT_EQ(parts[tag].size(), 10u) << "batch " << tag << " returned but is incomplete";
-  }
-  int cut = 0;
-  for (const auto& [tag, ks] : parts) {
-    EXPECT_TRUE(returned.count(tag) || started.count(tag)) << "never sent: " << tag;
-    EXPECT_EQ(ks.size(), 10u) << "batch " << tag << " is partial";
-    std::set<int> distinct(ks.begin(), ks.end());
-    EXPECT_EQ(distinct.size(), ks.size()) << "batch " << tag << " has duplicates";
-    if (!returned.count(tag)) ++cut;
-  }
-  EXPECT_LE(cut, 3) << "at most one batch per kill was cut";
-  auto stats = q.Stats("batches");
-  ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->visible, 0);
-  EXPECT_EQ(stats->in_flight, 0);
-  EXPECT_EQ(stats->sent, total);
-  EXPECT_EQ(stats->deleted, total);
-  std::printf("postgres SendBatch kills: %zu batches returned, %d cut ones committed whole\n",
-              returned.size(), cut);
 }
 
 }  // namespace
