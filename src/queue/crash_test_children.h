@@ -36,45 +36,82 @@ inline void WriteLine(int fd, const std::string& line) {
   if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) ::_exit(3);
 }
 
-// Appends what the children write to `log` until `deadline_us` (or EOF when it is 0).
-inline void ReadLog(int fd, std::string* log, int64_t deadline_us) {
+// Appends what the children write to `log` until `deadline_us` (or EOF when it is 0). False at
+// EOF: every writer is gone.
+inline bool ReadLog(int fd, std::string* log, int64_t deadline_us) {
   char buf[4096];
   for (;;) {
     int timeout = -1;
     if (deadline_us != 0) {
       int64_t left = deadline_us - NowUs();
-      if (left <= 0) return;
+      if (left <= 0) return true;
       timeout = static_cast<int>(left / 1000 + 1);
     }
     pollfd p{fd, POLLIN, 0};
     int ready = ::poll(&p, 1, timeout);
-    if (ready == 0) return;
+    if (ready == 0) return true;
     if (ready < 0) continue;
     ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return;  // EOF: every writer is gone
+    if (n <= 0) return false;
     log->append(buf, static_cast<size_t>(n));
   }
 }
 
-// Forks children running `body(index, write_fd)` (which never returns), kills each at its own
-// random moment (`min_ms`..`max_ms` after the fork) and returns their logs, concatenated.
+// Takes the complete "up" lines (ChildService's) out of `log`; returns how many there were.
+inline int TakeUpLines(std::string* log) {
+  std::string rest;
+  int up = 0;
+  size_t at = 0;
+  while (at < log->size()) {
+    size_t end = log->find('\n', at);
+    if (end == std::string::npos) {  // a line still being read: keep it whole
+      rest.append(*log, at);
+      break;
+    }
+    if (log->compare(at, 3, "up ") == 0) {
+      ++up;
+    } else {
+      rest.append(*log, at, end + 1 - at);
+    }
+    at = end + 1;
+  }
+  *log = std::move(rest);
+  return up;
+}
+
+// Forks children running `body(index, write_fd)` (which never returns and starts with
+// ChildService), waits until all are up (a slow start under sanitizers or load must not eat the
+// window), kills each at its own random moment `min_ms`..`max_ms` later, and returns their logs,
+// concatenated, without the "up" lines.
 template <typename Body>
 std::string RunAndKill(int children, int min_ms, int max_ms, std::mt19937& rng, Body body) {
   int fds[2];
   if (::pipe(fds) != 0) return "";
-  std::vector<std::pair<int64_t, pid_t>> kills;
+  std::vector<pid_t> pids;
   for (int c = 0; c < children; ++c) {
-    int64_t kill_at = NowUs() + 1000 * std::uniform_int_distribution<int>(min_ms, max_ms)(rng);
     pid_t pid = ::fork();
     if (pid == 0) {
       ::close(fds[0]);
       body(c, fds[1]);
     }
-    if (pid > 0) kills.emplace_back(kill_at, pid);
+    if (pid > 0) pids.push_back(pid);
   }
   ::close(fds[1]);
+  std::string log, up_log;
+  int64_t give_up = NowUs() + 20'000'000;
+  int up = 0;
+  while (up < children && NowUs() < give_up && ReadLog(fds[0], &up_log, NowUs() + 20'000)) {
+    up += TakeUpLines(&up_log);
+  }
+  up += TakeUpLines(&up_log);
+  log += up_log;
+  EXPECT_EQ(up, children) << "children that never came up";
+  std::vector<std::pair<int64_t, pid_t>> kills;
+  for (pid_t pid : pids) {
+    kills.emplace_back(NowUs() + 1000 * std::uniform_int_distribution<int>(min_ms, max_ms)(rng),
+                       pid);
+  }
   std::sort(kills.begin(), kills.end());
-  std::string log;
   for (auto [kill_at, pid] : kills) {
     ReadLog(fds[0], &log, kill_at);
     ::kill(pid, SIGKILL);
@@ -84,11 +121,13 @@ std::string RunAndKill(int children, int min_ms, int max_ms, std::mt19937& rng, 
   }
   ReadLog(fds[0], &log, 0);
   ::close(fds[0]);
+  TakeUpLines(&log);
   return log;
 }
 
-// A child's own service on `url`: exits the child when it cannot have one.
-inline std::unique_ptr<QueueService> ChildService(const std::string& url,
+// A child's own service on `url` (its own pool, opened after the fork); says "up" on `fd`.
+// Exits the child when it cannot have one.
+inline std::unique_ptr<QueueService> ChildService(const std::string& url, int fd,
                                                   std::unique_ptr<db::Database>* db) {
   db::PostgresOptions options;
   options.pool_size = 2;
@@ -97,6 +136,7 @@ inline std::unique_ptr<QueueService> ChildService(const std::string& url,
   *db = std::move(opened).value();
   auto service = NewSqlQueueService(**db);
   if (!service.ok()) ::_exit(2);
+  WriteLine(fd, "up " + std::to_string(::getpid()));
   return std::move(service).value();
 }
 

@@ -1,7 +1,9 @@
 // The SQL queue on PostgreSQL when consumer processes die holding messages (issue 3 point 5):
 // the messages come back after their visibility timeout, not before, with their receive count
-// incremented; per-group order holds; nothing is lost; each message is deleted once (twice only
-// where a kill cut a delete: at-least-once). Public API only; children: crash_test_children.h.
+// incremented; per-group order holds; nothing is lost; each message is deleted exactly once and
+// never delivered after a delete returned (again only after a delete cut by a kill:
+// at-least-once); Stats end at 0 visible, 0 in flight. Public API only; the children's plumbing
+// is in crash_test_children.h.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -37,7 +39,7 @@ constexpr int64_t kMarginUs = 100'000;  // clock granularity (the lease is kept 
 // time).
 [[noreturn]] void Consume(const std::string& url, int child, int fd, unsigned seed) {
   std::unique_ptr<db::Database> db;
-  auto service = ChildService(url, &db);
+  auto service = ChildService(url, fd, &db);
   std::mt19937 rng(seed);
   std::string me = std::to_string(child);
   for (;;) {

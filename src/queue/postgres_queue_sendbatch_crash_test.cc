@@ -26,7 +26,7 @@ using crash_test::WriteLine;
 // "ROUND.BATCH.K") in a loop until killed. Logs B (calling SendBatch) and S (it returned ok).
 [[noreturn]] void Produce(const std::string& url, int fd, int round) {
   std::unique_ptr<db::Database> db;
-  auto service = ChildService(url, &db);
+  auto service = ChildService(url, fd, &db);
   for (int b = 0;; ++b) {
     std::string tag = std::to_string(round) + "." + std::to_string(b);
     std::vector<OutgoingMessage> batch;
