@@ -16,8 +16,9 @@ BUILD_PKGS=(
 )
 # Independent encoders and decoders the decoding tests compare against (run as separate processes).
 TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom postgresql)
-# Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace.
-BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps)
+# Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
+# redis-server and hiredis for the Redis Streams peer of the queue benchmark.
+BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps redis-server libhiredis-dev)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 if [ "${IMGPIPE_BENCH_DEPS:-0}" = "1" ]; then want+=("${BENCH_PKGS[@]}"); fi
