@@ -1,6 +1,9 @@
 #include "dicom/test_util.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cstdlib>
 #include <fstream>
@@ -108,6 +111,33 @@ std::string Save(DcmFileFormat& ff, E_TransferSyntax xfer, const DcmRepresentati
   std::string bytes = ReadFile(path);
   std::remove(path.c_str());
   return bytes;
+}
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+namespace {
+CommandResult RunOnTemp(const std::string& bytes, const std::string& command_prefix) {
+  const std::string path = WriteTemp(bytes, ".dcm");
+  CommandResult result = RunCommand(command_prefix + " '" + path + "' 2>&1");
+  std::remove(path.c_str());
+  return result;
+}
+}  // namespace
+
+CommandResult Dcmdump(const std::string& bytes) { return RunOnTemp(bytes, "dcmdump"); }
+
+CommandResult PydicomDump(const std::string& bytes) {
+  return RunOnTemp(bytes, std::string("/usr/bin/python3 ") + IMGPIPE_PYDICOM_DUMP);
 }
 
 }  // namespace imgpipe::dicom::testing

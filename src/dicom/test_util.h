@@ -38,4 +38,18 @@ std::string Save(DcmFileFormat& ff, E_TransferSyntax xfer,
 std::string WriteTemp(const std::string& bytes, const std::string& suffix);
 std::string ReadFile(const std::string& path);
 
+// Runs `command` through the shell; returns its exit status and standard output (stderr goes to
+// stdout when the command says 2>&1).
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+CommandResult RunCommand(const std::string& command);
+
+// Independent readers, run as separate processes on `bytes` written to a temp file: DCMTK's
+// dcmdump (full dump, warnings on stderr folded into the output) and pydicom via
+// pydicom_dump.py (strict reading; prints JSON, see the script).
+CommandResult Dcmdump(const std::string& bytes);
+CommandResult PydicomDump(const std::string& bytes);
+
 }  // namespace imgpipe::dicom::testing
