@@ -13,7 +13,10 @@
 namespace imgpipe::dicom {
 namespace {
 
+using testing::ExpectDcmdumpClean;
 using testing::ImageSpec;
+using testing::ReadWithPydicom;
+using testing::Value;
 
 // The pixel buffers below are host order and pydicom sees the file's little-endian bytes.
 static_assert(std::endian::native == std::endian::little, "tests assume a little-endian host");
@@ -50,30 +53,8 @@ std::string PixelSha256(const boost::json::object& dump) {
   return std::string(dump.at("pixel_sha256").as_string());
 }
 
-// pydicom's view of `file`: {"meta": {...}, "values": {...}, "pixel_sha256": ...}.
-boost::json::object ReadWithPydicom(const std::string& file) {
-  testing::CommandResult r = testing::PydicomDump(file);
-  EXPECT_EQ(r.status, 0) << r.output;
-  if (r.status != 0) return {};
-  return boost::json::parse(r.output).as_object();
-}
-
-std::string Value(const boost::json::object& dump, const std::string& key) {
-  const auto& values = dump.at("values").as_object();
-  auto it = values.find(key);
-  return it == values.end() ? std::string("<absent>") : std::string(it->value().as_string());
-}
-
-void ExpectDcmdumpClean(const std::string& file) {
-  testing::CommandResult r = testing::Dcmdump(file);
-  EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(r.output.find("E: "), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("W: "), std::string::npos) << r.output;
-}
-
 // The identity and references every derived file must carry.
-void ExpectDerivedFrom(const std::string& out, const std::string& source,
-                       const InstanceInfo& got) {
+void ExpectDerivedFrom(const std::string& out, const std::string& source, const InstanceInfo& got) {
   auto src = ParseInstance(source);
   ASSERT_TRUE(src.ok());
   EXPECT_EQ(got.sop_class_uid, "1.2.840.10008.5.1.4.1.1.7");

@@ -1,10 +1,10 @@
 #include "dicom/test_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -138,6 +138,26 @@ CommandResult Dcmdump(const std::string& bytes) { return RunOnTemp(bytes, "dcmdu
 
 CommandResult PydicomDump(const std::string& bytes) {
   return RunOnTemp(bytes, std::string("/usr/bin/python3 ") + IMGPIPE_PYDICOM_DUMP);
+}
+
+boost::json::object ReadWithPydicom(const std::string& file) {
+  testing::CommandResult r = testing::PydicomDump(file);
+  EXPECT_EQ(r.status, 0) << r.output;
+  if (r.status != 0) return {};
+  return boost::json::parse(r.output).as_object();
+}
+
+std::string Value(const boost::json::object& dump, const std::string& key) {
+  const auto& values = dump.at("values").as_object();
+  auto it = values.find(key);
+  return it == values.end() ? std::string("<absent>") : std::string(it->value().as_string());
+}
+
+void ExpectDcmdumpClean(const std::string& file) {
+  testing::CommandResult r = testing::Dcmdump(file);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find("E: "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("W: "), std::string::npos) << r.output;
 }
 
 }  // namespace imgpipe::dicom::testing

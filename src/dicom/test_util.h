@@ -1,6 +1,7 @@
 // Test helpers: build DICOM Part 10 files in memory with DCMTK (encoders are test-only).
 #pragma once
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,5 +52,13 @@ CommandResult RunCommand(const std::string& command);
 // pydicom_dump.py (strict reading; prints JSON, see the script).
 CommandResult Dcmdump(const std::string& bytes);
 CommandResult PydicomDump(const std::string& bytes);
+
+// pydicom's view of `file`: {"meta": {...}, "values": {...}, "pixel_sha256": ...}; a test
+// failure (and an empty object) when pydicom cannot read it.
+boost::json::object ReadWithPydicom(const std::string& file);
+// values[key] of such a dump, or "<absent>".
+std::string Value(const boost::json::object& dump, const std::string& key);
+// dcmdump reads `file` without error or warning.
+void ExpectDcmdumpClean(const std::string& file);
 
 }  // namespace imgpipe::dicom::testing
