@@ -23,7 +23,9 @@ struct Rule {
 };
 
 const Rule kRules[] = {
-    // Patient.
+    // Patient. PatientName and PatientID are emptied wherever they occur (a nested copy would
+    // leak) and then set at the top level from the options.
+    {DCM_PatientID, Z},
     {DCM_PatientBirthDate, Z},
     {DCM_PatientSex, Z},
     {DCM_IssuerOfPatientID, X},

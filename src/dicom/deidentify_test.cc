@@ -94,6 +94,7 @@ std::string RichSource(E_TransferSyntax xfer = EXS_LittleEndianExplicit) {
   purpose->putAndInsertString(DCM_CodeValue, "121322");
   purpose->putAndInsertString(DCM_CodingSchemeDesignator, "DCM");
   purpose->putAndInsertString(DCM_CodingSchemeUID, "2.16.840.1.113883.6.96");
+  purpose->putAndInsertString(DCM_PatientID, "NESTED-PID-31");
   DcmItem* deep = nullptr;
   purpose->findOrCreateSequenceItem(DCM_OperatorIdentificationSequence, deep, -2);
   deep->putAndInsertString(DCM_InstitutionName, "DEEP SECRET CLINIC");
@@ -127,6 +128,7 @@ const std::vector<std::string> kRichSecrets = {"DOE^JOHN",
                                                "PRIVATE-VALUE",
                                                "PRIVATE^PAT",
                                                "DEEP SECRET",
+                                               "NESTED-PID-31",
                                                kOriginalRefUid,
                                                kOriginalFrameOfRef,
                                                "1.2.826.0.1.3680043.2.1125.1.1",  // SOP instance
