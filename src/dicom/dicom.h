@@ -225,7 +225,10 @@ struct DeidentifyOptions {
 // Kept: everything else (modality, geometry, acquisition parameters, the image description).
 // Out of scope: identity burned into the pixels (BurnedInAnnotation is carried over as it was)
 // or into overlay data, and identity in free-text attributes outside the rules above.
-// Errors: InvalidArgument for an empty uid_salt; the parse error of a source that does not parse.
+// Standard attributes stored with VR UN whose dictionary VR is PN, UI, DA, DT, TM or SQ are
+// removed (their values cannot be rewritten reliably).
+// Errors: InvalidArgument for an empty uid_salt, or a patient name / ID over 64 characters or
+// with a backslash; the parse error of a source that does not parse.
 core::Result<std::string> Deidentify(std::string_view source_file,
                                      const DeidentifyOptions& options);
 
