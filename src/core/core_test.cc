@@ -57,6 +57,28 @@ TEST(UidTest, RejectsEverythingElse) {
   EXPECT_EQ(ValidateUid("x", "study_id").code(), StatusCode::kInvalidArgument);
 }
 
+TEST(UidTest, UidFromUuidIsTheDecimalOfTheBigEndianNumber) {
+  std::array<uint8_t, 16> all;
+  all.fill(0xFF);
+  EXPECT_EQ(UidFromUuid(all), "2.25.340282366920938463463374607431768211455");
+  std::array<uint8_t, 16> pattern;
+  for (int i = 0; i < 16; ++i) pattern[i] = static_cast<uint8_t>(i % 2 == 0 ? 1 : 2);
+  EXPECT_EQ(UidFromUuid(pattern), "2.25.1339633030679821829153134183526301954");
+  EXPECT_EQ(UidFromUuid({}), "2.25.0");
+}
+
+TEST(UidTest, NewUidIsValidAndFresh) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string uid = NewUid();
+    EXPECT_TRUE(IsValidUid(uid)) << uid;
+    EXPECT_TRUE(uid.starts_with("2.25.")) << uid;
+    EXPECT_LE(uid.size(), 44u);
+    seen.insert(uid);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
 TEST(IdsTest, UuidV7IsSortableAndVersioned) {
   std::string a = NewUuidV7();
   ASSERT_EQ(a.size(), 36u);

@@ -8,36 +8,23 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
-#include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "core/uid.h"
 #include "dicom/dicom.h"
+#include "dicom/internal.h"
 
 namespace imgpipe::dicom {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-// 2.25.<decimal of a random 128-bit number> (PS3.5 B.2): at most 44 characters, no leading zero.
-std::string NewUid(std::mt19937_64& rng) {
-  unsigned __int128 v = (static_cast<unsigned __int128>(rng()) << 64) | rng();
-  if (v == 0) v = 1;
-  std::string digits;
-  while (v != 0) {
-    digits.push_back(static_cast<char>('0' + static_cast<int>(v % 10)));
-    v /= 10;
-  }
-  std::reverse(digits.begin(), digits.end());
-  return "2.25." + digits;
-}
 
 // Deterministic noise in [-1, 1] from integer coordinates (a small integer hash).
 double Noise(uint32_t x, uint32_t y, uint32_t z) {
@@ -224,23 +211,10 @@ void PutImage(DcmDataset& ds, int rows, int cols, int bits_stored, bool is_signe
                              static_cast<unsigned long>(pixels.size()));
 }
 
-// Serialises `ff` as a Part 10 file (preamble, "DICM", meta header; explicit VR little endian).
+// Serialises `ff`; empty on failure (never expected for these in-memory datasets).
 std::string ToPart10(DcmFileFormat& ff) {
-  const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
-  if (ff.validateMetaInfo(xfer).bad()) return {};
-  ff.getDataset()->chooseRepresentation(xfer, nullptr);
-  const size_t len = ff.calcElementLength(xfer, EET_ExplicitLength) + 132 + 1024;
-  std::string out(len, '\0');
-  DcmOutputBufferStream stream(out.data(), static_cast<offile_off_t>(len));
-  ff.transferInit();
-  const OFCondition cond = ff.write(stream, xfer, EET_ExplicitLength, nullptr);
-  ff.transferEnd();
-  if (cond.bad()) return {};
-  void* buf = nullptr;
-  offile_off_t written = 0;
-  stream.flushBuffer(buf, written);
-  out.resize(static_cast<size_t>(written));
-  return out;
+  auto bytes = internal::WritePart10(ff, EXS_LittleEndianExplicit);
+  return bytes.ok() ? std::move(bytes).value() : std::string();
 }
 
 std::string Ds(double v) {
@@ -267,9 +241,7 @@ void PutAxialSlice(DcmDataset& ds, int instance, int n, double spacing, double t
 }  // namespace
 
 std::vector<DemoFile> MakeDemoDataset() {
-  std::random_device rd;
-  std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
-  auto uid = [&rng] { return NewUid(rng); };
+  auto uid = [] { return core::NewUid(); };
   std::vector<DemoFile> files;
 
   const Patient jane{"DOE^JANE", "IMG-0001", "19680412", "F"};

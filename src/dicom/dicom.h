@@ -133,4 +133,103 @@ struct DemoFile {
 // tags), an MR series, and one CR/DX image, in three studies of two patients.
 std::vector<DemoFile> MakeDemoDataset();
 
+// ---- Writing results ----
+
+// A processed image to store as a new instance (see WriteDerivedImage). Single frame.
+struct DerivedImage {
+  int rows = 0;
+  int columns = 0;
+  int samples = 1;         // 1 (written MONOCHROME2) or 3 (RGB, interleaved, PlanarConfiguration 0)
+  int bits = 8;            // 8 or 16; BitsAllocated = BitsStored = bits
+  bool is_signed = false;  // PixelRepresentation 1; grey only
+  // rows * columns * samples * bits / 8 bytes; 16-bit samples in host byte order.
+  std::vector<uint8_t> pixels;
+  // Modality LUT (grey only): stored value * slope + intercept = output unit. Keep the source's
+  // values so a CT result still reads in HU. RescaleType is "HU" for CT sources, else "US".
+  // Written when either is set (the other then defaults to 1 / 0).
+  std::optional<double> rescale_slope;
+  std::optional<double> rescale_intercept;
+  // VOI window in output units (after rescale), grey only; written when both are set.
+  std::optional<double> window_center;
+  std::optional<double> window_width;  // > 0
+  double pixel_spacing_row = 0;        // mm, written as PixelSpacing when both are > 0
+  double pixel_spacing_col = 0;
+};
+
+struct DerivedOptions {
+  // Every output of one job shares one series: pass the same UID for all of them. Empty: a new
+  // UID is generated (read it back with ParseInstance).
+  std::string series_instance_uid;
+  int series_number = 0;           // 0: SeriesNumber left empty
+  int instance_number = 1;         // InstanceNumber, e.g. the source's, so slices keep their order
+  std::string series_description;  // LO: <= 64 characters, no backslash ("imgpipe clahe")
+  std::string derivation_description;  // ST: <= 1024 characters ("imgpipe clahe clip=2")
+};
+
+// A new Part 10 file (Explicit VR Little Endian) holding `image` as a Secondary Capture Image
+// (1.2.840.10008.5.1.4.1.1.7), derived from `source_file`:
+// - Patient and study attributes (and SpecificCharacterSet) copied from the source, so the
+//   result lands in the source's study (same StudyInstanceUID); Modality copied (OT if absent).
+// - New SOPInstanceUID; SeriesInstanceUID from options; ImageType DERIVED\SECONDARY,
+//   ConversionType WSD, Manufacturer "imgpipe", Content/InstanceCreation date and time now,
+//   SeriesDescription / DerivationDescription from options.
+// - The source referenced in SourceImageSequence (purpose: DCM 121322 "Source image for image
+//   processing operation"), ReferencedImageSequence, and ReferencedSeriesSequence >
+//   ReferencedInstanceSequence (the source's series), each by SOP class and instance UID.
+// Errors: InvalidArgument when `image` or `options` are inconsistent (sizes vs the pixel buffer,
+// bits, samples, signed colour, a bad UID or description); the source's parse error otherwise.
+core::Result<std::string> WriteDerivedImage(std::string_view source_file, const DerivedImage& image,
+                                            const DerivedOptions& options);
+
+struct DeidentifyOptions {
+  // Keys every replacement: the same original UID maps to the same new UID in every call with
+  // the same salt, and to an unrelated one with another salt. Required (non-empty); keep it
+  // secret, since anyone holding it can confirm a guessed original UID. One salt per job (or per
+  // project, to keep the mapping stable across jobs).
+  std::string uid_salt;
+  std::string patient_name = "ANONYMOUS";
+  // Empty: "ANON-" + the first 16 hex digits of SHA-256(uid_salt + original PatientID), so one
+  // patient keeps one pseudonym under one salt.
+  std::string patient_id;
+  // false (default, Basic Profile): every date, time and date-time (DA, TM, DT), at any depth,
+  // is emptied. true (Retain Longitudinal Temporal Information with Modified Dates Option):
+  // dates and date-times are shifted back by a whole number of days in [365, 3650) derived from
+  // uid_salt (one shift per salt, so intervals survive), times kept; PatientBirthDate is still
+  // emptied.
+  bool shift_dates = false;
+};
+
+// De-identifies a Part 10 file per the PS3.15 Annex E Basic Application Level Confidentiality
+// Profile; returns the new file, in the source's transfer syntax, pixel data byte for byte as it
+// was (never decoded or re-encoded). At every depth, including inside sequences:
+// - removed: all private elements; curve groups (50xx); overlay comments; the Table E.1-1 "X"
+//   attributes implemented in deid_rules.cc (other patient IDs and names, age, size, weight,
+//   address, telephone, ethnic group, occupation, history, comments, insurance; institution
+//   name, address and department; station name, device serial number, detector/plate/gantry/
+//   generator IDs, software versions; performing/reading/of-record/requesting physicians,
+//   operators; study/series/image/acquisition descriptions and comments, protocol name,
+//   derivation description, admitting diagnoses; request, order and procedure step attributes;
+//   referenced patient/study/PPS sequences, content sequences, icon images, original/modified
+//   attributes sequences, digital signatures);
+// - emptied (zero length): every other person name (PN), accession number, study ID, patient
+//   birth date and sex, contrast agent, order numbers; dates and times as shift_dates says;
+// - replaced: PatientName and PatientID from options; every UID value (UI) that is not a
+//   DICOM-defined one (root 1.2.840.10008) and not a class / coding scheme UID, by
+//   "2.25." + decimal of the first 128 bits of SHA-256(uid_salt + uid), formatted as an
+//   RFC 9562 version-8 UUID (6 bits fixed) - Study, Series, SOP Instance, Frame of Reference,
+//   every referenced UID in every sequence; the meta header is rebuilt, so its
+//   MediaStorageSOPInstanceUID is the new SOPInstanceUID and no source AE title survives;
+// - added: PatientIdentityRemoved YES, DeidentificationMethod "imgpipe PS3.15 Basic Profile",
+//   DeidentificationMethodCodeSequence (DCM 113100, plus 113107 when dates are shifted),
+//   LongitudinalTemporalInformationModified REMOVED or MODIFIED.
+// Kept: everything else (modality, geometry, acquisition parameters, the image description).
+// Out of scope: identity burned into the pixels (BurnedInAnnotation is carried over as it was)
+// or into overlay data, and identity in free-text attributes outside the rules above.
+// Standard attributes stored with VR UN whose dictionary VR is PN, UI, DA, DT, TM or SQ are
+// removed (their values cannot be rewritten reliably).
+// Errors: InvalidArgument for an empty uid_salt, or a patient name / ID over 64 characters or
+// with a backslash; the parse error of a source that does not parse.
+core::Result<std::string> Deidentify(std::string_view source_file,
+                                     const DeidentifyOptions& options);
+
 }  // namespace imgpipe::dicom

@@ -68,6 +68,17 @@ core::Result<std::pair<uint32_t, uint32_t>> FrameFragments(DcmPixelSequence& seq
 core::Result<std::vector<uint8_t>> DecodeJpeg2000(const uint8_t* data, size_t size,
                                                   const InstanceInfo& info);
 
+// Serialises `ff` as a Part 10 file (zero preamble, "DICM", a meta header created afresh from
+// the dataset) in transfer syntax `xfer`. Pixel data must already be in a representation
+// writable in `xfer` (for an encapsulated syntax: the one it was read in).
+core::Result<std::string> WritePart10(DcmFileFormat& ff, E_TransferSyntax xfer);
+
+// De-identification rules by tag (deid_rules.cc; PS3.15 Table E.1-1, Basic Profile).
+enum class DeidAction { kKeep, kRemove, kEmpty };
+DeidAction DeidActionFor(const DcmTagKey& tag);
+// True for UI attributes naming classes, transfer syntaxes or coding schemes: never remapped.
+bool IsClassUidTag(const DcmTagKey& tag);
+
 // Trims DICOM padding (spaces, NULs) from both ends.
 std::string_view TrimPadding(std::string_view s);
 

@@ -1,7 +1,10 @@
 #include "dicom/test_util.h"
 
+#include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -108,6 +111,53 @@ std::string Save(DcmFileFormat& ff, E_TransferSyntax xfer, const DcmRepresentati
   std::string bytes = ReadFile(path);
   std::remove(path.c_str());
   return bytes;
+}
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+namespace {
+CommandResult RunOnTemp(const std::string& bytes, const std::string& command_prefix) {
+  const std::string path = WriteTemp(bytes, ".dcm");
+  CommandResult result = RunCommand(command_prefix + " '" + path + "' 2>&1");
+  std::remove(path.c_str());
+  return result;
+}
+}  // namespace
+
+CommandResult Dcmdump(const std::string& bytes) { return RunOnTemp(bytes, "dcmdump"); }
+
+CommandResult PydicomDump(const std::string& bytes) {
+  return RunOnTemp(bytes, std::string("/usr/bin/python3 ") + IMGPIPE_PYDICOM_DUMP);
+}
+
+boost::json::object ReadWithPydicom(const std::string& file) {
+  testing::CommandResult r = testing::PydicomDump(file);
+  EXPECT_EQ(r.status, 0) << r.output;
+  if (r.status != 0) return {};
+  return boost::json::parse(r.output).as_object();
+}
+
+std::string Value(const boost::json::object& dump, const std::string& key) {
+  const auto& values = dump.at("values").as_object();
+  auto it = values.find(key);
+  return it == values.end() ? std::string("<absent>") : std::string(it->value().as_string());
+}
+
+void ExpectDcmdumpClean(const std::string& file) {
+  testing::CommandResult r = testing::Dcmdump(file);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find("E: "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("W: "), std::string::npos) << r.output;
 }
 
 }  // namespace imgpipe::dicom::testing

@@ -1,6 +1,7 @@
 // Test helpers: build DICOM Part 10 files in memory with DCMTK (encoders are test-only).
 #pragma once
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,5 +38,27 @@ std::string Save(DcmFileFormat& ff, E_TransferSyntax xfer,
 // Writes `bytes` to a fresh temp file and returns its path.
 std::string WriteTemp(const std::string& bytes, const std::string& suffix);
 std::string ReadFile(const std::string& path);
+
+// Runs `command` through the shell; returns its exit status and standard output (stderr goes to
+// stdout when the command says 2>&1).
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+CommandResult RunCommand(const std::string& command);
+
+// Independent readers, run as separate processes on `bytes` written to a temp file: DCMTK's
+// dcmdump (full dump, warnings on stderr folded into the output) and pydicom via
+// pydicom_dump.py (strict reading; prints JSON, see the script).
+CommandResult Dcmdump(const std::string& bytes);
+CommandResult PydicomDump(const std::string& bytes);
+
+// pydicom's view of `file`: {"meta": {...}, "values": {...}, "pixel_sha256": ...}; a test
+// failure (and an empty object) when pydicom cannot read it.
+boost::json::object ReadWithPydicom(const std::string& file);
+// values[key] of such a dump, or "<absent>".
+std::string Value(const boost::json::object& dump, const std::string& key);
+// dcmdump reads `file` without error or warning.
+void ExpectDcmdumpClean(const std::string& file);
 
 }  // namespace imgpipe::dicom::testing
