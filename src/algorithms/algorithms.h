@@ -136,7 +136,8 @@ boost::json::object SchemaJson(const AlgorithmInfo& info);
 // {"name","description","modalities","scopes","alias_of"(aliases only),"params":SchemaJson}.
 boost::json::object InfoJson(const AlgorithmInfo& info);
 
-// Checks `params` (a JSON object; null counts as {}) against info.params and fills defaults.
+// Checks `params` (a JSON object; null counts as {}, a null member as absent) against
+// info.params and fills defaults. See docs/algorithms.md for each algorithm's parameters.
 // InvalidArgument naming the parameter and the rule: non-object, unknown name, wrong type,
 // out of range, not one of the enum values.
 core::Result<Params> ValidateParams(const AlgorithmInfo& info, const boost::json::value& params);
@@ -158,8 +159,8 @@ struct RunContext {
 };
 
 // One algorithm. Subclasses implement DoRun; Run checks what every algorithm needs (a
-// non-empty, consistent image; info().modalities; cancellation before starting) and turns any
-// exception into Status::Internal.
+// non-empty, consistent image; finite float values; info().modalities; cancellation before
+// starting) and turns any exception into Status::Internal.
 class Algorithm {
  public:
   Algorithm() = default;

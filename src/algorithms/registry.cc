@@ -21,6 +21,9 @@ core::Result<Output> Algorithm::Run(const Image& image, const Params& params,
   if (image.pixels.size() != image.PixelCount() * image.samples * BytesPerSample(image.type)) {
     return Status::Unprocessable(inf.name + ": image pixel bytes do not match its shape");
   }
+  if (image.type == PixelType::kF32 && !cv::checkRange(internal::View(image))) {
+    return Status::Unprocessable(inf.name + ": image has non-finite values");
+  }
   if (!inf.modalities.empty() && std::find(inf.modalities.begin(), inf.modalities.end(),
                                            image.modality) == inf.modalities.end()) {
     std::string accepted;

@@ -2,6 +2,7 @@
 // progress, cancellation.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "algorithms/algorithms.h"
