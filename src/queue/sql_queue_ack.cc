@@ -80,12 +80,14 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
                               " seq IN (" +
                                   Placeholders(entries.size()) + ") RETURNING seq, group_id",
                               params_for(token, entries)));
+      std::set<int64_t> deleted_here;  // by this token (another token may name the same seq)
       for (const auto& r : rows) {
+        deleted_here.insert(r.Int(0));
         gone.insert(r.Int(0));
         touched.insert(r.Text(1));
       }
       for (const auto& [seq, i] : entries) {
-        if (!gone.contains(seq)) statuses[i] = StaleReceipt(queue);
+        if (!deleted_here.contains(seq)) statuses[i] = StaleReceipt(queue);
       }
     }
     const int64_t deleted = std::ssize(gone);
