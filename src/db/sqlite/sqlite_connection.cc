@@ -38,6 +38,7 @@ core::Result<std::unique_ptr<Connection>> Connection::Open(const std::string& fi
   IMGPIPE_RETURN_IF_ERROR(conn->ExecOnce(options.synchronous_full ? "PRAGMA synchronous=FULL"
                                                                   : "PRAGMA synchronous=NORMAL"));
   IMGPIPE_RETURN_IF_ERROR(conn->ExecOnce("PRAGMA foreign_keys=ON"));
+  IMGPIPE_RETURN_IF_ERROR(conn->ExecOnce("PRAGMA mmap_size=268435456"));
   return conn;
 }
 
