@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <latch>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -261,6 +263,53 @@ TEST(PostgresDatabaseTest, PoolRecoversAfterServerRestart) {
   auto rows = QueryOnce(*db, "SELECT count(*) FROM k");
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   EXPECT_EQ(rows->front().Int(0), 5);
+}
+
+// LISTEN/NOTIFY: a notification sent by a committed transaction reaches the subscriber with
+// its payload; a rolled-back one does not; after the subscription is gone nothing arrives.
+TEST(PostgresDatabaseTest, ListenDeliversCommittedNotifications) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> got;
+  auto subscription = db->Listen("test_channel", [&](std::string_view payload) {
+    std::lock_guard lock(mu);
+    got.emplace_back(payload);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(subscription.ok()) << subscription.status().ToString();
+  auto notify = [&](const std::string& payload, bool commit) {
+    auto tx = db->Begin(TxMode::kWrite);
+    ASSERT_TRUE(tx.ok());
+    const Value params[] = {std::string("test_channel"), payload};
+    ASSERT_TRUE((*tx)->Query("SELECT pg_notify(?, ?)", params).ok());
+    if (commit) {
+      ASSERT_TRUE((*tx)->Commit().ok());
+    }
+  };
+  notify("rolled-back", false);
+  notify("one", true);
+  notify("two", true);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.size() >= 2; }));
+    EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+  }
+  subscription->reset();
+  notify("after", true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(got.size(), 2u);
+}
+
+TEST(PostgresDatabaseTest, ListenRejectsBadChannelNames) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  for (const char* bad : {"", "Upper", "1abc", "semi;colon", "a-b"}) {
+    auto subscription = db->Listen(bad, [](std::string_view) {});
+    EXPECT_EQ(subscription.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace
