@@ -89,4 +89,9 @@ core::Result<std::unique_ptr<Subscription>> Database::Listen(
                                    std::string(channel) + ")");
 }
 
+core::Status Database::Maintain(std::string_view statement) {
+  return core::Status::InvalidArgument(Describe() + " has no maintenance statements (" +
+                                       std::string(statement) + ")");
+}
+
 }  // namespace imgpipe::db

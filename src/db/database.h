@@ -101,6 +101,11 @@ class Database {
   // as the data itself. SQLite has no such channel between processes: Unimplemented.
   virtual core::Result<std::unique_ptr<Subscription>> Listen(
       std::string_view channel, std::function<void(std::string_view payload)> on_notify);
+
+  // Runs one parameterless maintenance statement outside any transaction (PostgreSQL: VACUUM,
+  // which cannot run inside one). Not for data changes. SQLite: InvalidArgument (nothing there
+  // needs it).
+  virtual core::Status Maintain(std::string_view statement);
 };
 
 struct SqliteOptions {

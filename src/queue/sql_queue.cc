@@ -337,6 +337,7 @@ void SqlQueueService::StartListening() {
   if (subscription.ok()) subscription_ = std::move(subscription).value();
   if (dialect_ == db::Dialect::kPostgres) {
     remote_ = std::make_unique<RemoteNotifier>(db_, std::string(kNotifyChannel));
+    vacuumer_ = std::make_unique<Vacuumer>(db_);
   }
 }
 
@@ -517,6 +518,7 @@ Result<std::vector<SendResult>> SqlQueueService::SendBatch(
     return Status::Ok();
   }));
   Wake(queue, static_cast<int>(messages.size()));
+  CountWrites(std::ssize(messages));
   return results;
 }
 

@@ -98,6 +98,7 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
     return Status::Ok();
   }));
   if (unblocked) Wake(queue);  // the next message of the group may go now
+  CountWrites(std::ssize(receipts));
   return statuses;
 }
 

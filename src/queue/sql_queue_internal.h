@@ -43,6 +43,7 @@
 
 #include "queue/queue.h"
 #include "queue/remote_notifier.h"
+#include "queue/vacuumer.h"
 #include "queue/write_combiner.h"
 
 namespace imgpipe::queue::internal {
@@ -189,6 +190,10 @@ class SqlQueueService final : public QueueService {
   // After a commit that gave `queue` work: wakes up to `wakeups` receivers here, and (PostgreSQL)
   // tells other processes.
   void Wake(std::string_view queue, int wakeups = 1);
+  // Counts row writes for the Vacuumer (PostgreSQL).
+  void CountWrites(int64_t n) {
+    if (vacuumer_ != nullptr) vacuumer_->CountWrites(n);
+  }
   // LoadQueue through a short-lived cache: a queue's id never changes, and options changed by
   // another process are seen within kQueueCacheTtl (EnsureQueue here drops the entry at once).
   core::Result<QueueRow> Queue(db::Transaction& tx, std::string_view name);
@@ -199,6 +204,7 @@ class SqlQueueService final : public QueueService {
   Notifier notifier_;
   std::unique_ptr<db::Subscription> subscription_;  // PostgreSQL LISTEN
   std::unique_ptr<RemoteNotifier> remote_;          // PostgreSQL NOTIFY
+  std::unique_ptr<Vacuumer> vacuumer_;              // PostgreSQL VACUUM of the busy tables
 
   struct CachedQueue {
     QueueRow row;

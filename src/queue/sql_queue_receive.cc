@@ -124,6 +124,7 @@ Result<std::vector<Message>> SqlQueueService::TryReceive(
     messages.clear();
     return ClaimIn(tx, queue, max_messages, lease, &messages, next_visible_ms);
   }));
+  CountWrites(std::ssize(messages));
   return messages;
 }
 

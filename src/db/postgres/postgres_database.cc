@@ -105,6 +105,13 @@ class PostgresDatabase final : public Database {
       std::string_view channel, std::function<void(std::string_view)> on_notify) override {
     return StartListener(url_, channel, std::move(on_notify));
   }
+  core::Status Maintain(std::string_view statement) override {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(options_.checkout_timeout_ms);
+    IMGPIPE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Checkout(deadline));
+    core::Status status = conn->ExecSimple(std::string(statement).c_str());
+    ReturnConnection(std::move(conn));
+    return status;
+  }
 
   // Takes a connection back: rolls back what is left open, drops it when broken.
   void ReturnConnection(std::unique_ptr<Connection> conn) {

@@ -312,5 +312,18 @@ TEST(PostgresDatabaseTest, ListenRejectsBadChannelNames) {
   }
 }
 
+// Maintain runs outside a transaction (VACUUM refuses to run inside one) and reports errors.
+TEST(PostgresDatabaseTest, MaintainRunsVacuum) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(ExecCommitted(*db, "CREATE TABLE v (x INTEGER)").ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO v (x) VALUES (1)").ok());
+  ASSERT_TRUE(ExecCommitted(*db, "DELETE FROM v").ok());
+  core::Status vacuumed = db->Maintain("VACUUM (SKIP_LOCKED) v");
+  EXPECT_TRUE(vacuumed.ok()) << vacuumed.ToString();
+  EXPECT_FALSE(db->Maintain("VACUUM no_such_table").ok());
+  EXPECT_TRUE(ExecCommitted(*db, "INSERT INTO v (x) VALUES (2)").ok());  // the pool still works
+}
+
 }  // namespace
 }  // namespace imgpipe::db

@@ -242,13 +242,14 @@ TEST(SqliteDatabaseTest, TwoDatabasesOnOneFile) {
   EXPECT_EQ(QueryText(*b, "SELECT count(*) FROM s"), std::to_string(2 + 8 * 50));
 }
 
-// Processes sharing a SQLite file have no notification channel: Listen says so.
-TEST(SqliteDatabaseTest, ListenIsUnavailable) {
+// Processes sharing a SQLite file have no notification channel, and no maintenance statements.
+TEST(SqliteDatabaseTest, ListenAndMaintainAreUnavailable) {
   TempDir dir;
   auto db = MustOpen(dir.path() + "/l.db", {});
   ASSERT_NE(db, nullptr);
   auto subscription = db->Listen("queue", [](std::string_view) {});
   EXPECT_EQ(subscription.status().code(), core::StatusCode::kUnavailable);
+  EXPECT_EQ(db->Maintain("VACUUM").code(), core::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
