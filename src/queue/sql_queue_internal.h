@@ -103,6 +103,13 @@ core::Result<std::vector<int64_t>> AllocateSeqs(db::Transaction& tx, db::Dialect
 // Adds to the queue's counters.
 core::Status BumpCounters(db::Transaction& tx, db::Dialect dialect, int64_t queue_id, int64_t sent,
                           int64_t received, int64_t deleted);
+// Appends values to a statement's parameters (one by one: GCC 12 warns, wrongly, about
+// initializer lists of db::Value).
+template <typename... Ts>
+void Append(std::vector<db::Value>& params, Ts&&... values) {
+  (params.emplace_back(std::forward<Ts>(values)), ...);
+}
+
 // "?, ?, ..., ?" (n of them), for IN lists and multi-row VALUES.
 std::string Placeholders(size_t n);
 // Records that messages now exist in the given groups of queue `queue_id` (send, DLQ move,

@@ -67,7 +67,8 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
   // Round-robin: every group's first message (oldest head first), then every second, ... One
   // token for the whole claim; each receipt is still unique (it carries the seq).
   const std::string token = core::RandomUrlSafeToken(16);
-  std::vector<Value> seqs = {now + lease_ms, token, row.id};
+  std::vector<Value> seqs;
+  Append(seqs, now + lease_ms, token, row.id);
   std::map<std::string, int64_t> claim_end;  // per group claimed from: its last claimed seq
   std::vector<std::string> refresh;          // groups whose head went to the DLQ
   for (size_t rank = 0; rank < deepest && std::ssize(*claimed) < want; ++rank) {
@@ -105,10 +106,11 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
               seqs)
           .status());
   std::string sql = "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = CASE group_id";
-  std::vector<Value> params = {now + lease_ms};
+  std::vector<Value> params;
+  Append(params, now + lease_ms);
   for (const auto& [group, seq] : claim_end) {
     sql += " WHEN ? THEN ?";
-    params.insert(params.end(), {group, seq});
+    Append(params, group, seq);
   }
   sql += " END WHERE queue_id = ? AND group_id IN (" + Placeholders(claim_end.size()) + ")";
   params.push_back(row.id);
