@@ -56,9 +56,10 @@ double FullCycle(queue::QueueService& q, int threads, int batch, int messages) {
                          "d" + std::to_string(i)});
         }
         if (batch == 1) {
-          if (!q.Send("bench", out[0]).ok()) Die("Send");
-        } else if (!q.SendBatch("bench", out).ok()) {
-          Die("SendBatch");
+          auto sent = q.Send("bench", out[0]);
+          if (!sent.ok()) Die("Send: " + sent.status().ToString());
+        } else if (auto sent = q.SendBatch("bench", out); !sent.ok()) {
+          Die("SendBatch: " + sent.status().ToString());
         }
       }
       (void)t;

@@ -99,12 +99,6 @@ bool ValidIdChar(char c) {
          c == '_' || c == '-';
 }
 
-int64_t CounterShard(db::Dialect dialect) {
-  if (dialect != db::Dialect::kPostgres) return 0;
-  thread_local std::minstd_rand rng(std::random_device{}());
-  return static_cast<int64_t>(rng() % kCounterShards);
-}
-
 }  // namespace
 
 Notifier::Channel& Notifier::ChannelOf(std::string_view queue) {
@@ -205,6 +199,12 @@ Result<std::vector<int64_t>> AllocateSeqs(db::Transaction& tx, db::Dialect diale
   }
   if (std::ssize(seqs) != count) return Status::Internal("seq allocation returned too few");
   return seqs;
+}
+
+int64_t CounterShard(db::Dialect dialect) {
+  if (dialect != db::Dialect::kPostgres) return 0;
+  thread_local std::minstd_rand rng(std::random_device{}());
+  return static_cast<int64_t>(rng() % kCounterShards);
 }
 
 Status BumpCounters(db::Transaction& tx, db::Dialect dialect, int64_t queue_id, int64_t sent,

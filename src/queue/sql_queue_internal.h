@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -100,6 +101,8 @@ core::Result<QueueRow> LoadQueue(db::Transaction& tx, std::string_view queue);
 // Allocates `count` new seqs, ascending (consecutive on SQLite only).
 core::Result<std::vector<int64_t>> AllocateSeqs(db::Transaction& tx, db::Dialect dialect,
                                                 int64_t count);
+// The counter row this thread updates (0 on SQLite; one of a few on PostgreSQL).
+int64_t CounterShard(db::Dialect dialect);
 // Adds to the queue's counters.
 core::Status BumpCounters(db::Transaction& tx, db::Dialect dialect, int64_t queue_id, int64_t sent,
                           int64_t received, int64_t deleted);
@@ -190,6 +193,14 @@ class SqlQueueService final : public QueueService {
   core::Result<bool> DeadLetter(db::Transaction& tx, std::string_view queue, int64_t seq,
                                 const std::string& group, std::string_view reason, int64_t now);
 
+  // PostgreSQL: inserts the `fresh` messages in one statement; returns the dedup ids inserted.
+  core::Result<std::set<std::string>> InsertPostgres(db::Transaction& tx, const QueueRow& row,
+                                                     std::span<const OutgoingMessage> messages,
+                                                     const std::vector<size_t>& fresh,
+                                                     const std::vector<SendResult>& results,
+                                                     int64_t now);
+  // Deletes a bounded few expired dedup entries, once every 64 messages sent (`sent`: just now).
+  core::Status SweepDedup(db::Transaction& tx, int64_t now, int64_t sent);
   // Inserts one batch's validated messages (dedup checks first) in `tx`.
   core::Result<std::vector<SendResult>> SendLocked(db::Transaction& tx, std::string_view queue,
                                                    std::span<const OutgoingMessage> messages,

@@ -99,14 +99,25 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
     IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, refresh, now).status());
   }
   if (claim_end.empty()) return Status::Ok();
-  IMGPIPE_RETURN_IF_ERROR(
-      tx.Exec("UPDATE queue_messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
-              " receipt = ? WHERE queue_id = ? AND seq IN (" +
-                  Placeholders(seqs.size() - 3) + ")",
-              seqs)
-          .status());
-  std::string sql = "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = CASE group_id";
+  const std::string claim_messages =
+      "UPDATE queue_messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
+      " receipt = ? WHERE queue_id = ? AND seq IN (" +
+      Placeholders(seqs.size() - 3) + ")";
+  std::string sql;
   std::vector<Value> params;
+  if (dialect_ == db::Dialect::kPostgres) {
+    // One round trip: the messages, the counters (CTEs) and the groups (whose rows this
+    // transaction locked already, so the order of the three does not matter).
+    sql = "WITH m AS (" + claim_messages +
+          "), c AS (INSERT INTO queue_counters (queue_id, shard, sent, received, deleted)"
+          " VALUES (?, ?, 0, ?, 0) ON CONFLICT (queue_id, shard) DO UPDATE SET received ="
+          " queue_counters.received + excluded.received) ";
+    params = std::move(seqs);
+    Append(params, row.id, CounterShard(dialect_), static_cast<int64_t>(params.size() - 3));
+  } else {
+    IMGPIPE_RETURN_IF_ERROR(tx.Exec(claim_messages, seqs).status());
+  }
+  sql += "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = CASE group_id";
   Append(params, now + lease_ms);
   for (const auto& [group, seq] : claim_end) {
     sql += " WHEN ? THEN ?";
@@ -187,9 +198,9 @@ Status SqlQueueService::ClaimIn(db::Transaction& tx, std::string_view queue, int
     }
     if (!moved && stale.empty()) break;
   }
-  if (!messages.empty()) {
+  if (!messages.empty() && dialect_ != db::Dialect::kPostgres) {  // PostgreSQL: in ClaimGroups
     IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, std::ssize(messages), 0));
-  } else if (!any_ready) {
+  } else if (messages.empty() && !any_ready) {
     std::array<Value, 2> wait = {row.id, now};
     IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT MIN(inflight_until_ms) FROM queue_groups"
                                                  " WHERE queue_id = ? AND inflight_until_ms > ?",
