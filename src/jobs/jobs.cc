@@ -1,0 +1,205 @@
+#include "jobs/jobs.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/ids.h"
+#include "core/uid.h"
+#include "jobs/job_store.h"
+
+namespace imgpipe::jobs {
+namespace {
+
+using core::Result;
+using core::Status;
+
+constexpr size_t kMaxIdempotencyKeyLength = 100;
+constexpr int kMaxListLimit = 1000;
+
+bool IsValidIdempotencyKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxIdempotencyKeyLength) return false;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+Status CheckUid(std::string_view name, std::string_view value) {
+  if (value.empty()) return Status::InvalidArgument(std::string(name) + " is required");
+  if (!core::IsValidUid(value)) {
+    return Status::InvalidArgument(std::string(name) + " is not a valid DICOM UID");
+  }
+  return Status::Ok();
+}
+
+// User input echoed in an error message, cut short.
+std::string Quoted(std::string_view s) {
+  constexpr size_t kMax = 64;
+  std::string out = "'";
+  out += s.substr(0, kMax);
+  if (s.size() > kMax) out += "...";
+  out += "'";
+  return out;
+}
+
+}  // namespace
+
+std::string QueueName(std::string_view algorithm) { return "algo." + std::string(algorithm); }
+
+JobService::JobService(db::Database& db, queue::QueueService& queues, pacs::Pacs& pacs,
+                       const algorithms::Registry& registry, JobServiceOptions options)
+    : db_(db), queues_(queues), pacs_(pacs), registry_(registry), options_(std::move(options)) {}
+
+Result<std::unique_ptr<JobService>> JobService::Create(db::Database& db,
+                                                       queue::QueueService& queues,
+                                                       pacs::Pacs& pacs,
+                                                       const JobServiceOptions& options,
+                                                       const algorithms::Registry& registry) {
+  IMGPIPE_RETURN_IF_ERROR(internal::MigrateSchema(db));
+  for (const algorithms::Algorithm* algorithm : registry.List()) {
+    IMGPIPE_RETURN_IF_ERROR(
+        queues.EnsureQueue(QueueName(algorithm->info().name), options.queue_options));
+  }
+  return std::unique_ptr<JobService>(new JobService(db, queues, pacs, registry, options));
+}
+
+int64_t JobService::NowMs() const {
+  if (options_.now_ms) return options_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::string> JobService::Provision() {
+  std::string client_id = core::RandomUrlSafeToken(16);
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_RETURN_IF_ERROR(internal::InsertClient(*tx, client_id, NowMs()));
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  spdlog::info("jobs: provisioned client {}", core::ShortHash(client_id));
+  return client_id;
+}
+
+Result<bool> JobService::ClientExists(std::string_view client_id) {
+  if (client_id.empty()) return false;
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  return internal::ClientExists(*tx, client_id);
+}
+
+Result<JobRecord> JobService::Validate(const SubmitRequest& request) {
+  const algorithms::Algorithm* algorithm = registry_.Find(request.algorithm);
+  if (algorithm == nullptr) {
+    return Status::NotFound("unknown algorithm " + Quoted(request.algorithm));
+  }
+  const algorithms::AlgorithmInfo& info = algorithm->info();
+  const std::string& scope = request.scope;
+  if (scope != "image" && scope != "series" && scope != "study") {
+    return Status::InvalidArgument("scope must be one of image, series, study (got " +
+                                   Quoted(scope) + ")");
+  }
+  if (std::find(info.scopes.begin(), info.scopes.end(), scope) == info.scopes.end()) {
+    return Status::InvalidArgument("algorithm " + info.name + " does not accept scope " + scope);
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(algorithms::Params params,
+                           algorithms::ValidateParams(info, request.params));
+
+  JobRecord job;
+  job.client_id = request.client_id;
+  job.algorithm = info.name;
+  job.scope = scope;
+  job.params_json = boost::json::serialize(params.ToJson());
+  job.study_id = request.study_id;
+  IMGPIPE_RETURN_IF_ERROR(CheckUid("study_id", job.study_id));
+  if (scope != "study") {
+    job.series_id = request.series_id;
+    IMGPIPE_RETURN_IF_ERROR(CheckUid("series_id", job.series_id));
+  }
+  if (scope == "image") {
+    job.image_id = request.image_id;
+    IMGPIPE_RETURN_IF_ERROR(CheckUid("image_id", job.image_id));
+    IMGPIPE_RETURN_IF_ERROR(pacs_.GetInstance(job.study_id, job.series_id, job.image_id).status());
+  } else if (scope == "series") {
+    IMGPIPE_RETURN_IF_ERROR(pacs_.GetSeries(job.study_id, job.series_id).status());
+  } else {
+    IMGPIPE_RETURN_IF_ERROR(pacs_.GetStudy(job.study_id).status());
+  }
+  return job;
+}
+
+Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
+  IMGPIPE_ASSIGN_OR_RETURN(bool known, ClientExists(request.client_id));
+  if (!known) return Status::Unauthenticated("unknown client_id");
+  const std::optional<std::string>& key = request.idempotency_key;
+  if (key) {
+    if (!IsValidIdempotencyKey(*key)) {
+      return Status::InvalidArgument(
+          "the idempotency key must be 1..100 printable ASCII characters");
+    }
+    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+    IMGPIPE_ASSIGN_OR_RETURN(auto first,
+                             internal::FindByIdempotencyKey(*tx, request.client_id, *key));
+    if (first) return SubmitResult{std::move(*first), true};
+  }
+
+  IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, Validate(request));
+  const std::string queue_name = QueueName(job.algorithm);
+  if (options_.max_queue_depth > 0) {
+    IMGPIPE_ASSIGN_OR_RETURN(queue::QueueStats stats, queues_.Stats(queue_name));
+    if (stats.visible >= options_.max_queue_depth) {
+      return Status::ResourceExhausted("queue " + queue_name + " is full (" +
+                                       std::to_string(stats.visible) + " jobs waiting, limit " +
+                                       std::to_string(options_.max_queue_depth) + "); retry later");
+    }
+  }
+
+  job.job_id = core::NewUuidV7();
+  job.status = std::string(kStatusQueued);
+  job.created_at_ms = job.updated_at_ms = NowMs();
+  queue::OutgoingMessage message;
+  boost::json::object body;
+  body["job_id"] = job.job_id;
+  message.body = boost::json::serialize(body);
+  message.group_id = job.client_id;
+  message.dedup_id = key ? job.client_id + ":" + *key : job.job_id;
+
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(bool inserted, internal::InsertJob(*tx, job, key));
+  if (!inserted) {
+    // A concurrent submit with the same key committed first: its job is the answer.
+    IMGPIPE_ASSIGN_OR_RETURN(auto first, internal::FindByIdempotencyKey(*tx, job.client_id, *key));
+    if (!first) return Status::Internal("idempotency key conflict without a job");
+    return SubmitResult{std::move(*first), true};
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(queue::SendResult sent,
+                           queues_.SendInTransaction(*tx, queue_name, message));
+  if (sent.duplicate) {
+    // The queue saw this dedup id within its window but no job row has it: refuse rather than
+    // create a job without a message (the transaction rolls back).
+    return Status::Conflict("the idempotency key was used recently for another request");
+  }
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  queues_.NotifyCommitted(queue_name);
+  spdlog::info("jobs: job {} queued on {} for client {}", job.job_id, queue_name,
+               core::ShortHash(job.client_id));
+  return SubmitResult{std::move(job), false};
+}
+
+Result<JobRecord> JobService::GetJob(std::string_view job_id) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
+  if (!job) return Status::NotFound("no job " + Quoted(job_id));
+  return std::move(*job);
+}
+
+Result<std::vector<JobRecord>> JobService::ListJobs(std::string_view client_id, int limit) {
+  if (limit < 1 || limit > kMaxListLimit) {
+    return Status::InvalidArgument("limit must be within 1..1000");
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  IMGPIPE_ASSIGN_OR_RETURN(bool known, internal::ClientExists(*tx, client_id));
+  if (!known) return Status::Unauthenticated("unknown client_id");
+  return internal::ListClientJobs(*tx, client_id, limit);
+}
+
+}  // namespace imgpipe::jobs

@@ -1,0 +1,368 @@
+#include "jobs/jobs.h"
+
+#include <gtest/gtest.h>
+
+#include "blob/blob_store.h"
+#include "core/temp_dir.h"
+#include "dicom/dicom.h"
+#ifdef IMGPIPE_TEST_POSTGRES
+#include "db/postgres/test_support.h"
+#endif
+
+namespace imgpipe::jobs {
+namespace {
+
+using core::StatusCode;
+
+const std::vector<dicom::DemoFile>& Demo() {
+  static const auto* files = new std::vector<dicom::DemoFile>(dicom::MakeDemoDataset());
+  return *files;
+}
+
+// An algorithm that only takes scope "image", to test the per-algorithm scope check.
+class ImageOnlyAlgorithm : public algorithms::Algorithm {
+ public:
+  ImageOnlyAlgorithm() {
+    info_.name = "image_only";
+    info_.description = "test algorithm";
+    info_.scopes = {"image"};
+  }
+  const algorithms::AlgorithmInfo& info() const override { return info_; }
+
+ protected:
+  core::Result<algorithms::Output> DoRun(const algorithms::Image&, const algorithms::Params&,
+                                         const algorithms::RunContext&) const override {
+    return core::Status::Internal("not runnable");
+  }
+
+ private:
+  algorithms::AlgorithmInfo info_;
+};
+
+const algorithms::Registry& TestRegistry() {
+  static const auto* registry = [] {
+    auto* r = new algorithms::Registry();
+    (void)r->Add(std::make_unique<ImageOnlyAlgorithm>());
+    return r;
+  }();
+  return *registry;
+}
+
+class JobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#ifdef IMGPIPE_TEST_POSTGRES
+    auto db = db::postgres::OpenFreshTestDatabase();
+#else
+    auto db = db::OpenSqlite(dir_.path() + "/meta.db");
+#endif
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+    auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");
+    ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
+    blobs_ = std::move(*blobs);
+    auto pacs = pacs::Pacs::Open(*db_, *blobs_, pacs::PacsOptions{});
+    ASSERT_TRUE(pacs.ok()) << pacs.status().ToString();
+    pacs_ = std::move(*pacs);
+    for (size_t i = 0; i < 2; ++i) {
+      auto r = pacs_->Ingest(Demo()[i].bytes);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      images_.push_back(r->instance);
+    }
+    auto queues = queue::NewSqlQueueService(*db_);
+    ASSERT_TRUE(queues.ok()) << queues.status().ToString();
+    queues_ = std::move(*queues);
+    StartService(JobServiceOptions{});
+  }
+
+  void StartService(const JobServiceOptions& options,
+                    const algorithms::Registry& registry = algorithms::Registry::BuiltIn()) {
+    service_.reset();
+    auto service = JobService::Create(*db_, *queues_, *pacs_, options, registry);
+    ASSERT_TRUE(service.ok()) << service.status().ToString();
+    service_ = std::move(*service);
+    auto client = service_->Provision();
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    client_ = *client;
+  }
+
+  SubmitRequest ImageRequest(std::string algorithm = "denoise") const {
+    SubmitRequest r;
+    r.algorithm = std::move(algorithm);
+    r.study_id = images_[0].study_id;
+    r.series_id = images_[0].series_id;
+    r.image_id = images_[0].image_id;
+    r.scope = "image";
+    r.client_id = client_;
+    return r;
+  }
+
+  std::vector<queue::Message> ReceiveAll(std::string_view queue_name) {
+    queue::ReceiveOptions options;
+    options.max_messages = 10;
+    auto messages = queues_->Receive(queue_name, options);
+    EXPECT_TRUE(messages.ok()) << messages.status().ToString();
+    return messages.ok() ? *messages : std::vector<queue::Message>{};
+  }
+
+  int64_t SentTo(std::string_view queue_name) {
+    auto stats = queues_->Stats(queue_name);
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    return stats.ok() ? stats->sent : -1;
+  }
+
+  core::TempDir dir_{"jobs-test"};
+  std::unique_ptr<db::Database> db_;
+  std::unique_ptr<blob::BlobStore> blobs_;
+  std::unique_ptr<pacs::Pacs> pacs_;
+  std::unique_ptr<queue::QueueService> queues_;
+  std::unique_ptr<JobService> service_;
+  std::vector<pacs::InstanceRecord> images_;
+  std::string client_;
+};
+
+TEST_F(JobsTest, ProvisionStoresRandomClients) {
+  EXPECT_EQ(client_.size(), 22u);
+  auto other = service_->Provision();
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, client_);
+  for (const std::string& id : {client_, *other}) {
+    auto exists = service_->ClientExists(id);
+    ASSERT_TRUE(exists.ok());
+    EXPECT_TRUE(*exists);
+  }
+  for (const std::string id : {"", "AAAAAAAAAAAAAAAAAAAAAA", "nope"}) {
+    auto exists = service_->ClientExists(id);
+    ASSERT_TRUE(exists.ok());
+    EXPECT_FALSE(*exists) << id;
+  }
+}
+
+TEST_F(JobsTest, QueuesExistForEveryAlgorithmAndAlias) {
+  auto names = queues_->ListQueues();
+  ASSERT_TRUE(names.ok());
+  for (const algorithms::Algorithm* a : algorithms::Registry::BuiltIn().List()) {
+    EXPECT_NE(std::find(names->begin(), names->end(), QueueName(a->info().name)), names->end())
+        << a->info().name;
+  }
+  EXPECT_NE(std::find(names->begin(), names->end(), "algo.processing_1"), names->end());
+}
+
+TEST_F(JobsTest, SubmitCreatesJobAndExactlyOneMessage) {
+  SubmitRequest request = ImageRequest();
+  request.params = boost::json::object{{"sigma", 2.5}};
+  auto submitted = service_->Submit(request);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  const JobRecord& job = submitted->job;
+  EXPECT_FALSE(submitted->existing);
+  EXPECT_EQ(job.job_id.size(), 36u);
+  EXPECT_EQ(job.status, "queued");
+  EXPECT_EQ(job.client_id, client_);
+  EXPECT_EQ(job.image_id, images_[0].image_id);
+  EXPECT_GT(job.created_at_ms, 0);
+
+  auto stored = service_->GetJob(job.job_id);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->algorithm, "denoise");
+  EXPECT_EQ(stored->study_id, images_[0].study_id);
+  EXPECT_EQ(stored->series_id, images_[0].series_id);
+  EXPECT_EQ(stored->image_id, images_[0].image_id);
+  EXPECT_EQ(stored->scope, "image");
+  EXPECT_EQ(stored->status, "queued");
+  EXPECT_EQ(stored->created_at_ms, job.created_at_ms);
+  EXPECT_EQ(stored->updated_at_ms, job.created_at_ms);
+  EXPECT_TRUE(stored->error.empty());
+  // The stored params are the validated ones: the given sigma plus the defaults.
+  boost::json::value params = boost::json::parse(stored->params_json);
+  ASSERT_TRUE(params.is_object());
+  EXPECT_EQ(params.at("sigma").as_double(), 2.5);
+  EXPECT_GT(params.as_object().size(), 1u);
+
+  auto messages = ReceiveAll("algo.denoise");
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].group_id, client_);
+  EXPECT_EQ(messages[0].dedup_id, job.job_id);
+  EXPECT_EQ(boost::json::parse(messages[0].body).at("job_id").as_string(), job.job_id);
+  EXPECT_EQ(SentTo("algo.clahe"), 0);
+}
+
+TEST_F(JobsTest, WiderScopesStoreOnlyTheirIds) {
+  SubmitRequest series = ImageRequest();
+  series.scope = "series";
+  auto a = service_->Submit(series);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->job.series_id, images_[0].series_id);
+  EXPECT_TRUE(a->job.image_id.empty());
+
+  SubmitRequest study = ImageRequest();
+  study.scope = "study";
+  study.series_id = "garbage";
+  auto b = service_->Submit(study);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->job.study_id, images_[0].study_id);
+  EXPECT_TRUE(b->job.series_id.empty());
+  EXPECT_EQ(ReceiveAll("algo.denoise").size(), 2u);
+}
+
+TEST_F(JobsTest, EveryValidationErrorHasItsCodeAndLeavesNothing) {
+  struct Case {
+    std::string what;
+    std::function<void(SubmitRequest&)> change;
+    StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {"unknown client", [](SubmitRequest& r) { r.client_id = "AAAAAAAAAAAAAAAAAAAAAA"; },
+       StatusCode::kUnauthenticated},
+      {"no client", [](SubmitRequest& r) { r.client_id.clear(); }, StatusCode::kUnauthenticated},
+      {"unknown algorithm", [](SubmitRequest& r) { r.algorithm = "nope"; }, StatusCode::kNotFound},
+      {"bad scope", [](SubmitRequest& r) { r.scope = "frame"; }, StatusCode::kInvalidArgument},
+      {"unknown param",
+       [](SubmitRequest& r) {
+         r.params = boost::json::object{{"nope", 1}};
+       },
+       StatusCode::kInvalidArgument},
+      {"param out of range",
+       [](SubmitRequest& r) {
+         r.params = boost::json::object{{"sigma", 1000}};
+       },
+       StatusCode::kInvalidArgument},
+      {"params not an object", [](SubmitRequest& r) { r.params = 5; },
+       StatusCode::kInvalidArgument},
+      {"image id not a UID", [](SubmitRequest& r) { r.image_id = "x/../y"; },
+       StatusCode::kInvalidArgument},
+      {"missing series id", [](SubmitRequest& r) { r.series_id.clear(); },
+       StatusCode::kInvalidArgument},
+      {"unknown image", [](SubmitRequest& r) { r.image_id = "1.2.3.4"; }, StatusCode::kNotFound},
+      {"image of another series", [](SubmitRequest& r) { r.series_id = "1.2.3.4"; },
+       StatusCode::kNotFound},
+      {"unknown series",
+       [](SubmitRequest& r) {
+         r.scope = "series";
+         r.series_id = "1.2.3.4";
+       },
+       StatusCode::kNotFound},
+      {"unknown study",
+       [](SubmitRequest& r) {
+         r.scope = "study";
+         r.study_id = "1.2.3.4";
+       },
+       StatusCode::kNotFound},
+      {"bad idempotency key", [](SubmitRequest& r) { r.idempotency_key = "with space"; },
+       StatusCode::kInvalidArgument},
+  };
+  for (const Case& c : cases) {
+    SubmitRequest request = ImageRequest();
+    c.change(request);
+    auto result = service_->Submit(request);
+    ASSERT_FALSE(result.ok()) << c.what;
+    EXPECT_EQ(result.status().code(), c.code) << c.what << ": " << result.status().ToString();
+  }
+  auto jobs = service_->ListJobs(client_, 100);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->empty());
+  EXPECT_EQ(SentTo("algo.denoise"), 0);
+}
+
+TEST_F(JobsTest, ScopeMustBeAcceptedByTheAlgorithm) {
+  StartService(JobServiceOptions{}, TestRegistry());
+  SubmitRequest request = ImageRequest("image_only");
+  request.scope = "series";
+  auto refused = service_->Submit(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  request.scope = "image";
+  auto accepted = service_->Submit(request);
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  EXPECT_EQ(ReceiveAll("algo.image_only").size(), 1u);
+}
+
+TEST_F(JobsTest, IdempotencyKeyReturnsTheFirstJobAndSendsOnce) {
+  SubmitRequest request = ImageRequest();
+  request.idempotency_key = "key-1";
+  auto first = service_->Submit(request);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->existing);
+  request.image_id = images_[1].image_id;  // even a different body returns the first job
+  auto again = service_->Submit(request);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->existing);
+  EXPECT_EQ(again->job.job_id, first->job.job_id);
+  EXPECT_EQ(again->job.image_id, images_[0].image_id);
+
+  // Another client's equal key is its own job.
+  auto other = service_->Provision();
+  ASSERT_TRUE(other.ok());
+  request.client_id = *other;
+  auto theirs = service_->Submit(request);
+  ASSERT_TRUE(theirs.ok()) << theirs.status().ToString();
+  EXPECT_FALSE(theirs->existing);
+  EXPECT_NE(theirs->job.job_id, first->job.job_id);
+
+  EXPECT_EQ(SentTo("algo.denoise"), 2);
+  auto messages = ReceiveAll("algo.denoise");
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0].dedup_id, client_ + ":key-1");
+}
+
+TEST_F(JobsTest, JobAndMessageCommitTogether) {
+  // The queue already holds this client's dedup id (as if a job row had been lost): the send
+  // inside the transaction is a duplicate, so the job row inserted before it must roll back.
+  queue::OutgoingMessage stray{"{}", client_, client_ + ":key-2"};
+  ASSERT_TRUE(queues_->Send("algo.denoise", stray).ok());
+  SubmitRequest request = ImageRequest();
+  request.idempotency_key = "key-2";
+  auto result = service_->Submit(request);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kConflict);
+  auto jobs = service_->ListJobs(client_, 100);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->empty());
+  EXPECT_EQ(SentTo("algo.denoise"), 1);
+}
+
+TEST_F(JobsTest, FullQueueIsResourceExhausted) {
+  JobServiceOptions options;
+  options.max_queue_depth = 2;
+  StartService(options);
+  ASSERT_TRUE(service_->Submit(ImageRequest()).ok());
+  ASSERT_TRUE(service_->Submit(ImageRequest()).ok());
+  auto refused = service_->Submit(ImageRequest());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("algo.denoise"), std::string::npos);
+  // Other queues are not affected.
+  EXPECT_TRUE(service_->Submit(ImageRequest("clahe")).ok());
+  // A received message is in flight, not waiting: room for one more.
+  queue::ReceiveOptions one;
+  auto received = queues_->Receive("algo.denoise", one);
+  ASSERT_TRUE(received.ok());
+  ASSERT_EQ(received->size(), 1u);
+  EXPECT_TRUE(service_->Submit(ImageRequest()).ok());
+}
+
+TEST_F(JobsTest, GetAndListJobs) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = service_->Submit(ImageRequest());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ids.push_back(r->job.job_id);
+  }
+  auto jobs = service_->ListJobs(client_, 2);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].job_id, ids[2]);  // newest first
+  EXPECT_EQ((*jobs)[1].job_id, ids[1]);
+
+  auto other = service_->Provision();
+  ASSERT_TRUE(other.ok());
+  auto none = service_->ListJobs(*other, 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  EXPECT_EQ(service_->ListJobs("unknown", 10).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(service_->ListJobs(client_, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->GetJob("no-such-job").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace imgpipe::jobs
