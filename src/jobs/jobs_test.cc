@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "blob/blob_store.h"
 #include "core/temp_dir.h"
 #include "dicom/dicom.h"
@@ -302,6 +304,28 @@ TEST_F(JobsTest, IdempotencyKeyReturnsTheFirstJobAndSendsOnce) {
   auto messages = ReceiveAll("algo.denoise");
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[0].dedup_id, client_ + ":key-1");
+}
+
+TEST_F(JobsTest, ConcurrentSubmitsWithOneKeyMakeOneJob) {
+  constexpr int kThreads = 6;
+  std::vector<std::string> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      SubmitRequest request = ImageRequest();
+      request.idempotency_key = "same";
+      auto r = service_->Submit(request);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ids[i] = r->job.job_id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_FALSE(ids[0].empty());
+  EXPECT_EQ(SentTo("algo.denoise"), 1);
+  auto jobs = service_->ListJobs(client_, 100);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->size(), 1u);
 }
 
 TEST_F(JobsTest, JobAndMessageCommitTogether) {
