@@ -7,18 +7,21 @@
 // Contract:
 // - Client ids are 128-bit random, URL-safe capabilities (22 characters). They are never logged
 //   whole (core::ShortHash tags them in logs).
-// - Submit checks, in this order: the client exists (else Unauthenticated); a repeated
-//   idempotency key of that client returns the first job (SubmitResult::existing, nothing sent);
-//   the algorithm exists (NotFound); the scope is "image", "series" or "study" and accepted by the
-//   algorithm (InvalidArgument); params match the algorithm's schema (InvalidArgument); the ids
-//   the scope needs are valid UIDs (InvalidArgument) and name a stored image / series / study
-//   (NotFound); the queue's visible depth is under JobServiceOptions::max_queue_depth
-//   (ResourceExhausted). Ids below the scope (image_id for "series"; series_id and image_id for
-//   "study") are ignored and stored empty.
+// - Submit checks, in this order: the client exists (else Unauthenticated); the idempotency key,
+//   when given, is well-formed (InvalidArgument) and, when that client used it before, the first
+//   job is returned whatever the rest of the request (SubmitResult::existing, nothing sent, no
+//   other check); the algorithm exists (NotFound); the scope is "image", "series" or "study" and
+//   accepted by the algorithm (InvalidArgument); params match the algorithm's schema
+//   (InvalidArgument); the ids the scope needs are valid UIDs (InvalidArgument) and name a stored
+//   image / series / study (NotFound); the queue's visible depth is under
+//   JobServiceOptions::max_queue_depth (ResourceExhausted). Ids below the scope (image_id for
+//   "series"; series_id and image_id for "study") are ignored and stored empty.
 // - The queue message: body {"job_id":...}, group = client_id, deduplication id = job id, or
 //   "{client_id}:{idempotency_key}" when a key is given (scoped to the client, so two clients
 //   choosing the same key never collide in the queue's dedup window). The unique
-//   (client_id, idempotency_key) column is the first line of defence; the queue's dedup the second.
+//   (client_id, idempotency_key) column is the first line of defence; the queue's dedup the second:
+//   if the queue still holds the dedup id but no job row does, Submit fails with Conflict and
+//   creates nothing.
 // - Stored params are the validated ones, with defaults filled in.
 //
 // Thread-safety: JobService is thread-safe (it holds no mutable state; the database serialises
