@@ -83,8 +83,16 @@ TEST(IdsTest, UuidV7IsSortableAndVersioned) {
   std::string a = NewUuidV7();
   ASSERT_EQ(a.size(), 36u);
   EXPECT_EQ(a[14], '7');
+  EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');  // variant
   std::set<std::string> seen;
-  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.insert(NewUuidV7()).second);
+  std::string previous = a;
+  // Thousands per millisecond: strictly increasing all the same (the counter), never equal.
+  for (int i = 0; i < 20000; ++i) {
+    std::string id = NewUuidV7();
+    EXPECT_LT(previous, id);
+    EXPECT_TRUE(seen.insert(id).second);
+    previous = id;
+  }
 }
 
 TEST(IdsTest, TokensAndHashes) {

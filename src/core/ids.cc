@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <mutex>
 #include <random>
 
 namespace imgpipe::core {
@@ -46,11 +47,33 @@ std::string NewRequestId() {
 std::string NewUuidV7() {
   std::array<uint8_t, 16> b{};
   FillRandom(b.data(), b.size());
-  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+  const uint64_t now_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  // Monotonic within the process (RFC 9562 6.2, method 1): the 12-bit rand_a field counts ids
+  // made in the same millisecond, starting at a random point in its lower half; on overflow the
+  // timestamp moves on by one. So ids sort in creation order, even within one millisecond.
+  uint64_t ms = 0;
+  uint32_t counter = 0;
+  {
+    static std::mutex mu;
+    static uint64_t last_ms = 0;     // GUARDED_BY(mu)
+    static uint32_t last_count = 0;  // GUARDED_BY(mu)
+    std::lock_guard lock(mu);
+    if (now_ms > last_ms) {
+      last_ms = now_ms;
+      last_count = ((static_cast<uint32_t>(b[6]) << 8) | b[7]) & 0x7FF;
+    } else if (++last_count > 0xFFF) {
+      ++last_ms;
+      last_count = 0;
+    }
+    ms = last_ms;
+    counter = last_count;
+  }
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
-  b[6] = static_cast<uint8_t>((b[6] & 0x0F) | 0x70);
+  b[6] = static_cast<uint8_t>(0x70 | (counter >> 8));
+  b[7] = static_cast<uint8_t>(counter & 0xFF);
   b[8] = static_cast<uint8_t>((b[8] & 0x3F) | 0x80);
   static const char* hex = "0123456789abcdef";
   std::string s;

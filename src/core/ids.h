@@ -9,7 +9,8 @@ namespace imgpipe::core {
 // 16 lowercase hex characters from a CSPRNG-seeded generator; for request ids.
 std::string NewRequestId();
 
-// A UUIDv7 (RFC 9562) in canonical text form: unique and sortable by creation time.
+// A UUIDv7 (RFC 9562) in canonical text form: unique and sortable by creation time; within one
+// process strictly increasing, even for ids made in the same millisecond.
 std::string NewUuidV7();
 
 // `bytes` random bytes as URL-safe base64 without padding (128 bits -> 22 characters).
