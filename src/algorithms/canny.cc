@@ -105,11 +105,8 @@ class Canny : public Algorithm {
     summary["max_gradient"] = max_gradient;
     summary["low"] = low;  // absolute, real units per pixel
     summary["high"] = high;
-    Output out;
-    out.image = MaskImage(edges, image);
-    out.mask = out.image;
-    IMGPIPE_ASSIGN_OR_RETURN(out.overlay, Overlay(image, edges, cv::Vec3b(255, 40, 40), 1.0));
-    out.summary = std::move(summary);
+    IMGPIPE_ASSIGN_OR_RETURN(
+        Output out, MaskOutput(image, edges, cv::Vec3b(255, 40, 40), 1.0, std::move(summary)));
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
     return out;
   }

@@ -110,6 +110,16 @@ Image MaskImage(const cv::Mat& mask, const Image& like) {
   return out;
 }
 
+core::Result<Output> MaskOutput(const Image& input, const cv::Mat& mask, cv::Vec3b rgb,
+                                double alpha, boost::json::object summary) {
+  Output out;
+  out.image = MaskImage(mask, input);
+  out.mask = out.image;
+  IMGPIPE_ASSIGN_OR_RETURN(out.overlay, Overlay(input, mask, rgb, alpha));
+  out.summary = std::move(summary);
+  return out;
+}
+
 core::Result<Image> Overlay(const Image& input, const cv::Mat& mask, cv::Vec3b rgb, double alpha) {
   IMGPIPE_ASSIGN_OR_RETURN(Image shown, WindowToU8(input));
   Image out = Image::Make(input.rows, input.columns, 3, PixelType::kU8);

@@ -33,6 +33,9 @@ Image MaskImage(const cv::Mat& mask, const Image& like);
 // The input windowed to 8 bits (its own window), as RGB, with `mask` blended in `rgb` at `alpha`
 // (0..1) where mask != 0.
 core::Result<Image> Overlay(const Image& input, const cv::Mat& mask, cv::Vec3b rgb, double alpha);
+// The Output of a segmentation-like algorithm: the mask as both image and mask, and the overlay.
+core::Result<Output> MaskOutput(const Image& input, const cv::Mat& mask, cv::Vec3b rgb,
+                                double alpha, boost::json::object summary);
 
 // Progress and cancellation over `total` steps.
 class Steps {

@@ -150,11 +150,8 @@ class Threshold : public Algorithm {
     summary["mask_pixels"] = count;
     summary["mask_fraction"] = static_cast<double>(count) / image.PixelCount();
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
-    Output out;
-    out.image = MaskImage(mask, image);
-    out.mask = out.image;
-    IMGPIPE_ASSIGN_OR_RETURN(out.overlay, Overlay(image, mask, cv::Vec3b(255, 60, 60), 0.45));
-    out.summary = std::move(summary);
+    IMGPIPE_ASSIGN_OR_RETURN(
+        Output out, MaskOutput(image, mask, cv::Vec3b(255, 60, 60), 0.45, std::move(summary)));
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
     return out;
   }
