@@ -149,6 +149,12 @@ struct Output {
   std::optional<Image> mask;     // U8 grey, 0/255, the input's shape
   std::optional<Image> overlay;  // U8 RGB: the input windowed to 8 bits, the mask coloured on top
   boost::json::object summary;   // numbers worth showing (threshold chosen, edge pixels, ...)
+  // A DICOM file the algorithm made itself (de-identification, external algorithms that write
+  // one). When set, the worker stores it as the job's DICOM result instead of deriving a
+  // Secondary Capture from `image`.
+  std::optional<std::string> dicom;
+  // What the algorithm wants in the job's log (an external program's stdout and stderr).
+  std::string log;
 };
 
 struct RunContext {
@@ -156,6 +162,15 @@ struct RunContext {
   std::function<void(int done, int total)> progress;
   // Polled between steps; when it returns true Run stops with Unavailable("cancelled").
   std::function<bool()> cancelled;
+  // The source instance's Part 10 file, when the caller has it (workers always do). Algorithms
+  // that work on the file rather than the pixels (de-identification) fail with Unprocessable
+  // without it; external algorithms hand it to the program as input.dcm.
+  std::string_view source_file;
+  // A secret stable across the images of one job (workers derive it from the job id and a server
+  // secret). Algorithms that make pseudonyms (de-identification's UID mapping) key them with it,
+  // so every image of a series or study job maps to one new study and series. Empty: a random
+  // key per run.
+  std::string_view run_key;
 };
 
 // One algorithm. Subclasses implement DoRun; Run checks what every algorithm needs (a
@@ -186,8 +201,11 @@ class Registry {
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
-  // denoise, clahe, canny, window_level, threshold, resize, and processing_1 (alias of clahe).
+  // denoise, clahe, canny, window_level, threshold, resize, deidentify, and processing_1 (alias
+  // of clahe).
   static const Registry& BuiltIn();
+  // A new registry holding the built-in algorithms, to which more (external ones) can be added.
+  static std::unique_ptr<Registry> WithBuiltIns();
 
   // AlreadyExists when the name is taken.
   core::Status Add(std::unique_ptr<Algorithm> algorithm);

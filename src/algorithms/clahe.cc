@@ -114,7 +114,7 @@ class Clahe : public Algorithm {
     }
     IMGPIPE_ASSIGN_OR_RETURN(Image result, FromMat(out, image));
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
-    return Output{std::move(result), std::nullopt, std::nullopt, std::move(summary)};
+    return ImageOutput(std::move(result), std::move(summary));
   }
 
  private:

@@ -138,6 +138,13 @@ core::Result<Image> Overlay(const Image& input, const cv::Mat& mask, cv::Vec3b r
   return out;
 }
 
+Output ImageOutput(Image image, boost::json::object summary) {
+  Output out;
+  out.image = std::move(image);
+  out.summary = std::move(summary);
+  return out;
+}
+
 Status Steps::Next() {
   ++done_;
   if (ctx_.progress) ctx_.progress(std::min(done_, total_), total_);

@@ -44,5 +44,45 @@ TEST(DemoTest, BoneThresholdOnTheCtPhantom) {
   EXPECT_NE(p1->image.pixels, image->pixels);
 }
 
+TEST(DemoTest, DeidentifyKeepsPixelsAndMapsUidsWithTheRunKey) {
+  std::vector<dicom::DemoFile> files = dicom::MakeDemoDataset();
+  const dicom::DemoFile& ct = files.front();
+  core::Result<dicom::InstanceInfo> info = dicom::ParseInstance(ct.bytes);
+  ASSERT_TRUE(info.ok());
+  core::Result<dicom::Frame> frame = dicom::DecodeFrame(ct.bytes, 1);
+  ASSERT_TRUE(frame.ok());
+  core::Result<Image> image = ImageFromFrame(*frame, *info);
+  ASSERT_TRUE(image.ok());
+
+  // Without the source file there is nothing to de-identify.
+  core::Result<Output> none = testing::RunBuiltIn("deidentify", *image);
+  EXPECT_EQ(none.status().code(), core::StatusCode::kUnprocessable);
+
+  RunContext ctx;
+  ctx.source_file = ct.bytes;
+  ctx.run_key = "job-key-1";
+  core::Result<Output> a = testing::RunBuiltIn("deidentify", *image, "{}", ctx);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(a->dicom.has_value());
+  EXPECT_EQ(a->image.pixels, image->pixels);
+  core::Result<dicom::InstanceInfo> out = dicom::ParseInstance(*a->dicom);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->patient_name, "ANONYMOUS");
+  EXPECT_NE(out->study_instance_uid, info->study_instance_uid);
+  EXPECT_NE(out->sop_instance_uid, info->sop_instance_uid);
+  core::Result<dicom::Frame> out_frame = dicom::DecodeFrame(*a->dicom, 1);
+  ASSERT_TRUE(out_frame.ok());
+  EXPECT_EQ(out_frame->pixels, frame->pixels);
+
+  // One key, one mapping (a series job's images share their new study); another key, another.
+  core::Result<Output> again = testing::RunBuiltIn("deidentify", *image, "{}", ctx);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(dicom::ParseInstance(*again->dicom)->study_instance_uid, out->study_instance_uid);
+  ctx.run_key = "job-key-2";
+  core::Result<Output> other = testing::RunBuiltIn("deidentify", *image, "{}", ctx);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(dicom::ParseInstance(*other->dicom)->study_instance_uid, out->study_instance_uid);
+}
+
 }  // namespace
 }  // namespace imgpipe::algorithms

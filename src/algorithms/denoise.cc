@@ -136,12 +136,12 @@ class Denoise : public Algorithm {
       summary["sigma_space"] = sigma_space;
       summary["sigma_color"] = sigma_color;
       IMGPIPE_RETURN_IF_ERROR(steps.Next());
-      return Output{std::move(stored), std::nullopt, std::nullopt, std::move(summary)};
+      return ImageOutput(std::move(stored), std::move(summary));
     }
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
     IMGPIPE_ASSIGN_OR_RETURN(Image result, FromMat(out, image));
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
-    return Output{std::move(result), std::nullopt, std::nullopt, std::move(summary)};
+    return ImageOutput(std::move(result), std::move(summary));
   }
 
  private:

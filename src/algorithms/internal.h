@@ -37,6 +37,9 @@ core::Result<Image> Overlay(const Image& input, const cv::Mat& mask, cv::Vec3b r
 core::Result<Output> MaskOutput(const Image& input, const cv::Mat& mask, cv::Vec3b rgb,
                                 double alpha, boost::json::object summary);
 
+// An Output holding only `image` and `summary`.
+Output ImageOutput(Image image, boost::json::object summary);
+
 // Progress and cancellation over `total` steps.
 class Steps {
  public:
@@ -59,6 +62,7 @@ std::unique_ptr<Algorithm> NewCanny();
 std::unique_ptr<Algorithm> NewWindowLevel();
 std::unique_ptr<Algorithm> NewThreshold();
 std::unique_ptr<Algorithm> NewResize();
+std::unique_ptr<Algorithm> NewDeidentify();
 
 // The scopes every built-in accepts.
 std::vector<std::string> AllScopes();

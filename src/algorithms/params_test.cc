@@ -9,6 +9,7 @@
 namespace imgpipe::algorithms {
 namespace {
 
+using testing::AnyDicomFile;
 using testing::Get;
 using testing::MakeImage;
 
@@ -130,7 +131,7 @@ TEST(RegistryTest, BuiltInsAndAlias) {
   std::vector<std::string> names;
   for (const Algorithm* a : Registry::BuiltIn().List()) names.push_back(a->info().name);
   EXPECT_EQ(names, (std::vector<std::string>{"denoise", "clahe", "canny", "window_level",
-                                             "threshold", "resize", "processing_1"}));
+                                             "threshold", "resize", "deidentify", "processing_1"}));
   const std::regex valid("[a-z0-9_]+");
   for (const std::string& n : names) EXPECT_TRUE(std::regex_match(n, valid)) << n;
   EXPECT_EQ(Registry::BuiltIn().Find("nope"), nullptr);
@@ -152,7 +153,9 @@ TEST(RegistryTest, EveryBuiltInRunsWithDefaults) {
     for (const Algorithm* a : Registry::BuiltIn().List()) {
       core::Result<Params> p = ValidateParams(a->info(), boost::json::object());
       ASSERT_TRUE(p.ok()) << a->info().name;
-      core::Result<Output> out = a->Run(image, *p, {});
+      RunContext ctx;
+      ctx.source_file = AnyDicomFile();
+      core::Result<Output> out = a->Run(image, *p, ctx);
       ASSERT_TRUE(out.ok()) << a->info().name << " on " << PixelTypeName(type) << ": "
                             << out.status().ToString();
       EXPECT_FALSE(out->image.empty());

@@ -96,21 +96,24 @@ std::vector<const Algorithm*> Registry::List() const {
   return out;
 }
 
-const Registry& Registry::BuiltIn() {
-  static const Registry* registry = [] {
-    auto* r = new Registry;
-    for (auto* make : {internal::NewDenoise, internal::NewClahe, internal::NewCanny,
-                       internal::NewWindowLevel, internal::NewThreshold, internal::NewResize}) {
-      Status st = r->Add(make());
-      assert(st.ok());
-      (void)st;
-    }
-    // The seed's example name: contrast enhancement is the default a viewer wants to see.
-    Status st = r->AddAlias("processing_1", "clahe");
+std::unique_ptr<Registry> Registry::WithBuiltIns() {
+  auto r = std::make_unique<Registry>();
+  for (auto* make :
+       {internal::NewDenoise, internal::NewClahe, internal::NewCanny, internal::NewWindowLevel,
+        internal::NewThreshold, internal::NewResize, internal::NewDeidentify}) {
+    Status st = r->Add(make());
     assert(st.ok());
     (void)st;
-    return r;
-  }();
+  }
+  // The seed's example name: contrast enhancement is the default a viewer wants to see.
+  Status st = r->AddAlias("processing_1", "clahe");
+  assert(st.ok());
+  (void)st;
+  return r;
+}
+
+const Registry& Registry::BuiltIn() {
+  static const Registry* registry = WithBuiltIns().release();
   return *registry;
 }
 

@@ -93,7 +93,7 @@ class Resize : public Algorithm {
                    ? "nearest"
                    : (interpolation == cv::INTER_CUBIC ? "cubic" : "linear"));
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
-    return Output{std::move(result), std::nullopt, std::nullopt, std::move(summary)};
+    return ImageOutput(std::move(result), std::move(summary));
   }
 
  private:

@@ -190,6 +190,7 @@ TEST(RunTest, ProgressReachesTotalAndCancellationStops) {
     ASSERT_TRUE(p.ok());
     std::vector<std::pair<int, int>> calls;
     RunContext ctx;
+    ctx.source_file = testing::AnyDicomFile();
     ctx.progress = [&](int done, int total) { calls.emplace_back(done, total); };
     ASSERT_TRUE(a->Run(image, *p, ctx).ok()) << a->info().name;
     ASSERT_FALSE(calls.empty()) << a->info().name;
@@ -226,7 +227,9 @@ class CtOnly : public Algorithm {
  protected:
   core::Result<Output> DoRun(const Image& image, const Params&, const RunContext&) const override {
     if (image.rows == 1) throw std::runtime_error("boom");
-    return Output{image, std::nullopt, std::nullopt, {}};
+    Output out;
+    out.image = image;
+    return out;
   }
 
  private:

@@ -83,4 +83,9 @@ core::Result<Output> RunBuiltIn(std::string_view name, const Image& image, std::
   return Get(name).Run(image, *p, ctx);
 }
 
+const std::string& AnyDicomFile() {
+  static const std::string* file = new std::string(dicom::MakeDemoDataset().front().bytes);
+  return *file;
+}
+
 }  // namespace imgpipe::algorithms::testing

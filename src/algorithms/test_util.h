@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "algorithms/algorithms.h"
@@ -19,6 +20,8 @@ void Stats(const Image& image, int r0, int r1, int c0, int c1, double* mean, dou
 const Algorithm& Get(std::string_view name);
 // ValidateParams(Get(name).info(), json) that must succeed.
 Params ParamsFor(std::string_view name, std::string_view json);
+// A real Part 10 file (a demo CT slice, made once), for the algorithms that read the source file.
+const std::string& AnyDicomFile();
 // Runs a built-in with `json` params (validated) on `image`.
 core::Result<Output> RunBuiltIn(std::string_view name, const Image& image,
                                 std::string_view json = "{}", const RunContext& ctx = {});

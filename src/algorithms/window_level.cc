@@ -53,7 +53,7 @@ class WindowLevel : public Algorithm {
         width ? *width
               : (image.window_center && image.window_width ? *image.window_width : hi - lo + 1);
     IMGPIPE_RETURN_IF_ERROR(steps.Next());
-    return Output{std::move(out), std::nullopt, std::nullopt, std::move(summary)};
+    return ImageOutput(std::move(out), std::move(summary));
   }
 
  private:
