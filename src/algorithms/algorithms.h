@@ -86,6 +86,14 @@ core::Result<Image> ImageFromFrame(const dicom::Frame& frame, const dicom::Insta
 core::Result<Image> WindowToU8(const Image& image, std::optional<double> center = {},
                                std::optional<double> width = {});
 
+// The image for a browser: WindowToU8 with the image's own window, as PNG.
+core::Result<std::string> ToPng(const Image& image);
+
+// The image as pixels for dicom::WriteDerivedImage: U8/U16/S16 as they are, with their modality
+// LUT (a CT result still reads in HU) and window; F32 as 16-bit with a LUT that keeps its real
+// values (exactly for integers within int16, else to 1/65535 of their range).
+dicom::DerivedImage ToDerivedImage(const Image& image);
+
 // ---- Parameters ----
 
 enum class ParamType { kInteger, kNumber, kBoolean, kString };

@@ -112,6 +112,11 @@ struct EncodedImage {
   int height = 0;
 };
 
+// PNG (fast settings) of an 8-bit raster: `samples` 1 (grey) or 3 (RGB, interleaved), rows of
+// columns * samples bytes. InvalidArgument when the sizes do not match.
+core::Result<std::string> EncodePng(const std::vector<uint8_t>& pixels, int rows, int columns,
+                                    int samples);
+
 // Renders one frame for display: modality LUT (rescale slope/intercept), then the requested
 // window, else the file's first VOI window, else a window from the pixel range; MONOCHROME1
 // inverted; non-square pixel spacing corrected; fitted within `size`; encoded.

@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <cstdio>
+
+#include "dicom/dicom.h"
 // jpeglib.h needs size_t and FILE declared first.
 #include <jpeglib.h>
 
@@ -88,3 +90,17 @@ core::Result<std::string> EncodeJpeg(const uint8_t* pixels, int width, int heigh
 }
 
 }  // namespace imgpipe::dicom::internal
+
+namespace imgpipe::dicom {
+
+core::Result<std::string> EncodePng(const std::vector<uint8_t>& pixels, int rows, int columns,
+                                    int samples) {
+  if (rows <= 0 || columns <= 0 || (samples != 1 && samples != 3) ||
+      pixels.size() != static_cast<size_t>(rows) * columns * samples) {
+    return core::Status::InvalidArgument("PNG: raster size does not match its shape");
+  }
+  return internal::EncodePng(pixels.data(), columns, rows, samples,
+                             static_cast<size_t>(columns) * samples);
+}
+
+}  // namespace imgpipe::dicom

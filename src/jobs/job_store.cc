@@ -1,6 +1,8 @@
 #include "jobs/job_store.h"
 
+#include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 
 namespace imgpipe::jobs::internal {
 namespace {
@@ -10,7 +12,7 @@ using core::Status;
 using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 4> kSchema = {
+constexpr std::array<std::string_view, 14> kSchema = {
     "CREATE TABLE jobs_clients (client_id TEXT PRIMARY KEY, created_at_ms INTEGER NOT NULL)",
     "CREATE TABLE jobs_jobs ("
     " job_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, algorithm TEXT NOT NULL,"
@@ -22,11 +24,24 @@ constexpr std::array<std::string_view, 4> kSchema = {
     "CREATE UNIQUE INDEX jobs_jobs_by_idempotency_key ON jobs_jobs(client_id, idempotency_key)",
     // ListJobs: a client's jobs newest first (UUIDv7 ids sort by creation time).
     "CREATE INDEX jobs_jobs_by_client ON jobs_jobs(client_id, job_id)",
+    // The worker's side (runs, outcomes, progress).
+    "ALTER TABLE jobs_jobs ADD COLUMN error_code TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE jobs_jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE jobs_jobs ADD COLUMN summary TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE jobs_jobs ADD COLUMN progress_done INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs_jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs_jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs_jobs ADD COLUMN started_at_ms INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs_jobs ADD COLUMN finished_at_ms INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE jobs_jobs ADD COLUMN duration_ms DOUBLE PRECISION NOT NULL DEFAULT 0",
+    // A server secret shared by every process on this database (de-identification run keys).
+    "CREATE TABLE jobs_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 };
 
 constexpr std::string_view kJobColumns =
     "job_id, client_id, algorithm, study_id, series_id, image_id, scope, params, status, error,"
-    " created_at_ms, updated_at_ms";
+    " created_at_ms, updated_at_ms, error_code, outputs, summary, progress_done, progress_total,"
+    " attempts, started_at_ms, finished_at_ms, duration_ms";
 
 JobRecord JobFromRow(const db::Row& row) {
   JobRecord job;
@@ -42,6 +57,15 @@ JobRecord JobFromRow(const db::Row& row) {
   job.error = row.Text(9);
   job.created_at_ms = row.Int(10);
   job.updated_at_ms = row.Int(11);
+  job.error_code = row.Text(12);
+  job.outputs_json = row.Text(13);
+  job.summary_json = row.Text(14);
+  job.progress_done = static_cast<int>(row.Int(15));
+  job.progress_total = static_cast<int>(row.Int(16));
+  job.attempts = static_cast<int>(row.Int(17));
+  job.started_at_ms = row.Int(18);
+  job.finished_at_ms = row.Int(19);
+  job.duration_ms = row.Real(20);
   return job;
 }
 
@@ -115,6 +139,117 @@ Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_v
   jobs.reserve(rows.size());
   for (const auto& row : rows) jobs.push_back(JobFromRow(row));
   return jobs;
+}
+
+Result<std::optional<JobRecord>> StartRun(db::Transaction& tx, std::string_view job_id, int attempt,
+                                          int64_t now_ms) {
+  Value params[] = {std::string(kStatusRunning), static_cast<int64_t>(attempt), now_ms, now_ms,
+                    std::string(job_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      int64_t changed,
+      tx.Exec("UPDATE jobs_jobs SET status = ?, attempts = ?, updated_at_ms = ?,"
+              " started_at_ms = CASE WHEN started_at_ms = 0 THEN ? ELSE started_at_ms END"
+              " WHERE job_id = ? AND status IN ('queued', 'running')",
+              params));
+  if (changed == 0) return std::optional<JobRecord>();
+  return FindJob(tx, job_id);
+}
+
+Result<bool> FinishJob(db::Transaction& tx, std::string_view job_id, const JobOutcome& outcome,
+                       int64_t now_ms) {
+  Value params[] = {outcome.status,
+                    outcome.error_code,
+                    outcome.error_message,
+                    boost::json::serialize(outcome.outputs),
+                    boost::json::serialize(outcome.summary),
+                    outcome.duration_ms,
+                    now_ms,
+                    now_ms,
+                    std::string(job_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      int64_t changed,
+      tx.Exec("UPDATE jobs_jobs SET status = ?, error_code = ?, error = ?, outputs = ?,"
+              " summary = ?, duration_ms = ?, finished_at_ms = ?, updated_at_ms = ?"
+              " WHERE job_id = ? AND status IN ('queued', 'running')",
+              params));
+  return changed == 1;
+}
+
+Result<bool> CancelJob(db::Transaction& tx, std::string_view job_id, int64_t now_ms) {
+  Value params[] = {now_ms, now_ms, std::string(job_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      int64_t changed,
+      tx.Exec("UPDATE jobs_jobs SET status = 'cancelled', error_code = 'cancelled',"
+              " error = 'cancelled by the client', finished_at_ms = ?, updated_at_ms = ?"
+              " WHERE job_id = ? AND status IN ('queued', 'running')",
+              params));
+  return changed == 1;
+}
+
+Result<bool> SetProgress(db::Transaction& tx, std::string_view job_id, int done, int total,
+                         int64_t now_ms) {
+  Value params[] = {static_cast<int64_t>(done), static_cast<int64_t>(total), now_ms,
+                    std::string(job_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      int64_t changed,
+      tx.Exec("UPDATE jobs_jobs SET progress_done = ?, progress_total = ?, updated_at_ms = ?"
+              " WHERE job_id = ? AND status = 'running'",
+              params));
+  return changed == 1;
+}
+
+Status RequeueJob(db::Transaction& tx, std::string_view job_id, std::string_view why,
+                  int64_t now_ms) {
+  Value params[] = {std::string(why), now_ms, std::string(job_id)};
+  return tx
+      .Exec(
+          "UPDATE jobs_jobs SET status = 'queued', error = ?, updated_at_ms = ?"
+          " WHERE job_id = ? AND status = 'running'",
+          params)
+      .status();
+}
+
+Result<std::vector<std::string>> CancelledAmong(db::Transaction& tx,
+                                                const std::vector<std::string>& job_ids) {
+  std::vector<std::string> out;
+  // One statement per chunk of ids (bounded parameter lists).
+  constexpr size_t kChunk = 100;
+  for (size_t i = 0; i < job_ids.size(); i += kChunk) {
+    std::vector<Value> params;
+    std::string sql = "SELECT job_id FROM jobs_jobs WHERE status = 'cancelled' AND job_id IN (";
+    for (size_t j = i; j < std::min(job_ids.size(), i + kChunk); ++j) {
+      sql += j == i ? "?" : ", ?";
+      params.emplace_back(job_ids[j]);
+    }
+    sql += ")";
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+    for (const auto& row : rows) out.push_back(row.Text(0));
+  }
+  return out;
+}
+
+Result<std::string> ServerSecret(db::Database& db, std::string_view name,
+                                 const std::function<std::string()>& make) {
+  Value params[] = {std::string(name)};
+  {
+    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db.Begin(db::TxMode::kRead));
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                             tx->Query("SELECT value FROM jobs_settings WHERE name = ?", params));
+    if (!rows.empty()) return rows[0].Text(0);
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db.Begin(db::TxMode::kWrite));
+  Value insert[] = {std::string(name), make()};
+  IMGPIPE_RETURN_IF_ERROR(
+      tx->Exec(
+            "INSERT INTO jobs_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            insert)
+          .status());
+  // Another process may have won the race: read what was stored.
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                           tx->Query("SELECT value FROM jobs_settings WHERE name = ?", params));
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  if (rows.empty()) return Status::Internal("server secret not stored");
+  return rows[0].Text(0);
 }
 
 }  // namespace imgpipe::jobs::internal

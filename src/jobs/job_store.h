@@ -2,6 +2,7 @@
 // src/jobs; every function runs inside the caller's transaction.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,5 +31,23 @@ core::Result<std::optional<JobRecord>> FindJob(db::Transaction& tx, std::string_
 // Newest first.
 core::Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
                                                     int limit);
+
+// The worker's transitions (see JobService); each returns whether the row changed.
+core::Result<std::optional<JobRecord>> StartRun(db::Transaction& tx, std::string_view job_id,
+                                                int attempt, int64_t now_ms);
+core::Result<bool> FinishJob(db::Transaction& tx, std::string_view job_id,
+                             const JobOutcome& outcome, int64_t now_ms);
+core::Result<bool> CancelJob(db::Transaction& tx, std::string_view job_id, int64_t now_ms);
+core::Result<bool> SetProgress(db::Transaction& tx, std::string_view job_id, int done, int total,
+                               int64_t now_ms);
+core::Status RequeueJob(db::Transaction& tx, std::string_view job_id, std::string_view why,
+                        int64_t now_ms);
+core::Result<std::vector<std::string>> CancelledAmong(db::Transaction& tx,
+                                                      const std::vector<std::string>& job_ids);
+
+// A named secret shared by every process on the database: stored once (`make` makes it), then
+// read back. Its own transactions.
+core::Result<std::string> ServerSecret(db::Database& db, std::string_view name,
+                                       const std::function<std::string()>& make);
 
 }  // namespace imgpipe::jobs::internal

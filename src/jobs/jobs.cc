@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/ids.h"
+#include "core/sha256.h"
 #include "core/uid.h"
 #include "jobs/job_store.h"
 
@@ -48,6 +49,26 @@ std::string Quoted(std::string_view s) {
 
 std::string QueueName(std::string_view algorithm) { return "algo." + std::string(algorithm); }
 
+bool IsTerminal(std::string_view status) {
+  return status == kStatusSucceeded || status == kStatusFailed || status == kStatusCancelled;
+}
+
+std::string ResultMessageBody(const JobRecord& job) {
+  boost::json::object m;
+  m["type"] = "result";
+  m["job_id"] = job.job_id;
+  m["algorithm"] = job.algorithm;
+  m["status"] = job.status;
+  if (job.status == kStatusSucceeded) {
+    m["outputs"] = boost::json::parse(job.outputs_json);
+    m["summary"] = boost::json::parse(job.summary_json);
+    m["duration_ms"] = job.duration_ms;
+  } else {
+    m["error"] = {{"code", job.error_code}, {"message", job.error}};
+  }
+  return boost::json::serialize(m);
+}
+
 JobService::JobService(db::Database& db, queue::QueueService& queues, pacs::Pacs& pacs,
                        const algorithms::Registry& registry, JobServiceOptions options)
     : db_(db), queues_(queues), pacs_(pacs), registry_(registry), options_(std::move(options)) {}
@@ -62,7 +83,13 @@ Result<std::unique_ptr<JobService>> JobService::Create(db::Database& db,
     IMGPIPE_RETURN_IF_ERROR(
         queues.EnsureQueue(QueueName(algorithm->info().name), options.queue_options));
   }
-  return std::unique_ptr<JobService>(new JobService(db, queues, pacs, registry, options));
+  IMGPIPE_RETURN_IF_ERROR(queues.EnsureQueue(kResultsQueue, options.queue_options));
+  IMGPIPE_ASSIGN_OR_RETURN(std::string secret, internal::ServerSecret(db, "run_key_secret", [] {
+                             return core::RandomUrlSafeToken(32);
+                           }));
+  std::unique_ptr<JobService> service(new JobService(db, queues, pacs, registry, options));
+  service->server_secret_ = std::move(secret);
+  return service;
 }
 
 int64_t JobService::NowMs() const {
@@ -200,6 +227,91 @@ Result<std::vector<JobRecord>> JobService::ListJobs(std::string_view client_id, 
   IMGPIPE_ASSIGN_OR_RETURN(bool known, internal::ClientExists(*tx, client_id));
   if (!known) return Status::Unauthenticated("unknown client_id");
   return internal::ListClientJobs(*tx, client_id, limit);
+}
+
+Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view client_id) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
+  if (!job) return Status::NotFound("no job " + Quoted(job_id));
+  if (job->client_id != client_id) return Status::PermissionDenied("not this client's job");
+  if (IsTerminal(job->status)) {
+    return Status::Conflict("job " + job->job_id + " is already " + job->status);
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::CancelJob(*tx, job_id, NowMs()));
+  if (!changed) return Status::Conflict("job " + job->job_id + " has just finished");
+  IMGPIPE_ASSIGN_OR_RETURN(job, internal::FindJob(*tx, job_id));
+  IMGPIPE_RETURN_IF_ERROR(SendResult(*tx, *job));
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  queues_.NotifyCommitted(kResultsQueue);
+  spdlog::info("jobs: job {} cancelled", job->job_id);
+  if (cancel_listener_) cancel_listener_(job->job_id);
+  return std::move(*job);
+}
+
+void JobService::SetCancelListener(std::function<void(const std::string&)> listener) {
+  cancel_listener_ = std::move(listener);
+}
+
+std::string JobService::RunKey(std::string_view job_id) const {
+  return core::ToHex(core::Sha256Of(server_secret_ + "/" + std::string(job_id)));
+}
+
+Status JobService::SendResult(db::Transaction& tx, const JobRecord& job) {
+  queue::OutgoingMessage message;
+  message.body = ResultMessageBody(job);
+  message.group_id = job.client_id;
+  message.dedup_id = job.job_id;
+  return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+}
+
+Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, int attempt) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::StartRun(*tx, job_id, attempt, NowMs()));
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  return job;
+}
+
+Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outcome) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::FinishJob(*tx, job_id, outcome, NowMs()));
+  if (!changed) return false;
+  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
+  if (!job) return Status::Internal("finished job vanished");
+  IMGPIPE_RETURN_IF_ERROR(SendResult(*tx, *job));
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  queues_.NotifyCommitted(kResultsQueue);
+  return true;
+}
+
+Status JobService::ReportProgress(std::string_view job_id, int done, int total) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::SetProgress(*tx, job_id, done, total, NowMs()));
+  if (!changed) return Status::Ok();
+  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
+  if (!job) return Status::Internal("running job vanished");
+  boost::json::object body{
+      {"type", "progress"}, {"job_id", job->job_id}, {"done", done}, {"total", total}};
+  queue::OutgoingMessage message;
+  message.body = boost::json::serialize(body);
+  message.group_id = job->client_id;
+  message.dedup_id = job->job_id + ":progress:" + std::to_string(done);
+  IMGPIPE_RETURN_IF_ERROR(queues_.SendInTransaction(*tx, kResultsQueue, message).status());
+  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  queues_.NotifyCommitted(kResultsQueue);
+  return Status::Ok();
+}
+
+Status JobService::MarkRetrying(std::string_view job_id, std::string_view why) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_RETURN_IF_ERROR(internal::RequeueJob(*tx, job_id, why, NowMs()));
+  return tx->Commit();
+}
+
+Result<std::vector<std::string>> JobService::CancelledAmong(
+    const std::vector<std::string>& job_ids) {
+  if (job_ids.empty()) return std::vector<std::string>();
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  return internal::CancelledAmong(*tx, job_ids);
 }
 
 }  // namespace imgpipe::jobs

@@ -24,8 +24,9 @@
 //   creates nothing.
 // - Stored params are the validated ones, with defaults filled in.
 //
-// Thread-safety: JobService is thread-safe (it holds no mutable state; the database serialises
-// writes); share one per process. Its database, queue service, PACS and registry must outlive it.
+// Thread-safety: JobService is thread-safe (its only mutable state, the cancel listener, is set
+// before use; the database serialises writes); share one per process. Its database, queue service,
+// PACS and registry must outlive it.
 #pragma once
 
 #include <boost/json.hpp>
@@ -45,9 +46,18 @@
 
 namespace imgpipe::jobs {
 
-// Job statuses. Submit creates "queued"; workers (later) move a job to "running", then to one of
-// "succeeded", "failed", "cancelled".
+// Job statuses. Submit creates "queued"; a worker moves it to "running" (and back to "queued"
+// while it waits for a retry), then to one of the terminal "succeeded", "failed", "cancelled".
 inline constexpr std::string_view kStatusQueued = "queued";
+inline constexpr std::string_view kStatusRunning = "running";
+inline constexpr std::string_view kStatusSucceeded = "succeeded";
+inline constexpr std::string_view kStatusFailed = "failed";
+inline constexpr std::string_view kStatusCancelled = "cancelled";
+bool IsTerminal(std::string_view status);
+
+// The single FIFO results queue (DESIGN.md): one message per progress step and one terminal
+// result per job, group = client_id.
+inline constexpr std::string_view kResultsQueue = "results";
 
 // The queue of an algorithm: "algo.{algorithm}".
 std::string QueueName(std::string_view algorithm);
@@ -69,10 +79,34 @@ struct JobRecord {
   std::string scope;
   std::string params_json;  // the validated params, as a JSON object
   std::string status;
-  std::string error;  // empty unless failed
+  std::string error_code;           // failed: a Status code name ("unprocessable", ...)
+  std::string error;                // failed: what went wrong; queued again after a failure: why
+  std::string outputs_json = "{}";  // succeeded: {"image": "/api/results/{job}/image.png", ...}
+  std::string summary_json = "{}";  // succeeded: the algorithm's summary (numbers worth showing)
+  int progress_done = 0;            // images done of progress_total (series and study scopes)
+  int progress_total = 0;
+  int attempts = 0;  // deliveries of the job's message so far
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  int64_t started_at_ms = 0;   // first start of a run; 0 before
+  int64_t finished_at_ms = 0;  // terminal; 0 before
+  double duration_ms = 0;      // the successful run's duration
 };
+
+// How a run ended (JobService::Finish).
+struct JobOutcome {
+  std::string status;           // kStatusSucceeded or kStatusFailed
+  boost::json::object outputs;  // name -> URL
+  boost::json::object summary;
+  std::string error_code, error_message;  // failed
+  double duration_ms = 0;
+};
+
+// The results-queue message of a terminal job, also the WebSocket "result" event without its
+// seq: {"type":"result","job_id","algorithm","status","outputs","summary","duration_ms"} or, for
+// failed and cancelled jobs, {"type":"result","job_id","algorithm","status","error":{"code",
+// "message"}}.
+std::string ResultMessageBody(const JobRecord& job);
 
 struct SubmitResult {
   JobRecord job;
@@ -101,6 +135,8 @@ class JobService {
   JobService(const JobService&) = delete;
   JobService& operator=(const JobService&) = delete;
 
+  const JobServiceOptions& options() const { return options_; }
+
   // A new client id, stored.
   core::Result<std::string> Provision();
   core::Result<bool> ClientExists(std::string_view client_id);
@@ -114,6 +150,34 @@ class JobService {
   // when the client does not exist.
   core::Result<std::vector<JobRecord>> ListJobs(std::string_view client_id, int limit);
 
+  // Cancels a queued or running job of `client_id`: status "cancelled" and its result message on
+  // the results queue, in one transaction; then the cancel listener (a running worker stops it).
+  // NotFound (no such job), PermissionDenied (another client's), Conflict (already terminal).
+  core::Result<JobRecord> Cancel(std::string_view job_id, std::string_view client_id);
+  // Called with the job id after every Cancel commits. Set once, before workers start.
+  void SetCancelListener(std::function<void(const std::string&)> listener);
+
+  // ---- The worker's side ----
+  // A secret for one job's pseudonyms (algorithms::RunContext::run_key): SHA-256 of a server
+  // secret stored in the database (so every process agrees) and the job id, in hex.
+  std::string RunKey(std::string_view job_id) const;
+  // queued/running -> running, attempts = `attempt`, started_at set on the first start. nullopt
+  // when the job is missing or terminal (the worker then just acknowledges its message).
+  core::Result<std::optional<JobRecord>> StartRun(std::string_view job_id, int attempt);
+  // queued/running -> outcome.status, and the result message sent to the results queue (group
+  // = client_id, dedup id = job id), in one transaction. false, with nothing changed, when the job
+  // was already terminal (cancelled while it ran): the caller discards its outputs.
+  core::Result<bool> Finish(std::string_view job_id, const JobOutcome& outcome);
+  // Progress of a series or study job: the job row and a {"type":"progress","job_id","done",
+  // "total"} message on the results queue, in one transaction. No-op unless the job is running.
+  core::Status ReportProgress(std::string_view job_id, int done, int total);
+  // running -> queued with `why` in error: the worker failed transiently and the message will be
+  // delivered again.
+  core::Status MarkRetrying(std::string_view job_id, std::string_view why);
+  // The ids among `job_ids` whose job is cancelled (workers poll this to stop runs cancelled by
+  // another process).
+  core::Result<std::vector<std::string>> CancelledAmong(const std::vector<std::string>& job_ids);
+
  private:
   JobService(db::Database& db, queue::QueueService& queues, pacs::Pacs& pacs,
              const algorithms::Registry& registry, JobServiceOptions options);
@@ -122,12 +186,16 @@ class JobService {
   // The checks of Submit after authentication and the idempotency lookup; returns the record to
   // insert (job id, status and times not yet set).
   core::Result<JobRecord> Validate(const SubmitRequest& request);
+  // Sends the terminal result message of `job` to the results queue, in `tx`.
+  core::Status SendResult(db::Transaction& tx, const JobRecord& job);
 
   db::Database& db_;
   queue::QueueService& queues_;
   pacs::Pacs& pacs_;
   const algorithms::Registry& registry_;
   JobServiceOptions options_;
+  std::function<void(const std::string&)> cancel_listener_;
+  std::string server_secret_;
 };
 
 }  // namespace imgpipe::jobs
