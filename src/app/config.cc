@@ -41,6 +41,20 @@ Result<uint64_t> ParseUint(const std::string& key, const std::string& v) {
 // One setter per key; the same table serves the file, the environment and the flags.
 using Setter = std::function<Status(Config&, const std::string&)>;
 
+// A setter of an integer member within [min, max].
+template <typename T>
+Setter Bounded(std::string key, T Config::*member, uint64_t min, uint64_t max) {
+  return [key, member, min, max](Config& c, const std::string& v) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint(key, v));
+    if (n < min || n > max) {
+      return Status::InvalidArgument(key + " must be within " + std::to_string(min) + ".." +
+                                     std::to_string(max));
+    }
+    c.*member = static_cast<T>(n);
+    return Status::Ok();
+  };
+}
+
 const std::map<std::string, Setter>& Setters() {
   static const std::map<std::string, Setter> m = {
       {"listen",
@@ -102,6 +116,17 @@ const std::map<std::string, Setter>& Setters() {
          IMGPIPE_ASSIGN_OR_RETURN(c.demo, ParseBool("demo", v));
          return Status::Ok();
        }},
+      {"workers.algorithms",
+       [](Config& c, const std::string& v) {
+         c.worker_algorithms = v;
+         return Status::Ok();
+       }},
+      {"workers.concurrency", Bounded("workers.concurrency", &Config::worker_concurrency, 1, 64)},
+      {"queue.max_depth", Bounded("queue.max_depth", &Config::queue_max_depth, 0, 1'000'000'000)},
+      {"queue.visibility_timeout_s",
+       Bounded("queue.visibility_timeout_s", &Config::queue_visibility_timeout_s, 1, 43'200)},
+      {"queue.max_receive_count",
+       Bounded("queue.max_receive_count", &Config::queue_max_receive_count, 1, 1000)},
       {"admin_key",
        [](Config& c, const std::string& v) {
          c.admin_key = v;

@@ -21,6 +21,16 @@ struct Config {
   uint64_t body_limit_mb = 512;
   uint64_t render_cache_mb = 256;  // 0 disables the preview cache
   bool demo = false;               // serve --demo: load demo data into an empty store
+  // Workers: the algorithms this process runs (comma-separated names; "" = all), and receiving
+  // threads per algorithm. --algorithms / IMGPIPE_WORKERS_ALGORITHMS.
+  std::string worker_algorithms;
+  int worker_concurrency = 2;
+  // Request queues: a submit is refused with 429 past max_depth waiting jobs (0: no limit); a
+  // message not acknowledged within the visibility timeout is delivered again, and moved to the
+  // dead-letter queue after max_receive_count deliveries.
+  int64_t queue_max_depth = 10'000;
+  int queue_visibility_timeout_s = 30;
+  int queue_max_receive_count = 5;
   std::string admin_key;
   std::string config_file;  // where the file layer came from, if any
 };

@@ -1,4 +1,5 @@
-// imgpipe serve: every role in one process (this issue: the PACS API and DICOMweb).
+// imgpipe serve: the roles of this process (default all): api (the PACS API, DICOMweb and the
+// processing API), worker (the worker pool), push (arrives with the push issue).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "app/stores.h"
 #include "dicom/dicom.h"
 #include "http/http.h"
+#include "jobs/routes.h"
+#include "jobs/worker.h"
 
 #ifndef IMGPIPE_VERSION
 #define IMGPIPE_VERSION "dev"
@@ -77,6 +80,47 @@ void AddOperationsRoutes(http::Router& router, Stores& stores) {
   });
 }
 
+struct Roles {
+  bool api = false, worker = false, push = false;
+};
+
+core::Result<Roles> ParseRoles(const std::string& text) {
+  Roles roles;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string role = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (role == "api") {
+      roles.api = true;
+    } else if (role == "worker") {
+      roles.worker = true;
+    } else if (role == "push") {
+      roles.push = true;
+    } else if (!role.empty()) {
+      return core::Status::InvalidArgument("unknown role \"" + role +
+                                           "\" (roles are api, worker, push)");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (!roles.api && !roles.worker && !roles.push) {
+    return core::Status::InvalidArgument("no role given (roles are api, worker, push)");
+  }
+  return roles;
+}
+
+std::vector<std::string> SplitNames(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string PublicBaseUrl(const std::string& host, int port) {
@@ -94,6 +138,11 @@ int RunServe(const Config& config) {
     std::fprintf(stderr, "imgpipe: %s\n", st.message().c_str());
     return 2;
   }
+  auto roles = ParseRoles(config.roles);
+  if (!roles.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", roles.status().message().c_str());
+    return 2;
+  }
   dicom::Initialize();
   auto stores = OpenStores(config);
   if (!stores.ok()) {
@@ -103,8 +152,26 @@ int RunServe(const Config& config) {
   if (config.demo && LoadDemoIfEmpty(*stores->pacs) != 0) return 1;
 
   auto router = std::make_shared<http::Router>();
-  pacs::RegisterRoutes(*router, *stores->pacs);
+  if (roles->api) {
+    pacs::RegisterRoutes(*router, *stores->pacs);
+    jobs::RegisterRoutes(*router, *stores->jobs, *stores->queues, *stores->blobs,
+                         *stores->registry);
+  }
   AddOperationsRoutes(*router, *stores);
+  std::unique_ptr<jobs::WorkerPool> workers;
+  if (roles->worker) {
+    jobs::WorkerOptions worker_options;
+    worker_options.algorithms = SplitNames(config.worker_algorithms);
+    worker_options.concurrency = config.worker_concurrency;
+    auto pool = jobs::WorkerPool::Start(*stores->jobs, *stores->queues, *stores->pacs,
+                                        *stores->blobs, *stores->registry, worker_options);
+    if (!pool.ok()) {
+      std::fprintf(stderr, "imgpipe: cannot start the workers: %s\n",
+                   pool.status().message().c_str());
+      return 1;
+    }
+    workers = std::move(*pool);
+  }
 
   http::ServerOptions options;
   options.host = host;
@@ -124,11 +191,13 @@ int RunServe(const Config& config) {
   // Scripts wait for this line; it must be first on stdout and flushed at once.
   std::printf("listening on %s\n", base.c_str());
   std::printf("PACS_API_BASE=%s/pacs\n", base.c_str());
+  std::printf("API_BASE=%s/api\n", base.c_str());
   std::printf("DICOMWEB_BASE=%s/dicomweb\n", base.c_str());
   std::fflush(stdout);
   spdlog::info("imgpipe {} serving on {} (data: {}, store: {}, {})", IMGPIPE_VERSION, base,
                config.data_dir, stores->db->Describe(), stores->blobs->Describe());
   (*server)->Wait();
+  if (workers) workers->Stop();  // running jobs go back to their queues at once
   spdlog::info("imgpipe stopped");
   return 0;
 }
@@ -142,6 +211,7 @@ int RunEnv(const Config& config, bool powershell) {
   }
   std::string base = PublicBaseUrl(host, port);
   const std::pair<const char*, std::string> vars[] = {
+      {"API_BASE", base + "/api"},
       {"PACS_API_BASE", base + "/pacs"},
       {"DICOMWEB_BASE", base + "/dicomweb"},
   };

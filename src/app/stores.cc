@@ -36,6 +36,15 @@ core::Result<Stores> OpenStores(const Config& config) {
   pacs::PacsOptions options;
   options.render_cache_bytes = config.render_cache_mb << 20;
   IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));
+  s.registry = algorithms::Registry::WithBuiltIns();
+  IMGPIPE_ASSIGN_OR_RETURN(s.queues, queue::NewSqlQueueService(*s.db));
+  jobs::JobServiceOptions job_options;
+  job_options.max_queue_depth = config.queue_max_depth;
+  job_options.queue_options.visibility_timeout =
+      std::chrono::seconds(config.queue_visibility_timeout_s);
+  job_options.queue_options.max_receive_count = config.queue_max_receive_count;
+  IMGPIPE_ASSIGN_OR_RETURN(
+      s.jobs, jobs::JobService::Create(*s.db, *s.queues, *s.pacs, job_options, *s.registry));
   return s;
 }
 

@@ -3,11 +3,14 @@
 
 #include <memory>
 
+#include "algorithms/algorithms.h"
 #include "app/config.h"
 #include "blob/blob_store.h"
 #include "core/status.h"
 #include "db/database.h"
+#include "jobs/jobs.h"
 #include "pacs/pacs.h"
+#include "queue/queue.h"
 
 namespace imgpipe::app {
 
@@ -15,10 +18,14 @@ struct Stores {
   std::unique_ptr<db::Database> db;
   std::unique_ptr<blob::BlobStore> blobs;
   std::unique_ptr<pacs::Pacs> pacs;
+  std::unique_ptr<algorithms::Registry> registry;  // built-ins (and external ones, when configured)
+  std::unique_ptr<queue::QueueService> queues;
+  std::unique_ptr<jobs::JobService> jobs;
 };
 
-// Creates data_dir if needed; SQLite at {data_dir}/imgpipe.db and blobs under {data_dir}/blobs
-// unless configured otherwise. Unavailable, with a one-line reason, when a store cannot be opened.
+// Creates data_dir if needed; opens the queues and the job service on the metadata store; SQLite at
+// {data_dir}/imgpipe.db and blobs under {data_dir}/blobs unless configured otherwise. Unavailable,
+// with a one-line reason, when a store cannot be opened.
 core::Result<Stores> OpenStores(const Config& config);
 
 }  // namespace imgpipe::app

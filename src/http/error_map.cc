@@ -49,6 +49,12 @@ Response ErrorResponse(const core::Status& status) {
   if (status.code() == core::StatusCode::kUnauthenticated) {
     response.SetHeader("WWW-Authenticate", "Bearer");
   }
+  // Too much at once, or a dependency down: the client should come back, and soon. Handlers
+  // that know better (a queue draining rate) may replace it.
+  if (status.code() == core::StatusCode::kResourceExhausted ||
+      status.code() == core::StatusCode::kUnavailable) {
+    response.SetHeader("Retry-After", "1");
+  }
   return response;
 }
 

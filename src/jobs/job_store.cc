@@ -131,10 +131,17 @@ Result<std::optional<JobRecord>> FindJob(db::Transaction& tx, std::string_view j
 }
 
 Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
-                                              int limit) {
-  Value params[] = {std::string(client_id), static_cast<int64_t>(limit)};
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows, tx.Query(SelectJobs("client_id = ? ORDER BY job_id DESC LIMIT ?"), params));
+                                              int limit, std::string_view status) {
+  std::vector<Value> params;
+  params.emplace_back(std::string(client_id));
+  std::string where = "client_id = ?";
+  if (!status.empty()) {
+    where += " AND status = ?";
+    params.emplace_back(std::string(status));
+  }
+  params.emplace_back(static_cast<int64_t>(limit));
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                           tx.Query(SelectJobs(where + " ORDER BY job_id DESC LIMIT ?"), params));
   std::vector<JobRecord> jobs;
   jobs.reserve(rows.size());
   for (const auto& row : rows) jobs.push_back(JobFromRow(row));

@@ -28,9 +28,9 @@ core::Result<std::optional<JobRecord>> FindByIdempotencyKey(db::Transaction& tx,
                                                             std::string_view client_id,
                                                             std::string_view idempotency_key);
 core::Result<std::optional<JobRecord>> FindJob(db::Transaction& tx, std::string_view job_id);
-// Newest first.
+// Newest first; only those with `status` unless it is empty.
 core::Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
-                                                    int limit);
+                                                    int limit, std::string_view status);
 
 // The worker's transitions (see JobService); each returns whether the row changed.
 core::Result<std::optional<JobRecord>> StartRun(db::Transaction& tx, std::string_view job_id,

@@ -219,14 +219,20 @@ Result<JobRecord> JobService::GetJob(std::string_view job_id) {
   return std::move(*job);
 }
 
-Result<std::vector<JobRecord>> JobService::ListJobs(std::string_view client_id, int limit) {
+Result<std::vector<JobRecord>> JobService::ListJobs(std::string_view client_id, int limit,
+                                                    std::string_view status) {
   if (limit < 1 || limit > kMaxListLimit) {
     return Status::InvalidArgument("limit must be within 1..1000");
+  }
+  if (!status.empty() && status != kStatusQueued && status != kStatusRunning &&
+      !IsTerminal(status)) {
+    return Status::InvalidArgument(
+        "status must be one of queued, running, succeeded, failed, cancelled");
   }
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
   IMGPIPE_ASSIGN_OR_RETURN(bool known, internal::ClientExists(*tx, client_id));
   if (!known) return Status::Unauthenticated("unknown client_id");
-  return internal::ListClientJobs(*tx, client_id, limit);
+  return internal::ListClientJobs(*tx, client_id, limit, status);
 }
 
 Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view client_id) {

@@ -146,9 +146,11 @@ class JobService {
 
   // NotFound when there is no such job. Callers check job.client_id against the asking client.
   core::Result<JobRecord> GetJob(std::string_view job_id);
-  // The client's jobs, newest first; limit 1..1000 (InvalidArgument otherwise); Unauthenticated
-  // when the client does not exist.
-  core::Result<std::vector<JobRecord>> ListJobs(std::string_view client_id, int limit);
+  // The client's jobs, newest first, only those with `status` when it is not empty; limit
+  // 1..1000 and status a known one (InvalidArgument otherwise); Unauthenticated when the client
+  // does not exist.
+  core::Result<std::vector<JobRecord>> ListJobs(std::string_view client_id, int limit,
+                                                std::string_view status = {});
 
   // Cancels a queued or running job of `client_id`: status "cancelled" and its result message on
   // the results queue, in one transaction; then the cancel listener (a running worker stops it).

@@ -1,0 +1,36 @@
+// The processing API (DESIGN.md "HTTP API", API_BASE = /api): provisioning, the router's
+// POST /api/process/{algorithm}, jobs, results, algorithms and queues.
+//
+// Client authentication: the client_id is the capability. Routes that need one take it from the
+// `X-Client-Id` header or the `client_id` query parameter (browsers' <img src> can only do the
+// latter); for POST /api/process, from the body. Missing or unknown: 401; another client's job
+// or result: 403.
+#pragma once
+
+#include <string>
+
+#include "algorithms/algorithms.h"
+#include "blob/blob_store.h"
+#include "http/http.h"
+#include "jobs/jobs.h"
+#include "queue/queue.h"
+
+namespace imgpipe::jobs {
+
+struct RoutesOptions {
+  // Largest JSON body POST /api/process accepts (413 past it), and its nesting depth (400).
+  size_t max_json_bytes = 64 << 10;
+  int max_json_depth = 32;
+};
+
+// Registers the /api routes on `router`. Everything passed must outlive the router.
+void RegisterRoutes(http::Router& router, JobService& jobs, queue::QueueService& queues,
+                    blob::BlobStore& blobs, const algorithms::Registry& registry,
+                    const RoutesOptions& options = {});
+
+// The job as the API shows it: {"job_id","algorithm","study_id","series_id","image_id","scope",
+// "params","status","progress":{"done","total"},"attempts","outputs","summary","error",
+// "created_at_ms","started_at_ms","finished_at_ms","duration_ms"}; never the client id.
+boost::json::object JobJson(const JobRecord& job);
+
+}  // namespace imgpipe::jobs
