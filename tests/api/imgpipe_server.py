@@ -12,9 +12,11 @@ import json
 class ImgpipeServer:
     """A server on 127.0.0.1 with a free port and a private data dir."""
 
-    def __init__(self, *extra_args, env=None):
+    def __init__(self, *extra_args, env=None, data_dir=None):
+        """data_dir: an existing data dir to serve (kept by cleanup); default a new one."""
         self.bin = os.environ.get("IMGPIPE_BIN", "build/src/app/imgpipe")
-        self.data_dir = tempfile.mkdtemp(prefix="imgpipe-it-")
+        self.owns_data_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="imgpipe-it-")
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
@@ -65,4 +67,5 @@ class ImgpipeServer:
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
