@@ -271,7 +271,7 @@ Status JobService::SendResult(db::Transaction& tx, const JobRecord& job) {
 }
 
 Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, int attempt) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
   IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::StartRun(*tx, job_id, attempt, NowMs()));
   IMGPIPE_RETURN_IF_ERROR(tx->Commit());
   return job;
@@ -290,7 +290,7 @@ Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outco
 }
 
 Status JobService::ReportProgress(std::string_view job_id, int done, int total) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
   IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::SetProgress(*tx, job_id, done, total, NowMs()));
   if (!changed) return Status::Ok();
   IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
@@ -308,7 +308,7 @@ Status JobService::ReportProgress(std::string_view job_id, int done, int total) 
 }
 
 Status JobService::MarkRetrying(std::string_view job_id, std::string_view why) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
   IMGPIPE_RETURN_IF_ERROR(internal::RequeueJob(*tx, job_id, why, NowMs()));
   return tx->Commit();
 }

@@ -160,6 +160,9 @@ class JobService {
   void SetCancelListener(std::function<void(const std::string&)> listener);
 
   // ---- The worker's side ----
+  // StartRun, ReportProgress and MarkRetrying commit relaxed (db::TxMode::kWriteRelaxed): a
+  // power failure may undo them, which only means the job runs again from its message. Finish
+  // commits durably: once it returns, the outcome and its result message survive anything.
   // A secret for one job's pseudonyms (algorithms::RunContext::run_key): SHA-256 of a server
   // secret stored in the database (so every process agrees) and the job id, in hex.
   std::string RunKey(std::string_view job_id) const;
