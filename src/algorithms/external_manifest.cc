@@ -197,7 +197,10 @@ core::Result<ExternalSpec> ParseExternalManifest(std::string_view text,
   if (spec.command.empty()) return Bad("command", "must name the program to run");
   fs::path program(spec.command[0]);
   if (program.is_relative()) program = fs::path(manifest_dir) / program;
-  spec.command[0] = fs::absolute(program.lexically_normal()).lexically_normal().string();
+  std::error_code abs_ec;
+  const fs::path absolute = fs::absolute(program, abs_ec);
+  if (abs_ec) return Bad("command", program.string() + ": " + abs_ec.message());
+  spec.command[0] = absolute.lexically_normal().string();
 
   if (const json::value* p = o.if_contains("params")) {
     if (!p->is_object()) return Bad("params", "must be an object of parameter declarations");

@@ -176,10 +176,10 @@ TEST(ExternalTest, TimeLimitKillsTheWholeGroupAndCleansUp) {
   const std::string script =
       dir.Script("hang.sh", "echo $$ > " + pids + "/child.pid\nsleep 600 &\necho $! > " + pids +
                                 "/grandchild.pid\nwait");
-  core::Result<Output> out = RunSpec(SpecFor(script, std::chrono::milliseconds(1000)));
+  core::Result<Output> out = RunSpec(SpecFor(script, std::chrono::milliseconds(3000)));
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kUnprocessable);
-  EXPECT_EQ(out.status().message(), "external algorithm test_program timed out after 1 s");
+  EXPECT_EQ(out.status().message(), "external algorithm test_program timed out after 3 s");
   const int child = ReadPid(pids + "/child.pid"), grandchild = ReadPid(pids + "/grandchild.pid");
   ASSERT_GT(child, 0);
   ASSERT_GT(grandchild, 0);
