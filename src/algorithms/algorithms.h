@@ -20,6 +20,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -226,5 +227,54 @@ class Registry {
  private:
   std::vector<std::unique_ptr<Algorithm>> algorithms_;
 };
+
+
+// ---- External algorithms ----
+//
+// An external algorithm is an executable declared by a JSON manifest (see docs/algorithms.md,
+// "External algorithms", for the manifest and the folder protocol). Each run gets a private
+// temporary folder (mode 0700, removed afterwards) holding input.json, input.f32 and input.dcm;
+// the program runs there in a child process of its own process group, with a cleared environment,
+// rlimits (address space, CPU, core 0, files, file size), stdin from /dev/null, and stdout and
+// stderr captured (bounded) into Output::log. It writes output.json and output.raw (optionally
+// mask.raw and output.dcm), which are read back and validated.
+//
+// Errors of a run (the worker itself never dies or hangs on any child behaviour):
+//   Unprocessable - the program exited non-zero ("... exited with status N: <last stderr line>"),
+//                   was killed by a signal ("... crashed (signal SIGSEGV)"), exceeded its time
+//                   limit ("... timed out after N s"; Unprocessable, not ResourceExhausted: the
+//                   job must not be retried as if the limit were transient), could not be
+//                   executed, or wrote missing or malformed outputs.
+//   Unavailable   - cancelled ("cancelled"); the process group is killed.
+//   Internal      - the temporary folder, a pipe or fork failed.
+// The worker process must not ignore SIGCHLD nor reap children it did not start (waitpid(-1)).
+
+struct ExternalSpec {
+  AlgorithmInfo info;
+  // argv; argv[0] absolute, or relative to the manifest's folder.
+  std::vector<std::string> command;
+  std::chrono::milliseconds time_limit{60'000};
+  uint64_t memory_limit_bytes = 2ull << 30;  // RLIMIT_AS
+  int cpu_limit_seconds = 120;               // RLIMIT_CPU
+  size_t log_limit_bytes = 64 << 10;         // kept of each of stdout and stderr
+};
+
+// Parses and strictly validates a manifest: {"name","description","command":[...],"params":{name:
+// {"type":"integer|number|boolean|string","description","default","minimum","maximum","enum"}},
+// "modalities":[...],"scopes":[...],"time_limit_seconds","memory_limit_mb","cpu_limit_seconds"}.
+// command[0] is resolved against `manifest_dir` when relative and must be an executable file.
+// InvalidArgument naming the field (unknown keys included).
+core::Result<ExternalSpec> ParseExternalManifest(std::string_view json,
+                                                 const std::string& manifest_dir);
+
+// An Algorithm running `spec`. InvalidArgument when the spec is inconsistent (bad name, empty
+// command, command[0] not an absolute path to an executable, limits not positive).
+core::Result<std::unique_ptr<Algorithm>> MakeExternalAlgorithm(ExternalSpec spec);
+
+// Adds to `registry` every algorithm declared in `dir`: each `*/algorithm.json` (one folder per
+// algorithm) and each `*.json` directly in `dir`, in order of file name. Any bad manifest (or a
+// name already taken) fails the whole load with the file named, and nothing is added. NotFound
+// when `dir` does not exist.
+core::Status LoadExternalAlgorithms(const std::string& dir, Registry& registry);
 
 }  // namespace imgpipe::algorithms
