@@ -116,6 +116,11 @@ const std::map<std::string, Setter>& Setters() {
          IMGPIPE_ASSIGN_OR_RETURN(c.demo, ParseBool("demo", v));
          return Status::Ok();
        }},
+      {"algorithms.external_dir",
+       [](Config& c, const std::string& v) {
+         c.external_algorithms_dir = v;
+         return Status::Ok();
+       }},
       {"workers.algorithms",
        [](Config& c, const std::string& v) {
          c.worker_algorithms = v;

@@ -24,6 +24,8 @@ struct Config {
   // Workers: the algorithms this process runs (comma-separated names; "" = all), and receiving
   // threads per algorithm. --algorithms / IMGPIPE_WORKERS_ALGORITHMS.
   std::string worker_algorithms;
+  // A folder of external algorithm manifests (docs/algorithms.md); "" = built-ins only.
+  std::string external_algorithms_dir;
   int worker_concurrency = 2;
   // Request queues: a submit is refused with 429 past max_depth waiting jobs (0: no limit); a
   // message not acknowledged within the visibility timeout is delivered again, and moved to the

@@ -37,6 +37,11 @@ core::Result<Stores> OpenStores(const Config& config) {
   options.render_cache_bytes = config.render_cache_mb << 20;
   IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));
   s.registry = algorithms::Registry::WithBuiltIns();
+  if (!config.external_algorithms_dir.empty()) {
+    IMGPIPE_RETURN_IF_ERROR(
+        algorithms::LoadExternalAlgorithms(config.external_algorithms_dir, *s.registry)
+            .WithContext("algorithms.external_dir"));
+  }
   IMGPIPE_ASSIGN_OR_RETURN(s.queues, queue::NewSqlQueueService(*s.db));
   jobs::JobServiceOptions job_options;
   job_options.max_queue_depth = config.queue_max_depth;

@@ -349,6 +349,102 @@ class QueueLimitTest(unittest.TestCase):
         self.assertEqual(self.api.job(ids[0], client)["error"]["code"], "cancelled")
 
 
+def write_external(folder, name, script, time_limit=30):
+    """An external algorithm `name` running the shell `script` (docs/algorithms.md)."""
+    os.makedirs(os.path.join(folder, name))
+    path = os.path.join(folder, name, "run.sh")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + script + "\n")
+    os.chmod(path, 0o755)
+    with open(os.path.join(folder, name, "algorithm.json"), "w") as f:
+        json.dump({"name": name, "description": "test: " + name, "command": ["run.sh"],
+                   "time_limit_seconds": time_limit}, f)
+
+
+class ExternalAlgorithmTest(unittest.TestCase):
+    """External programs run by the workers: the shipped example, a crash, a hang, a cancel."""
+
+    @classmethod
+    def setUpClass(cls):
+        import shutil
+        import tempfile
+        cls.folder = tempfile.mkdtemp(prefix="imgpipe-external-")
+        examples = os.environ.get("IMGPIPE_EXAMPLES_DIR", "build/external-algorithms")
+        shutil.copytree(os.path.join(examples, "invert"), os.path.join(cls.folder, "invert"))
+        write_external(cls.folder, "crasher", "echo about to crash >&2; kill -SEGV $$")
+        write_external(cls.folder, "hanger", "sleep 600", time_limit=2)
+        write_external(cls.folder, "sleeper", "exec sleep 987")
+        cls.server = ImgpipeServer("--demo", "--external-dir", cls.folder)
+        cls.api = Api(cls.server)
+        cls.client = cls.api.provision()
+        cls.study, cls.series, images = cls.api.ct()
+        cls.image = images[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        import shutil
+        cls.server.cleanup()
+        shutil.rmtree(cls.folder, ignore_errors=True)
+
+    def submit(self, algorithm, params=None):
+        status, _, reply = self.api.process(algorithm, {
+            "study_id": self.study, "series_id": self.series, "image_id": self.image,
+            "client_id": self.client, "params": params or {}})
+        self.assertEqual(status, 202, reply)
+        return reply["job_id"]
+
+    def test_external_algorithms_are_listed(self):
+        names = [a["name"] for a in self.server.get_json("/api/algorithms")["algorithms"]]
+        for name in ("invert", "crasher", "hanger", "sleeper", "clahe"):
+            self.assertIn(name, names)
+
+    def test_example_inverts_the_image(self):
+        job = self.api.wait_terminal(self.submit("invert"), self.client)
+        self.assertEqual(job["status"], "succeeded", job)
+        _, dcm = self.api.result(job["outputs"]["dicom"], self.client)
+        _, source = self.api.result(
+            f"/pacs/studies/{self.study}/series/{self.series}/images/{self.image}/file", self.client)
+        before, after = hu(dicom_of(source)), hu(dicom_of(dcm))
+        expected = before.min() + before.max() - before
+        self.assertLess(numpy.abs(after - expected).max(), 1.0)
+
+    def test_crash_fails_the_job_with_the_signal(self):
+        job = self.api.wait_terminal(self.submit("crasher"), self.client)
+        self.assertEqual(job["status"], "failed")
+        self.assertEqual(job["error"]["code"], "unprocessable")
+        self.assertIn("SIGSEGV", job["error"]["message"])
+        self.assertEqual(job["attempts"], 1)  # not retried
+        self.assertEqual(self.server.request("GET", "/healthz")[0], 200)  # the worker lives on
+
+    def test_hang_is_killed_at_its_time_limit(self):
+        job = self.api.wait_terminal(self.submit("hanger"), self.client)
+        self.assertEqual(job["status"], "failed")
+        self.assertIn("timed out after 2 s", job["error"]["message"])
+        self.assertFalse(sleeping("600"))
+
+    def test_cancel_kills_the_running_program(self):
+        job_id = self.submit("sleeper")
+        wait_for(lambda: sleeping("987"), "the external program to start")
+        status, _, data = self.server.request(
+            "DELETE", f"/api/jobs/{job_id}?client_id={self.client}")
+        self.assertEqual(status, 200, data)
+        wait_for(lambda: not sleeping("987"), "the external program to be killed", timeout=30)
+        self.assertEqual(self.api.job(job_id, self.client)["status"], "cancelled")
+
+
+def sleeping(arg):
+    """Whether a `sleep ARG` process is running (the external programs' stand-in)."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[:2] == [b"sleep", arg.encode()]:
+                        return True
+            except OSError:
+                pass
+    return False
+
+
 class WorkerCrashTest(unittest.TestCase):
     """kill -9 in the middle of a job: after the visibility timeout the job runs again and
     completes, with exactly one result message."""
