@@ -17,6 +17,7 @@ namespace {
 
 using core::Result;
 using core::Status;
+using Clock = std::chrono::steady_clock;
 namespace json = boost::json;
 
 // Progress events of a series job at most this often (and always for the last image).
@@ -50,8 +51,13 @@ struct ImageTask {
 
 // Runs the algorithm on `instance` and stores its outputs under results/{job}/{prefix}; returns
 // {"image_id", name -> URL..., "summary"}. Blobs are written unsynced: the caller syncs.
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& instance,
                               std::string_view prefix) {
+  const auto start = Clock::now();
   IMGPIPE_ASSIGN_OR_RETURN(std::string file, t.env.pacs.ReadFile(instance));
   IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
   if (info.number_of_frames < 1) {
@@ -63,7 +69,9 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
   ctx.cancelled = [&t] { return t.cancelled.load(std::memory_order_relaxed); };
   ctx.source_file = file;
   ctx.run_key = t.run_key;
+  const auto loaded = Clock::now();
   IMGPIPE_ASSIGN_OR_RETURN(algorithms::Output out, t.algorithm.Run(image, t.params, ctx));
+  const auto ran = Clock::now();
 
   const std::string& job_id = t.job.job_id;
   json::object entry{{"image_id", instance.image_id}};
@@ -99,6 +107,10 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
   }
   if (!out.log.empty()) IMGPIPE_RETURN_IF_ERROR(put("log.txt", out.log));
   entry["summary"] = std::move(out.summary);
+  // Where the time went (ms): reading and decoding the source, the algorithm, writing outputs.
+  entry["timing_ms"] = {{"load", std::chrono::duration<double, std::milli>(loaded - start).count()},
+                        {"run", std::chrono::duration<double, std::milli>(ran - loaded).count()},
+                        {"store", MsSince(ran)}};
   return entry;
 }
 
@@ -183,7 +195,7 @@ std::string ResultKey(std::string_view job_id, std::string_view name) {
 
 Result<JobOutcome> RunJob(const RunEnv& env, const JobRecord& job,
                           const std::atomic<bool>& cancelled) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   const algorithms::Algorithm* algorithm = env.registry.Find(job.algorithm);
   if (algorithm == nullptr) {
     return Status::NotFound("algorithm " + job.algorithm + " is not available on this worker");
@@ -207,14 +219,18 @@ Result<JobOutcome> RunJob(const RunEnv& env, const JobRecord& job,
     }
     outcome.outputs["dicom"] = entry.at("result");
     outcome.summary = std::move(entry.at("summary").as_object());
+    outcome.summary["timing_ms"] = std::move(entry.at("timing_ms"));
   } else {
     IMGPIPE_ASSIGN_OR_RETURN(outcome, RunMany(task, inputs));
   }
   // Every output durable before the caller records the job as succeeded.
+  const auto sync_start = Clock::now();
   IMGPIPE_RETURN_IF_ERROR(env.blobs.Sync());
+  if (json::value* timing = outcome.summary.if_contains("timing_ms")) {
+    timing->as_object()["sync"] = MsSince(sync_start);
+  }
   outcome.status = std::string(kStatusSucceeded);
-  outcome.duration_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  outcome.duration_ms = MsSince(start);
   return outcome;
 }
 
