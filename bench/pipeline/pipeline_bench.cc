@@ -3,8 +3,9 @@
 //   pipeline_bench latency N            POST /api/process -> result message on "results", one job
 //                                       at a time (128x128 image, window_level): p50/p90/p99
 //   pipeline_bench throughput N CLIENTS WORKERS
-//                                       N jobs from CLIENTS keep-alive connections, WORKERS worker
-//                                       threads: jobs/s until every result is on "results"
+//                                       N jobs from CLIENTS clients (one keep-alive connection
+//                                       each), WORKERS worker threads: jobs/s until every result
+//                                       is on "results"
 //   pipeline_bench overhead REPS        each built-in on a 512x512 16-bit CT slice: the bare
 //                                       Algorithm::Run vs the worker's time for the job
 // Run by bench/pipeline/run.sh, never by the tests.
@@ -220,9 +221,13 @@ struct Stack {
   }
 
   std::string Body(const pacs::InstanceRecord& image, const std::string& params = "{}") const {
+    return BodyFor(client, image, params);
+  }
+  static std::string BodyFor(const std::string& client_id, const pacs::InstanceRecord& image,
+                             const std::string& params = "{}") {
     return R"({"study_id":")" + image.study_id + R"(","series_id":")" + image.series_id +
-           R"(","image_id":")" + image.image_id + R"(","scope":"image","client_id":")" + client +
-           R"(","params":)" + params + "}";
+           R"(","image_id":")" + image.image_id + R"(","scope":"image","client_id":")" +
+           client_id + R"(","params":)" + params + "}";
   }
 };
 
@@ -271,13 +276,20 @@ void Latency(int n) {
 void Throughput(int n, int clients, int workers) {
   Stack stack(workers);
   ResultsWatcher watcher(*stack.queues);
-  const std::string body = stack.Body(stack.small);
+  // One client per connection: a client's jobs run one after another (FIFO per client), so
+  // parallelism comes from many clients, as in the seed's deployment.
+  std::vector<std::string> bodies;
+  for (int c = 0; c < clients; ++c) {
+    bodies.push_back(Stack::BodyFor(Must(stack.jobs->Provision(), "provision"), stack.small));
+  }
   auto t0 = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       Connection conn(stack.server->port());
-      for (int i = c; i < n; i += clients) JobIdOf(conn.Post("/api/process/window_level", body));
+      for (int i = c; i < n; i += clients) {
+        JobIdOf(conn.Post("/api/process/window_level", bodies[c]));
+      }
     });
   }
   for (auto& t : threads) t.join();

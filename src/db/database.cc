@@ -89,6 +89,12 @@ core::Result<std::unique_ptr<Subscription>> Database::Listen(
                                    std::string(channel) + ")");
 }
 
+core::Status Database::Write(bool durable, const std::function<core::Status(Transaction&)>& op) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, Begin(durable ? TxMode::kWrite : TxMode::kWriteRelaxed));
+  IMGPIPE_RETURN_IF_ERROR(op(*tx));
+  return tx->Commit();
+}
+
 core::Status Database::Maintain(std::string_view statement) {
   return core::Status::InvalidArgument(Describe() + " has no maintenance statements (" +
                                        std::string(statement) + ")");

@@ -92,6 +92,16 @@ class Database {
   virtual Dialect dialect() const = 0;
   virtual std::string Describe() const = 0;
 
+  // Runs `op` in a write transaction and commits it (durable: TxMode::kWrite, else
+  // kWriteRelaxed); returns op's error or the commit's. SQLite: concurrent calls share ONE
+  // transaction and commit (group commit, durable when any of them asked): whichever caller
+  // arrives first runs every operation queued meanwhile. So `op` may run more than once (when
+  // the shared transaction fails, each operation runs again alone, so one caller's error never
+  // fails another's work): it must set its outputs from scratch, and do nothing outside the
+  // transaction (notify, log the outcome, ... after Write returns). Other engines, where
+  // transactions proceed in parallel and the server groups WAL flushes: one transaction each.
+  virtual core::Status Write(bool durable, const std::function<core::Status(Transaction&)>& op);
+
   // Notifications between the processes sharing this database, on `channel` (a SQL identifier:
   // [a-z_][a-z0-9_]*). PostgreSQL: LISTEN on a dedicated connection; a transaction of any process
   // sends with `SELECT pg_notify('channel', 'payload')`, delivered after it commits.

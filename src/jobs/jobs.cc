@@ -101,9 +101,10 @@ int64_t JobService::NowMs() const {
 
 Result<std::string> JobService::Provision() {
   std::string client_id = core::RandomUrlSafeToken(16);
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-  IMGPIPE_RETURN_IF_ERROR(internal::InsertClient(*tx, client_id, NowMs()));
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  const int64_t now = NowMs();
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) {
+    return internal::InsertClient(tx, client_id, now);
+  }));
   spdlog::info("jobs: provisioned client {}", core::ShortHash(client_id));
   return client_id;
 }
@@ -190,22 +191,26 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
   message.group_id = job.client_id;
   message.dedup_id = key ? job.client_id + ":" + *key : job.job_id;
 
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-  IMGPIPE_ASSIGN_OR_RETURN(bool inserted, internal::InsertJob(*tx, job, key));
-  if (!inserted) {
-    // A concurrent submit with the same key committed first: its job is the answer.
-    IMGPIPE_ASSIGN_OR_RETURN(auto first, internal::FindByIdempotencyKey(*tx, job.client_id, *key));
-    if (!first) return Status::Internal("idempotency key conflict without a job");
-    return SubmitResult{std::move(*first), true};
-  }
-  IMGPIPE_ASSIGN_OR_RETURN(queue::SendResult sent,
-                           queues_.SendInTransaction(*tx, queue_name, message));
-  if (sent.duplicate) {
-    // The queue saw this dedup id within its window but no job row has it: refuse rather than
-    // create a job without a message (the transaction rolls back).
-    return Status::Conflict("the idempotency key was used recently for another request");
-  }
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  std::optional<JobRecord> first;  // set when a concurrent submit with the key won
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+    first.reset();
+    IMGPIPE_ASSIGN_OR_RETURN(bool inserted, internal::InsertJob(tx, job, key));
+    if (!inserted) {
+      // A concurrent submit with the same key committed first: its job is the answer.
+      IMGPIPE_ASSIGN_OR_RETURN(first, internal::FindByIdempotencyKey(tx, job.client_id, *key));
+      if (!first) return Status::Internal("idempotency key conflict without a job");
+      return Status::Ok();
+    }
+    IMGPIPE_ASSIGN_OR_RETURN(queue::SendResult sent,
+                             queues_.SendInTransaction(tx, queue_name, message));
+    if (sent.duplicate) {
+      // The queue saw this dedup id within its window but no job row has it: refuse rather
+      // than create a job without a message (the transaction rolls back).
+      return Status::Conflict("the idempotency key was used recently for another request");
+    }
+    return Status::Ok();
+  }));
+  if (first) return SubmitResult{std::move(*first), true};
   queues_.NotifyCommitted(queue_name);
   spdlog::info("jobs: job {} queued on {} for client {}", job.job_id, queue_name,
                core::ShortHash(job.client_id));
@@ -236,18 +241,20 @@ Result<std::vector<JobRecord>> JobService::ListJobs(std::string_view client_id, 
 }
 
 Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view client_id) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
-  if (!job) return Status::NotFound("no job " + Quoted(job_id));
-  if (job->client_id != client_id) return Status::PermissionDenied("not this client's job");
-  if (IsTerminal(job->status)) {
-    return Status::Conflict("job " + job->job_id + " is already " + job->status);
-  }
-  IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::CancelJob(*tx, job_id, NowMs()));
-  if (!changed) return Status::Conflict("job " + job->job_id + " has just finished");
-  IMGPIPE_ASSIGN_OR_RETURN(job, internal::FindJob(*tx, job_id));
-  IMGPIPE_RETURN_IF_ERROR(SendResult(*tx, *job));
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  const int64_t now = NowMs();
+  std::optional<JobRecord> job;
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(job, internal::FindJob(tx, job_id));
+    if (!job) return Status::NotFound("no job " + Quoted(job_id));
+    if (job->client_id != client_id) return Status::PermissionDenied("not this client's job");
+    if (IsTerminal(job->status)) {
+      return Status::Conflict("job " + job->job_id + " is already " + job->status);
+    }
+    IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::CancelJob(tx, job_id, now));
+    if (!changed) return Status::Conflict("job " + job->job_id + " has just finished");
+    IMGPIPE_ASSIGN_OR_RETURN(job, internal::FindJob(tx, job_id));
+    return SendResult(tx, *job);
+  }));
   queues_.NotifyCommitted(kResultsQueue);
   spdlog::info("jobs: job {} cancelled", job->job_id);
   if (cancel_listener_) cancel_listener_(job->job_id);
@@ -271,46 +278,53 @@ Status JobService::SendResult(db::Transaction& tx, const JobRecord& job) {
 }
 
 Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, int attempt) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::StartRun(*tx, job_id, attempt, NowMs()));
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
+  const int64_t now = NowMs();
+  std::optional<JobRecord> job;
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(job, internal::StartRun(tx, job_id, attempt, now));
+    return Status::Ok();
+  }));
   return job;
 }
 
 Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outcome) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWrite));
-  IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::FinishJob(*tx, job_id, outcome, NowMs()));
-  if (!changed) return false;
-  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
-  if (!job) return Status::Internal("finished job vanished");
-  IMGPIPE_RETURN_IF_ERROR(SendResult(*tx, *job));
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  queues_.NotifyCommitted(kResultsQueue);
-  return true;
+  const int64_t now = NowMs();
+  bool changed = false;
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(changed, internal::FinishJob(tx, job_id, outcome, now));
+    if (!changed) return Status::Ok();
+    IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(tx, job_id));
+    if (!job) return Status::Internal("finished job vanished");
+    return SendResult(tx, *job);
+  }));
+  if (changed) queues_.NotifyCommitted(kResultsQueue);
+  return changed;
 }
 
 Status JobService::ReportProgress(std::string_view job_id, int done, int total) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-  IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::SetProgress(*tx, job_id, done, total, NowMs()));
-  if (!changed) return Status::Ok();
-  IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
-  if (!job) return Status::Internal("running job vanished");
-  boost::json::object body{
-      {"type", "progress"}, {"job_id", job->job_id}, {"done", done}, {"total", total}};
-  queue::OutgoingMessage message;
-  message.body = boost::json::serialize(body);
-  message.group_id = job->client_id;
-  message.dedup_id = job->job_id + ":progress:" + std::to_string(done);
-  IMGPIPE_RETURN_IF_ERROR(queues_.SendInTransaction(*tx, kResultsQueue, message).status());
-  IMGPIPE_RETURN_IF_ERROR(tx->Commit());
-  queues_.NotifyCommitted(kResultsQueue);
+  const int64_t now = NowMs();
+  bool changed = false;
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+    IMGPIPE_ASSIGN_OR_RETURN(changed, internal::SetProgress(tx, job_id, done, total, now));
+    if (!changed) return Status::Ok();
+    IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(tx, job_id));
+    if (!job) return Status::Internal("running job vanished");
+    boost::json::object body{
+        {"type", "progress"}, {"job_id", job->job_id}, {"done", done}, {"total", total}};
+    queue::OutgoingMessage message;
+    message.body = boost::json::serialize(body);
+    message.group_id = job->client_id;
+    message.dedup_id = job->job_id + ":progress:" + std::to_string(done);
+    return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+  }));
+  if (changed) queues_.NotifyCommitted(kResultsQueue);
   return Status::Ok();
 }
 
 Status JobService::MarkRetrying(std::string_view job_id, std::string_view why) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kWriteRelaxed));
-  IMGPIPE_RETURN_IF_ERROR(internal::RequeueJob(*tx, job_id, why, NowMs()));
-  return tx->Commit();
+  const int64_t now = NowMs();
+  return db_.Write(/*durable=*/false,
+                   [&](db::Transaction& tx) { return internal::RequeueJob(tx, job_id, why, now); });
 }
 
 Result<std::vector<std::string>> JobService::CancelledAmong(

@@ -66,7 +66,9 @@ Result<json::object> ParseJsonObject(const Request& request, const RoutesOptions
   json::value value = json::parse(request.body, ec, &resource, parse_options);
   if (ec) return Status::InvalidArgument("the body is not valid JSON: " + ec.message());
   if (!value.is_object()) return Status::InvalidArgument("the body must be a JSON object");
-  return json::object(value.as_object());  // copied out of the parse arena
+  // Copied out of the parse arena into default storage (a plain copy would keep pointing at
+  // `resource`, which dies here).
+  return json::object(value.as_object(), json::storage_ptr());
 }
 
 // A string member of the body; absent or null gives "" (the validation says what is missing).

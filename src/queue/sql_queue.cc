@@ -323,10 +323,7 @@ Message MessageFromRow(const db::Row& row, size_t first) {
 }
 
 SqlQueueService::SqlQueueService(db::Database& db, const ServiceOptions& options)
-    : db_(db),
-      dialect_(db.dialect()),
-      now_ms_(options.now_ms ? options.now_ms : SystemNowMs),
-      combiner_(db, /*enabled=*/dialect_ == db::Dialect::kSqlite) {}
+    : db_(db), dialect_(db.dialect()), now_ms_(options.now_ms ? options.now_ms : SystemNowMs) {}
 
 void SqlQueueService::StartListening() {
   auto subscription = db_.Listen(kNotifyChannel, [this](std::string_view queue) {

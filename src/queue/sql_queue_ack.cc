@@ -35,7 +35,7 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
   }
   std::vector<Status> statuses;
   bool unblocked = false;  // a group with more messages lost its in-flight head
-  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/false, [&](db::Transaction& tx) -> Status {
     statuses.assign(receipts.size(), Status::Ok());
     unblocked = false;
     IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
@@ -120,7 +120,7 @@ Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_vie
   int64_t seq = 0;
   std::string token;
   if (!ParseReceipt(receipt, &seq, &token)) return StaleReceipt(queue);
-  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/false, [&](db::Transaction& tx) -> Status {
     IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
     std::array<Value, 3> key = {row.id, seq, token};
     IMGPIPE_ASSIGN_OR_RETURN(

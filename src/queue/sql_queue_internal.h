@@ -45,7 +45,6 @@
 #include "queue/queue.h"
 #include "queue/remote_notifier.h"
 #include "queue/vacuumer.h"
-#include "queue/write_combiner.h"
 
 namespace imgpipe::queue::internal {
 
@@ -232,7 +231,6 @@ class SqlQueueService final : public QueueService {
   std::unordered_map<std::string, CachedQueue> queue_cache_;  // GUARDED_BY(cache_mu_)
 
   // Group commit of claims, acks and sends on SQLite.
-  WriteCombiner combiner_;
 };
 
 }  // namespace imgpipe::queue::internal

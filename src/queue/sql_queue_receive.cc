@@ -133,7 +133,7 @@ Result<std::vector<Message>> SqlQueueService::TryReceive(
     std::string_view queue, int max_messages, std::optional<std::chrono::milliseconds> lease,
     int64_t* next_visible_ms) {
   std::vector<Message> messages;
-  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/false, [&](db::Transaction& tx) -> Status {
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/false, [&](db::Transaction& tx) -> Status {
     messages.clear();
     return ClaimIn(tx, queue, max_messages, lease, &messages, next_visible_ms);
   }));

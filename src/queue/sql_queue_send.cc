@@ -186,7 +186,7 @@ Result<std::vector<SendResult>> SqlQueueService::SendBatch(
   }
   for (const auto& m : messages) IMGPIPE_RETURN_IF_ERROR(ValidateMessage(m));
   std::vector<SendResult> results;
-  IMGPIPE_RETURN_IF_ERROR(combiner_.Run(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
     IMGPIPE_ASSIGN_OR_RETURN(results, SendLocked(tx, queue, messages, now_ms_()));
     return Status::Ok();
   }));

@@ -24,6 +24,7 @@
 
 #include "db/sqlite/sqlite_connection.h"
 #include "db/transaction_base.h"
+#include "db/write_combiner.h"
 
 namespace imgpipe::db {
 
@@ -104,7 +105,8 @@ class SqliteDatabase final : public Database {
       : path_(std::move(path)),
         filename_(std::move(filename)),
         temp_dir_(std::move(temp_dir)),
-        options_(options) {}
+        options_(options),
+        combiner_(*this, /*enabled=*/true) {}
 
   ~SqliteDatabase() override {
     idle_.clear();  // REQUIRES (Database contract): no Transaction outlives us
@@ -129,6 +131,10 @@ class SqliteDatabase final : public Database {
       idle_.push_back(std::move(conn));
     }
     return core::Status::Ok();
+  }
+
+  core::Status Write(bool durable, const std::function<core::Status(Transaction&)>& op) override {
+    return combiner_.Run(durable, op);
   }
 
   core::Result<std::unique_ptr<Transaction>> Begin(TxMode mode) override {
@@ -194,6 +200,7 @@ class SqliteDatabase final : public Database {
   const std::string filename_;
   const std::string temp_dir_;
   const SqliteOptions options_;
+  internal::WriteCombiner combiner_;  // Write(): group commit
   WriterGate gate_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,4 +1,4 @@
-// WriteCombiner: group commit for the queue's write operations (internal to src/queue).
+// WriteCombiner: group commit of write transactions (internal to src/db; Database::Write).
 //
 // On SQLite every write transaction holds the database's one write lock and each commit writes
 // its pages to the WAL (and, when durable, waits for fsync), so many small transactions from many
@@ -23,13 +23,13 @@
 #include "core/status.h"
 #include "db/database.h"
 
-namespace imgpipe::queue::internal {
+namespace imgpipe::db::internal {
 
 class WriteCombiner {
  public:
-  using Operation = std::function<core::Status(db::Transaction&)>;
+  using Operation = std::function<core::Status(Transaction&)>;
 
-  WriteCombiner(db::Database& db, bool enabled) : db_(db), enabled_(enabled) {}
+  WriteCombiner(Database& db, bool enabled) : db_(db), enabled_(enabled) {}
 
   // Runs `op` in a write transaction, possibly shared with other callers' operations, and
   // commits it; returns op's error or the commit's. `durable`: the commit waits for the disk
@@ -48,7 +48,7 @@ class WriteCombiner {
   // Runs `batch` in one transaction; on failure, each alone.
   void RunBatch(const std::vector<Pending*>& batch);
 
-  db::Database& db_;
+  Database& db_;
   const bool enabled_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -56,4 +56,4 @@ class WriteCombiner {
   bool leader_active_ = false;   // GUARDED_BY(mu_)
 };
 
-}  // namespace imgpipe::queue::internal
+}  // namespace imgpipe::db::internal

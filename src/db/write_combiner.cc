@@ -1,10 +1,9 @@
-#include "queue/write_combiner.h"
+#include "db/write_combiner.h"
 
-namespace imgpipe::queue::internal {
+namespace imgpipe::db::internal {
 
 core::Status WriteCombiner::RunAlone(bool durable, const Operation& op) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx,
-                           db_.Begin(durable ? db::TxMode::kWrite : db::TxMode::kWriteRelaxed));
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(durable ? TxMode::kWrite : TxMode::kWriteRelaxed));
   IMGPIPE_RETURN_IF_ERROR(op(*tx));
   return tx->Commit();
 }
@@ -13,7 +12,7 @@ void WriteCombiner::RunBatch(const std::vector<Pending*>& batch) {
   if (batch.size() > 1) {
     bool durable = false;
     for (const Pending* p : batch) durable = durable || p->durable;
-    auto tx = db_.Begin(durable ? db::TxMode::kWrite : db::TxMode::kWriteRelaxed);
+    auto tx = db_.Begin(durable ? TxMode::kWrite : TxMode::kWriteRelaxed);
     bool failed = !tx.ok();
     for (size_t i = 0; i < batch.size() && !failed; ++i) failed = !(*batch[i]->op)(**tx).ok();
     if (!failed && (*tx)->Commit().ok()) {
@@ -44,4 +43,4 @@ core::Status WriteCombiner::Run(bool durable, const Operation& op) {
   return me.status;
 }
 
-}  // namespace imgpipe::queue::internal
+}  // namespace imgpipe::db::internal
