@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -90,6 +91,12 @@ class FsBlobStore final : public BlobStore {
   core::Status PutUnsynced(std::string_view key, std::string_view data) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     auto [rel_dir, name] = SplitKey(key);
+    // Folders that do not exist yet, from the key's own upwards: their parents get new entries.
+    size_t created = 0;
+    for (std::string dir = DirOf(key); dir.size() > root_.size() && !IsDir(dir);
+         dir = dir.substr(0, dir.rfind('/'))) {
+      ++created;
+    }
     IMGPIPE_RETURN_IF_ERROR(fs::MakeDirs(root_, rel_dir, /*sync=*/false));
     // A new key (the common case): an unnamed O_TMPFILE inode, filled, then linked into place
     // in one step; cheaper than a named temp file plus rename, and just as atomic for readers.
@@ -98,41 +105,49 @@ class FsBlobStore final : public BlobStore {
     }
     std::lock_guard lock(pending_mu_);
     pending_files_.push_back(PathOf(key));
-    // The key's folder and every folder above it, up to the root: new entries in any of them.
-    for (std::string dir = DirOf(key);; dir = dir.substr(0, dir.rfind('/'))) {
+    // The key's folder, and every folder above it that did not exist before: new entries.
+    std::string dir = DirOf(key);
+    pending_dirs_.insert(dir);
+    for (size_t n = 0; n < created; ++n) {
+      dir = dir.substr(0, dir.rfind('/'));
       pending_dirs_.insert(dir);
-      if (dir.size() <= root_.size()) break;
     }
+    ++puts_;
     return core::Status::Ok();
   }
 
-  // A few blobs: fdatasync each, then fsync their folders (a few hundred microseconds, and
-  // nothing else on the file system is flushed). Many (bulk ingest): syncfs(2), one journal
-  // commit and device flush for everything written so far, however much it is.
+  // Group sync: concurrent callers share one flush. Whoever finds no flush running leads: it
+  // takes everything written so far (its own blobs and other threads') and flushes it; the others
+  // wait, and are done when a flush that started after their Put has completed. A few blobs:
+  // fdatasync each, then fsync their folders (nothing else on the file system is flushed). Many
+  // (bulk ingest, or a busy worker pool's batch): syncfs(2), one device flush for everything
+  // written so far, however much it is. A failed flush puts its blobs back for the next Sync.
   core::Status Sync() override {
-    std::vector<std::string> files;
-    std::set<std::string> dirs;
-    {
-      std::lock_guard lock(pending_mu_);
+    std::unique_lock lock(pending_mu_);
+    const uint64_t target = puts_;
+    while (synced_ < target) {
+      if (flushing_) {
+        flushed_cv_.wait(lock);
+        continue;
+      }
+      flushing_ = true;
+      std::vector<std::string> files;
+      std::set<std::string> dirs;
       files.swap(pending_files_);
       dirs.swap(pending_dirs_);
-    }
-    if (files.empty()) return core::Status::Ok();
-    if (files.size() > kMaxFilesSyncedOneByOne) return SyncFileSystem();
-    for (const std::string& path : files) {
-      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        if (errno == ENOENT) continue;  // deleted since: nothing to make durable
-        return ErrnoStatus(errno, "opening", path);
+      const uint64_t upto = puts_;
+      lock.unlock();
+      core::Status st = Flush(files, dirs);
+      lock.lock();
+      flushing_ = false;
+      if (st.ok()) {
+        synced_ = upto;
+      } else {
+        pending_files_.insert(pending_files_.end(), files.begin(), files.end());
+        pending_dirs_.insert(dirs.begin(), dirs.end());
       }
-      int rc = ::fdatasync(fd);
-      int err = errno;
-      ::close(fd);
-      if (rc != 0) return ErrnoStatus(err, "syncing", path);
-    }
-    for (const std::string& dir : dirs) {
-      core::Status st = fs::FsyncDir(dir);
-      if (!st.ok() && st.code() != core::StatusCode::kNotFound) return st;
+      flushed_cv_.notify_all();
+      if (!st.ok()) return st;
     }
     return core::Status::Ok();
   }
@@ -205,6 +220,27 @@ class FsBlobStore final : public BlobStore {
 
  private:
   static constexpr size_t kMaxFilesSyncedOneByOne = 16;
+
+  core::Status Flush(const std::vector<std::string>& files, const std::set<std::string>& dirs) {
+    if (files.empty()) return core::Status::Ok();
+    if (files.size() > kMaxFilesSyncedOneByOne) return SyncFileSystem();
+    for (const std::string& path : files) {
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        if (errno == ENOENT) continue;  // deleted since: nothing to make durable
+        return ErrnoStatus(errno, "opening", path);
+      }
+      int rc = ::fdatasync(fd);
+      int err = errno;
+      ::close(fd);
+      if (rc != 0) return ErrnoStatus(err, "syncing", path);
+    }
+    for (const std::string& dir : dirs) {
+      core::Status st = fs::FsyncDir(dir);
+      if (!st.ok() && st.code() != core::StatusCode::kNotFound) return st;
+    }
+    return core::Status::Ok();
+  }
 
   core::Status SyncFileSystem() {
     int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -304,8 +340,12 @@ class FsBlobStore final : public BlobStore {
   const std::string root_;
   // What PutUnsynced wrote since the last Sync: files, and folders whose entries changed.
   std::mutex pending_mu_;
-  std::vector<std::string> pending_files_;
-  std::set<std::string> pending_dirs_;
+  std::condition_variable flushed_cv_;
+  std::vector<std::string> pending_files_;  // GUARDED_BY(pending_mu_)
+  std::set<std::string> pending_dirs_;      // GUARDED_BY(pending_mu_)
+  uint64_t puts_ = 0;                       // PutUnsynced calls so far; GUARDED_BY(pending_mu_)
+  uint64_t synced_ = 0;    // the first synced_ of them are durable; GUARDED_BY(pending_mu_)
+  bool flushing_ = false;  // a Sync is flushing; GUARDED_BY(pending_mu_)
 };
 
 }  // namespace
