@@ -148,13 +148,53 @@ core::Result<Image> WindowToU8(const Image& image, std::optional<double> center,
   out.modality = image.modality;
   out.pixel_spacing_row = image.pixel_spacing_row;
   out.pixel_spacing_col = image.pixel_spacing_col;
-  const cv::Mat real = internal::RealValues(image);
   const size_t n = image.PixelCount() * image.samples;
-  const float* in = real.ptr<float>();
   uint8_t* o = out.pixels.data();
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t y = ApplyWindow(in[i], c, w);
-    o[i] = image.monochrome1 ? static_cast<uint8_t>(255 - y) : y;
+  auto shown = [&](float real) {
+    const uint8_t y = ApplyWindow(real, c, w);
+    return image.monochrome1 ? static_cast<uint8_t>(255 - y) : y;
+  };
+  if (image.type == PixelType::kF32) {
+    const cv::Mat real = internal::RealValues(image);
+    const float* in = real.ptr<float>();
+    for (size_t i = 0; i < n; ++i) o[i] = shown(in[i]);
+    return out;
+  }
+  // Integer samples: one table entry per stored value in the image's range, computed through
+  // RealValues itself (so every pixel gets exactly what the per-pixel path gives), then a lookup
+  // per pixel: a 512x512 CT slice has ~4,000 distinct values for 262,144 pixels.
+  double lo = 0, hi = 0;
+  internal::StoredRange(image, &lo, &hi);
+  const int first = static_cast<int>(lo);
+  Image values = Image::Make(1, static_cast<int>(hi) - first + 1, 1, image.type);
+  values.rescale_slope = image.rescale_slope;
+  values.rescale_intercept = image.rescale_intercept;
+  for (int v = first, i = 0; v <= static_cast<int>(hi); ++v, ++i) {
+    switch (image.type) {
+      case PixelType::kU8:
+        values.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+        break;
+      case PixelType::kU16:
+        values.data<uint16_t>()[i] = static_cast<uint16_t>(v);
+        break;
+      default:
+        values.data<int16_t>()[i] = static_cast<int16_t>(v);
+        break;
+    }
+  }
+  const cv::Mat real = internal::RealValues(values);
+  std::vector<uint8_t> table(static_cast<size_t>(values.columns));
+  for (size_t i = 0; i < table.size(); ++i) table[i] = shown(real.ptr<float>()[i]);
+  switch (image.type) {
+    case PixelType::kU8:
+      for (size_t i = 0; i < n; ++i) o[i] = table[image.data<uint8_t>()[i] - first];
+      break;
+    case PixelType::kU16:
+      for (size_t i = 0; i < n; ++i) o[i] = table[image.data<uint16_t>()[i] - first];
+      break;
+    default:
+      for (size_t i = 0; i < n; ++i) o[i] = table[image.data<int16_t>()[i] - first];
+      break;
   }
   return out;
 }

@@ -98,7 +98,15 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
   }
   IMGPIPE_RETURN_IF_ERROR(put("result.dcm", dicom_file));
   if (out.mask) {
-    IMGPIPE_ASSIGN_OR_RETURN(std::string mask, algorithms::ToPng(*out.mask));
+    // Segmentations return the mask as their image too: encode it once.
+    const bool same = out.mask->pixels == out.image.pixels && out.mask->type == out.image.type &&
+                      out.mask->rows == out.image.rows;
+    std::string mask;
+    if (same) {
+      mask = png;
+    } else {
+      IMGPIPE_ASSIGN_OR_RETURN(mask, algorithms::ToPng(*out.mask));
+    }
     IMGPIPE_RETURN_IF_ERROR(put("mask.png", mask));
   }
   if (out.overlay) {
