@@ -188,7 +188,9 @@ struct Stack {
 
   explicit Stack(int worker_concurrency) {
     dicom::Initialize();
-    db = Must(db::OpenSqlite(dir.path() + "/imgpipe.db"), "sqlite");
+    db::SqliteOptions sqlite_options;
+    sqlite_options.synchronous_full = !std::getenv("BENCH_NO_FSYNC");
+    db = Must(db::OpenSqlite(dir.path() + "/imgpipe.db", sqlite_options), "sqlite");
     blobs = Must(blob::NewFsBlobStore(dir.path() + "/blobs"), "blobs");
     pacs = Must(pacs::Pacs::Open(*db, *blobs, pacs::PacsOptions{}), "pacs");
     std::string ct;
