@@ -1,5 +1,6 @@
-// imgpipe serve: the roles of this process (default all): api (the PACS API, DICOMweb and the
-// processing API), worker (the worker pool), push (arrives with the push issue).
+// imgpipe serve: the roles of this process (default all): api (the PACS API, DICOMweb, the
+// processing API and GET /api/events), worker (the worker pool), push (the results consumer,
+// which stores every result as its client's event; the WebSocket arrives next).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "http/http.h"
 #include "jobs/routes.h"
 #include "jobs/worker.h"
+#include "push/push.h"
 
 #ifndef IMGPIPE_VERSION
 #define IMGPIPE_VERSION "dev"
@@ -156,6 +158,9 @@ int RunServe(const Config& config) {
     pacs::RegisterRoutes(*router, *stores->pacs);
     jobs::RegisterRoutes(*router, *stores->jobs, *stores->queues, *stores->blobs,
                          *stores->registry);
+    push::RegisterRoutes(*router, *stores->events, [&stores](std::string_view client_id) {
+      return stores->jobs->ClientExists(client_id);
+    });
   }
   AddOperationsRoutes(*router, *stores);
   std::unique_ptr<jobs::WorkerPool> workers;
@@ -182,6 +187,16 @@ int RunServe(const Config& config) {
                         ? config.http_threads
                         : static_cast<int>(std::max(4u, 4 * std::thread::hardware_concurrency()));
   options.body_limit = config.body_limit_mb << 20;
+  std::unique_ptr<push::ResultsConsumer> consumer;
+  if (roles->push) {
+    auto started = push::ResultsConsumer::Start(*stores->queues, *stores->events, *stores->hub, {});
+    if (!started.ok()) {
+      std::fprintf(stderr, "imgpipe: cannot start the results consumer: %s\n",
+                   started.status().message().c_str());
+      return 1;
+    }
+    consumer = std::move(*started);
+  }
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());
@@ -198,6 +213,7 @@ int RunServe(const Config& config) {
                config.data_dir, stores->db->Describe(), stores->blobs->Describe());
   (*server)->Wait();
   if (workers) workers->Stop();  // running jobs go back to their queues at once
+  if (consumer) consumer->Stop();
   spdlog::info("imgpipe stopped");
   return 0;
 }

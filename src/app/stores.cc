@@ -50,6 +50,8 @@ core::Result<Stores> OpenStores(const Config& config) {
   job_options.queue_options.max_receive_count = config.queue_max_receive_count;
   IMGPIPE_ASSIGN_OR_RETURN(
       s.jobs, jobs::JobService::Create(*s.db, *s.queues, *s.pacs, job_options, *s.registry));
+  IMGPIPE_ASSIGN_OR_RETURN(s.events, push::EventStore::Open(*s.db));
+  s.hub = std::make_unique<push::Hub>();
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include "db/database.h"
 #include "jobs/jobs.h"
 #include "pacs/pacs.h"
+#include "push/push.h"
 #include "queue/queue.h"
 
 namespace imgpipe::app {
@@ -21,6 +22,8 @@ struct Stores {
   std::unique_ptr<algorithms::Registry> registry;  // built-ins (and external ones, when configured)
   std::unique_ptr<queue::QueueService> queues;
   std::unique_ptr<jobs::JobService> jobs;
+  std::unique_ptr<push::EventStore> events;
+  std::unique_ptr<push::Hub> hub;
 };
 
 // Creates data_dir if needed; opens the queues and the job service on the metadata store; SQLite at

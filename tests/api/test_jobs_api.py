@@ -222,6 +222,38 @@ class PipelineTest(unittest.TestCase):
         entries = json.loads(manifest)["images"]
         self.assertEqual([e["image_id"] for e in entries], self.images)
 
+    # --- stored events (the WebSocket's HTTP fallback) --------------------------------------
+
+    def test_events_hold_each_result_once_in_order(self):
+        client = self.api.provision()
+        ids = []
+        for algorithm in ("window_level", "clahe", "nope-invalid"):
+            status, _, reply = self.api.process(algorithm, self.body(client_id=client))
+            if status == 202:
+                ids.append(reply["job_id"])
+        for job_id in ids:
+            self.api.wait_terminal(job_id, client)
+
+        def events(after=0):
+            return self.server.get_json(f"/api/events?client_id={client}&after={after}")
+
+        got = wait_for(lambda: (lambda e: e if len(e["events"]) == 2 else None)(events()),
+                       "two result events")
+        self.assertEqual([e["seq"] for e in got["events"]], [1, 2])
+        self.assertEqual([e["job_id"] for e in got["events"]], ids)  # one client: FIFO
+        self.assertTrue(all(e["type"] == "result" and e["status"] == "succeeded"
+                            for e in got["events"]))
+        self.assertEqual(got["last_seq"], 2)
+        self.assertEqual(events(after=1)["events"][0]["seq"], 2)
+        self.assertEqual(events(after=2), {"events": [], "last_seq": 2})
+        status, _, _ = self.server.request("GET", "/api/events")
+        self.assertEqual(status, 401)
+        status, _, _ = self.server.request("GET", "/api/events?client_id=unknown")
+        self.assertEqual(status, 401)
+        for bad in ("after=-1", "after=x", "limit=0", "limit=5000"):
+            status, _, _ = self.server.request("GET", f"/api/events?client_id={client}&{bad}")
+            self.assertEqual(status, 400, bad)
+
     # --- idempotency, cancel, listing --------------------------------------------------------
 
     def test_idempotency_key_returns_the_first_job(self):
@@ -472,10 +504,13 @@ class WorkerCrashTest(unittest.TestCase):
             self.assertEqual(job["status"], "succeeded", job)
             self.assertGreaterEqual(job["attempts"], 2)
             server.stop()
+            # Exactly one result for the job, whether still on the results queue or already
+            # stored as the client's event by the results consumer.
             db = sqlite3.connect(os.path.join(data_dir, "imgpipe.db"))
             bodies = [row[0] for row in db.execute(
                 "SELECT m.body FROM queue_messages m JOIN queue_queues q ON q.id = m.queue_id"
                 " WHERE q.name = 'results'")]
+            bodies += [row[0] for row in db.execute("SELECT body FROM push_events")]
             db.close()
             results = [json.loads(b) for b in bodies]
             mine = [r for r in results if r.get("job_id") == job_id and r["type"] == "result"]

@@ -1,0 +1,187 @@
+// The hub and the results consumer.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+
+#include "core/ids.h"
+#include "push/push.h"
+
+namespace imgpipe::push {
+
+using core::Result;
+using core::Status;
+
+uint64_t Hub::Subscribe(std::string client_id, Sink sink) {
+  std::lock_guard lock(mu_);
+  uint64_t id = next_id_++;
+  sinks_.emplace(std::move(client_id), std::make_pair(id, std::make_shared<Sink>(std::move(sink))));
+  return id;
+}
+
+void Hub::Unsubscribe(uint64_t id) {
+  std::lock_guard lock(mu_);
+  for (auto it = sinks_.begin(); it != sinks_.end(); ++it) {
+    if (it->second.first == id) {
+      sinks_.erase(it);
+      return;
+    }
+  }
+}
+
+size_t Hub::Publish(const Event& event) {
+  std::vector<std::shared_ptr<Sink>> targets;
+  {
+    std::lock_guard lock(mu_);
+    auto [first, last] = sinks_.equal_range(event.client_id);
+    for (auto it = first; it != last; ++it) targets.push_back(it->second.second);
+  }
+  for (const auto& sink : targets) (*sink)(event);
+  return targets.size();
+}
+
+size_t Hub::Subscribers(std::string_view client_id) const {
+  std::lock_guard lock(mu_);
+  auto [first, last] = sinks_.equal_range(client_id);
+  return static_cast<size_t>(std::distance(first, last));
+}
+
+namespace {
+
+constexpr std::string_view kResultsQueue = "results";
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+class ResultsConsumer::Impl {
+ public:
+  Impl(queue::QueueService& queues, EventStore& store, Hub& hub, ConsumerOptions options)
+      : queues_(queues), store_(store), hub_(hub), options_(std::move(options)) {
+    if (!options_.now_ms) options_.now_ms = SystemNowMs;
+  }
+
+  void Start() {
+    for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { Loop(); });
+    threads_.emplace_back([this] { Prune(); });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+  bool SleepFor(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, d, [this] { return stopping_; });
+  }
+
+  void Loop() {
+    queue::ReceiveOptions receive;
+    receive.max_messages = options_.batch;
+    receive.wait = options_.poll_wait;
+    while (!stopping()) {
+      Result<std::vector<queue::Message>> messages = queues_.Receive(kResultsQueue, receive);
+      if (!messages.ok()) {
+        spdlog::warn("push: receive from results failed: {}", messages.status().ToString());
+        SleepFor(std::chrono::milliseconds(1'000));
+        continue;
+      }
+      if (!messages->empty()) Consume(*messages);
+    }
+  }
+
+  // Stores the batch's events in one durable transaction, acknowledges, then publishes.
+  void Consume(const std::vector<queue::Message>& messages) {
+    std::vector<Event> fresh;
+    std::vector<std::string> acks;
+    const int64_t now = options_.now_ms();
+    Status st = store_.db().Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+      fresh.clear();
+      acks.clear();
+      for (const queue::Message& m : messages) {
+        bool stored = false;
+        Result<Event> event = store_.Append(tx, m.group_id, m.dedup_id, m.body, now, &stored);
+        if (!event.ok() && event.status().code() == core::StatusCode::kInvalidArgument) {
+          spdlog::error("push: results message {} dropped: {}", m.message_id,
+                        event.status().message());
+        } else if (!event.ok()) {
+          return event.status();
+        } else if (stored) {
+          fresh.push_back(std::move(*event));
+        }
+        acks.push_back(m.receipt);  // stored now, or before (a redelivery), or unusable
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) {  // nothing stored: the messages come back after their visibility timeout
+      spdlog::warn("push: events not stored: {}", st.ToString());
+      return;
+    }
+    Result<std::vector<Status>> deleted = queues_.DeleteBatch(kResultsQueue, acks);
+    if (!deleted.ok()) spdlog::warn("push: ack failed: {}", deleted.status().ToString());
+    for (const Event& e : fresh) {
+      size_t receivers = hub_.Publish(e);
+      spdlog::debug("push: event {} of client {} to {} connections", e.seq,
+                    core::ShortHash(e.client_id), receivers);
+    }
+  }
+
+  void Prune() {
+    while (SleepFor(options_.prune_every)) {
+      Result<int64_t> pruned = store_.PruneBefore(options_.now_ms() - options_.retention.count());
+      if (!pruned.ok()) {
+        spdlog::warn("push: pruning failed: {}", pruned.status().ToString());
+      } else if (*pruned > 0) {
+        spdlog::info("push: pruned {} events older than the retention", *pruned);
+      }
+    }
+  }
+
+  queue::QueueService& queues_;
+  EventStore& store_;
+  Hub& hub_;
+  ConsumerOptions options_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+ResultsConsumer::ResultsConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ResultsConsumer::~ResultsConsumer() { Stop(); }
+void ResultsConsumer::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+Result<std::unique_ptr<ResultsConsumer>> ResultsConsumer::Start(queue::QueueService& queues,
+                                                                EventStore& store, Hub& hub,
+                                                                const ConsumerOptions& options) {
+  if (options.concurrency < 1 || options.concurrency > 64) {
+    return Status::InvalidArgument("push concurrency must be within 1..64");
+  }
+  if (options.batch < 1 || options.batch > 10) {
+    return Status::InvalidArgument("push batch must be within 1..10");
+  }
+  auto impl = std::make_unique<Impl>(queues, store, hub, options);
+  impl->Start();
+  return std::unique_ptr<ResultsConsumer>(new ResultsConsumer(std::move(impl)));
+}
+
+}  // namespace imgpipe::push

@@ -1,0 +1,129 @@
+// push: the last hop of the pipeline (DESIGN.md "WebSocket protocol"). The results consumer
+// receives from the single "results" queue and stores every message as an event of its client,
+// with the client's next sequence number, BEFORE anything is pushed; then the hub hands the event
+// to the client's live connections. Replay serves what a client missed from the stored events
+// (GET /api/events here; the WebSocket's resume builds on the same store).
+//
+// Contract:
+// - Events of one client have sequence numbers 1, 2, 3, ... with no gap, in the order their
+//   messages were consumed (which is the results queue's per-client FIFO order).
+// - A message delivered twice (a consumer died between storing and acknowledging) never makes a
+//   second event: Append is idempotent on the message's deduplication id.
+// - Events are kept for a retention period (default 24 h), then pruned; sequence numbers are never
+//   reused.
+//
+// Thread-safety: EventStore, Hub and ResultsConsumer are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "db/database.h"
+#include "http/http.h"
+#include "queue/queue.h"
+
+namespace imgpipe::push {
+
+struct Event {
+  std::string client_id;
+  int64_t seq = 0;
+  std::string job_id;
+  std::string type;  // "result" or "progress" (the message's "type")
+  std::string json;  // the event as clients receive it: the message with "seq" added
+  int64_t created_at_ms = 0;
+};
+
+class EventStore {
+ public:
+  // Applies the schema (db::Migrate component "push"). `db` must outlive the store.
+  static core::Result<std::unique_ptr<EventStore>> Open(db::Database& db);
+
+  // Stores the results-queue message `body` (a JSON object with "type" and "job_id") of
+  // `client_id` as its next event, inside `tx`. Idempotent on `dedup_id` (the message's): when an
+  // event was stored for it before, returns that event and `*stored` = false.
+  // InvalidArgument when `body` is not such an object.
+  core::Result<Event> Append(db::Transaction& tx, std::string_view client_id,
+                             std::string_view dedup_id, std::string_view body, int64_t now_ms,
+                             bool* stored);
+  // The client's events with seq > `after`, oldest first, at most `limit` (1..1000).
+  core::Result<std::vector<Event>> After(std::string_view client_id, int64_t after, int limit);
+  // The client's last sequence number (0 before its first event).
+  core::Result<int64_t> LastSeq(std::string_view client_id);
+  // Deletes the events created before `cutoff_ms`; returns how many.
+  core::Result<int64_t> PruneBefore(int64_t cutoff_ms);
+
+  db::Database& db() { return db_; }
+
+ private:
+  explicit EventStore(db::Database& db) : db_(db) {}
+  db::Database& db_;
+};
+
+// In-process fan-out of stored events to the live connections of their client.
+class Hub {
+ public:
+  using Sink = std::function<void(const Event&)>;
+  // `sink` receives every event of `client_id` published from now on, on the publishing thread:
+  // it must not block (queue the event and return).
+  uint64_t Subscribe(std::string client_id, Sink sink);
+  // Stops the sink; an unknown id is a no-op (disconnect cleanup is fail-fast, never an error).
+  void Unsubscribe(uint64_t id);
+  // Hands `event` to its client's sinks, outside the hub's lock; returns how many received it.
+  size_t Publish(const Event& event);
+  size_t Subscribers(std::string_view client_id) const;
+
+ private:
+  mutable std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::multimap<std::string, std::pair<uint64_t, std::shared_ptr<Sink>>, std::less<>> sinks_;
+};
+
+struct ConsumerOptions {
+  int concurrency = 2;                              // receiving threads, 1..64
+  int batch = 10;                                   // messages per receive, 1..10
+  std::chrono::milliseconds poll_wait{1'000};       // long-poll wait; also how long Stop may take
+  std::chrono::milliseconds retention{86'400'000};  // events older than this are pruned
+  std::chrono::milliseconds prune_every{60'000};
+  std::function<int64_t()> now_ms;  // clock (Unix ms), for tests; default the system clock
+};
+
+// Receives from "results", stores each message as an event (a batch in one durable transaction),
+// acknowledges the messages, then publishes the new events to the hub. A message that is not a
+// JSON object with "type" and "job_id" is logged and dropped.
+class ResultsConsumer {
+ public:
+  static core::Result<std::unique_ptr<ResultsConsumer>> Start(queue::QueueService& queues,
+                                                              EventStore& store, Hub& hub,
+                                                              const ConsumerOptions& options);
+  void Stop();  // idempotent
+  ~ResultsConsumer();
+
+  ResultsConsumer(const ResultsConsumer&) = delete;
+  ResultsConsumer& operator=(const ResultsConsumer&) = delete;
+
+  class Impl;
+
+ private:
+  explicit ResultsConsumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The events as JSON: {"events":[...events...],"last_seq":N}.
+std::string EventsJson(const std::vector<Event>& events, int64_t last_seq);
+
+// GET /api/events?client_id=&after=N&limit= (the WebSocket's HTTP fallback): the client's stored
+// events after N (default 0), oldest first, at most `limit` (1..1000, default 100), and its last
+// sequence number. The client id comes from X-Client-Id or the query; `client_exists` says
+// whether it is known (401 otherwise). `store` must outlive the router.
+void RegisterRoutes(http::Router& router, EventStore& store,
+                    std::function<core::Result<bool>(std::string_view)> client_exists);
+
+}  // namespace imgpipe::push
