@@ -162,6 +162,11 @@ int RunServe(const Config& config) {
       return stores->jobs->ClientExists(client_id);
     });
   }
+  if (roles->push) {
+    push::RegisterWebSocket(
+        *router, *stores->events, *stores->hub,
+        [&stores](std::string_view client_id) { return stores->jobs->ClientExists(client_id); });
+  }
   AddOperationsRoutes(*router, *stores);
   std::unique_ptr<jobs::WorkerPool> workers;
   if (roles->worker) {
@@ -207,6 +212,8 @@ int RunServe(const Config& config) {
   std::printf("listening on %s\n", base.c_str());
   std::printf("PACS_API_BASE=%s/pacs\n", base.c_str());
   std::printf("API_BASE=%s/api\n", base.c_str());
+  std::string ws_base = "ws" + base.substr(4);  // http://... -> ws://...
+  std::printf("WS_ENDPOINT=%s/ws\n", ws_base.c_str());
   std::printf("DICOMWEB_BASE=%s/dicomweb\n", base.c_str());
   std::fflush(stdout);
   spdlog::info("imgpipe {} serving on {} (data: {}, store: {}, {})", IMGPIPE_VERSION, base,

@@ -60,6 +60,40 @@ Response ErrorResponse(const core::Status& status);
 
 using Handler = std::function<Response(Request&)>;
 
+// ---- WebSocket (RFC 6455, Boost.Beast underneath) ----
+
+// One accepted WebSocket connection. Thread-safe: Send and Close may be called from any thread.
+class WebSocketConnection {
+ public:
+  virtual ~WebSocketConnection() = default;
+  // Queues a text message; one write is in flight at a time. Returns false when the connection is
+  // closing or closed, or when its outgoing queue already holds ServerOptions::ws_max_queued
+  // messages: a client too slow to drain it is then closed (1008, policy violation) rather than
+  // allowed to grow memory.
+  virtual bool Send(std::string text) = 0;
+  // Sends a close frame with `code` (1000 normal, 1008 policy violation, ...) after the queued
+  // messages, then ends the connection.
+  virtual void Close(int code, std::string reason) = 0;
+  virtual const std::string& remote() const = 0;
+};
+
+// What an upgrade handler gives to accept a connection. Callbacks run on the connection's strand,
+// one at a time: on_open once after the handshake, on_message for each complete message (text, or
+// binary with `binary` true), on_close once at the end whatever the reason.
+struct WebSocketCallbacks {
+  std::function<void(std::shared_ptr<WebSocketConnection>)> on_open;
+  std::function<void(std::string_view message, bool binary)> on_message;
+  std::function<void()> on_close;
+};
+
+// Looks at an upgrade request and refuses it (the Response is sent and no WebSocket is opened:
+// e.g. 401) or accepts it.
+struct UpgradeDecision {
+  std::optional<Response> refuse;
+  WebSocketCallbacks accept;
+};
+using UpgradeHandler = std::function<UpgradeDecision(Request&)>;
+
 // Routes by method and path pattern. Patterns are literal segments and "{name}" segments, matched
 // segment by segment ("/pacs/studies/{study_id}"); a final "{name...}" matches the rest of the
 // path, slashes included (for static files). Literal segments win over parameters.
@@ -69,6 +103,10 @@ class Router {
  public:
   void Add(std::string_view method, std::string_view pattern, Handler handler);
   Response Dispatch(Request& request) const;
+  // WebSocket endpoints, by exact path ("/ws"). A GET with "Upgrade: websocket" to that path goes
+  // to `handler`; other requests to it are 426 Upgrade Required.
+  void AddWebSocket(std::string_view path, UpgradeHandler handler);
+  const UpgradeHandler* FindWebSocket(std::string_view path) const;
 
  private:
   struct Route {
@@ -78,6 +116,7 @@ class Router {
     Handler handler;
   };
   std::vector<Route> routes_;
+  std::vector<std::pair<std::string, UpgradeHandler>> websockets_;
 };
 
 struct ServerOptions {
@@ -91,6 +130,12 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
   std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long on stop
   bool stop_on_signals = true;                       // SIGINT/SIGTERM trigger a graceful Stop()
+  // WebSocket: largest incoming message (a bigger one closes the connection with 1009); a ping
+  // when nothing was received for ws_ping_interval, and a close when still nothing after twice
+  // that (a peer that stopped answering); outgoing messages queued per connection at most.
+  size_t ws_max_message = 64 << 10;
+  std::chrono::milliseconds ws_ping_interval{30'000};
+  size_t ws_max_queued = 1024;
 };
 
 // A running server. Start binds and listens before it returns (so port() is the real port and a

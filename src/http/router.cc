@@ -104,7 +104,25 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   routes_.push_back(std::move(route));
 }
 
+void Router::AddWebSocket(std::string_view path, UpgradeHandler handler) {
+  websockets_.emplace_back(std::string(path), std::move(handler));
+}
+
+const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
+  for (const auto& [p, handler] : websockets_) {
+    if (p == path) return &handler;
+  }
+  return nullptr;
+}
+
 Response Router::Dispatch(Request& request) const {
+  if (FindWebSocket(request.path) != nullptr) {
+    Response response = ErrorResponse(
+        core::Status::InvalidArgument("this is a WebSocket endpoint: send an Upgrade request"));
+    response.status = 426;
+    response.SetHeader("Upgrade", "websocket");
+    return response;
+  }
   std::string_view raw_path = request.target.empty() ? request.path : request.target;
   raw_path = raw_path.substr(0, raw_path.find('?'));
   std::vector<std::string> segments;

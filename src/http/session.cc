@@ -15,11 +15,13 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <exception>
 #include <string>
 
 #include "core/log.h"
 #include "http/message.h"
+#include "http/websocket.h"
 
 namespace imgpipe::http::internal {
 namespace asio = boost::asio;
@@ -130,7 +132,8 @@ asio::awaitable<void> LingeringClose(Connection& c) {
 
 // Serves requests until the connection should close. Returns true for an orderly close, false
 // when an error response was sent while the peer may still be sending (then linger).
-asio::awaitable<bool> ServeRequests(SessionHub& hub, Connection& c) {
+asio::awaitable<bool> ServeRequests(SessionHub& hub, std::shared_ptr<Connection> connection) {
+  Connection& c = *connection;
   const ServerOptions& options = hub.options();
   const std::string remote = RemoteOf(c.stream.socket());
   beast::flat_buffer buffer;
@@ -185,6 +188,33 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, Connection& c) {
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
     core::Status built = BuildRequest(message, request);
+    const UpgradeHandler* upgrade = nullptr;
+    if (built.ok() && boost::beast::websocket::is_upgrade(message)) {
+      upgrade = hub.router().FindWebSocket(request.path);
+    }
+    if (upgrade != nullptr) {
+      UpgradeDecision decision;
+      {
+        core::ScopedRequestId scoped(request_id);
+        try {
+          decision = (*upgrade)(request);
+        } catch (const std::exception& e) {
+          spdlog::error("upgrade handler threw: {}", e.what());
+          decision.refuse = ErrorResponse(core::Status::Internal("internal error"));
+        }
+      }
+      if (decision.refuse) {  // refused: no WebSocket is opened
+        co_await Send(hub, c, std::move(*decision.refuse), request.method, RawPath(request.target),
+                      version, /*keep_alive=*/false, request_id, start);
+        co_return true;
+      }
+      {
+        core::ScopedRequestId scoped(request_id);
+        spdlog::info("{} {} 101 websocket", request.method, RawPath(request.target));
+      }
+      co_await RunWebSocket(hub, connection, parser.release(), remote, std::move(decision.accept));
+      co_return true;
+    }
     Response response;
     if (!built.ok()) {
       response = ErrorResponse(built);
@@ -257,7 +287,7 @@ asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
   RemoveGuard guard(*hub, connection.get());
   bool orderly = true;
   try {
-    orderly = co_await ServeRequests(*hub, *connection);
+    orderly = co_await ServeRequests(*hub, connection);
   } catch (const std::exception& e) {
     spdlog::error("http session failed: {}", e.what());
   }

@@ -15,6 +15,7 @@
 // Thread-safety: EventStore, Hub and ResultsConsumer are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -125,5 +126,26 @@ std::string EventsJson(const std::vector<Event>& events, int64_t last_seq);
 // whether it is known (401 otherwise). `store` must outlive the router.
 void RegisterRoutes(http::Router& router, EventStore& store,
                     std::function<core::Result<bool>(std::string_view)> client_exists);
+
+// GET /ws?client_id=...[&last_seq=N] (DESIGN.md "WebSocket protocol"). A missing or unknown
+// client is refused with 401 before any socket opens; a bad last_seq with 400. On open: a
+// {"type":"hello","client_id","last_seq"} message (the client's last stored event), then every
+// stored event after the asked last_seq (default 0) in order, then live events, with no gap and
+// no duplicate at the seam. Client messages: {"action":"ping"} -> {"type":"pong"};
+// {"action":"resume","last_seq":N} replays again from N; anything else -> {"type":"error",
+// "error":{"code","message"}} (the connection stays open). Several connections of one client
+// all receive its events. Heartbeats, the incoming size limit (1009) and the slow-client cut-off
+// are the http module's (ServerOptions::ws_*).
+void RegisterWebSocket(http::Router& router, EventStore& store, Hub& hub,
+                       std::function<core::Result<bool>(std::string_view)> client_exists);
+
+// Push counters, process-wide (exposed on /metrics by the observability issue).
+struct PushCounters {
+  std::atomic<int64_t> sent{0};         // events handed to a connection
+  std::atomic<int64_t> failed{0};       // events not sent: the connection was closing
+  std::atomic<int64_t> disconnects{0};  // connections ended
+  std::atomic<int64_t> connected{0};    // connections open now
+};
+PushCounters& Counters();
 
 }  // namespace imgpipe::push

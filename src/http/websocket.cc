@@ -1,0 +1,195 @@
+// WebSocket connections (Beast websocket::stream over the session's tcp_stream): the handshake,
+// the read loop, and a bounded outgoing queue drained by one writer at a time.
+#include "http/websocket.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <mutex>
+
+#include "http/session.h"
+
+namespace imgpipe::http::internal {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+
+namespace {
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+class Socket final : public WebSocketConnection, public std::enable_shared_from_this<Socket> {
+ public:
+  Socket(std::shared_ptr<Connection> connection, std::string remote, size_t max_queued)
+      : connection_(std::move(connection)),
+        ws_(connection_->stream),
+        remote_(std::move(remote)),
+        max_queued_(max_queued) {}
+
+  websocket::stream<beast::tcp_stream&>& ws() { return ws_; }
+
+  bool Send(std::string text) override {
+    bool accepted = true;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return false;
+      if (queue_.size() >= max_queued_) {
+        spdlog::warn("websocket {}: {} messages waiting; closing a client too slow to read them",
+                     remote_, queue_.size());
+        RequestCloseLocked(static_cast<int>(websocket::close_code::policy_error),
+                           "too slow: outgoing queue full");
+        accepted = false;
+      } else {
+        queue_.push_back(std::move(text));
+      }
+    }
+    StartWriter();
+    return accepted;
+  }
+
+  void Close(int code, std::string reason) override {
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return;
+      RequestCloseLocked(code, std::move(reason));
+    }
+    StartWriter();
+  }
+
+  const std::string& remote() const override { return remote_; }
+
+  // The read loop ended: nothing more may be written.
+  void MarkClosed() {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    closed_ = true;
+    queue_.clear();
+  }
+
+ private:
+  void RequestCloseLocked(int code, std::string reason) {
+    closing_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+  }
+
+  // Starts the writer unless one runs. Called WITHOUT mu_ held: the coroutine may start inline
+  // (co_spawn on the strand we are on) and take mu_ itself.
+  void StartWriter() {
+    {
+      std::lock_guard lock(mu_);
+      if (writing_ || closed_) return;
+      writing_ = true;
+    }
+    asio::co_spawn(connection_->stream.get_executor(), Writer(shared_from_this()), asio::detached);
+  }
+
+  // Drains the queue, then performs a requested close; one at a time (Beast allows one write).
+  static asio::awaitable<void> Writer(std::shared_ptr<Socket> self) {
+    while (true) {
+      std::string next;
+      std::optional<websocket::close_reason> close;
+      {
+        std::lock_guard lock(self->mu_);
+        if (self->closed_) break;
+        if (!self->queue_.empty()) {
+          next = std::move(self->queue_.front());
+          self->queue_.pop_front();
+        } else if (self->close_code_ != 0) {
+          close = websocket::close_reason(static_cast<websocket::close_code>(self->close_code_),
+                                          self->close_reason_);
+          self->close_code_ = 0;
+        } else {
+          self->writing_ = false;
+          co_return;
+        }
+      }
+      if (close) {
+        auto [ec] = co_await self->ws_.async_close(*close, kAsTuple);
+        (void)ec;
+        break;
+      }
+      self->ws_.text(true);
+      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(next), kAsTuple);
+      (void)n;
+      if (ec) break;
+    }
+    std::lock_guard lock(self->mu_);
+    self->writing_ = false;
+  }
+
+  std::shared_ptr<Connection> connection_;
+  websocket::stream<beast::tcp_stream&> ws_;
+  const std::string remote_;
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::deque<std::string> queue_;  // GUARDED_BY(mu_)
+  bool writing_ = false;           // a Writer runs; GUARDED_BY(mu_)
+  bool closing_ = false;           // no more Sends; GUARDED_BY(mu_)
+  bool closed_ = false;            // the connection ended; GUARDED_BY(mu_)
+  int close_code_ = 0;             // a close to send after the queue; GUARDED_BY(mu_)
+  std::string close_reason_;
+};
+
+}  // namespace
+
+asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> connection,
+                                   BeastRequest request, std::string remote,
+                                   WebSocketCallbacks callbacks) {
+  const ServerOptions& options = hub.options();
+  auto socket = std::make_shared<Socket>(connection, remote, options.ws_max_queued);
+  auto& ws = socket->ws();
+  connection->stream.expires_never();  // the websocket's own timeouts take over
+  websocket::stream_base::timeout timeout;
+  timeout.handshake_timeout = std::chrono::seconds(10);
+  // Beast pings once half of the idle timeout has passed without traffic, and closes the
+  // connection when the whole of it passes: a ping every ws_ping_interval, closed after two.
+  timeout.idle_timeout = 2 * options.ws_ping_interval;
+  timeout.keep_alive_pings = true;
+  ws.set_option(timeout);
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(beast::http::field::server, "imgpipe"); }));
+  ws.read_message_max(options.ws_max_message);
+  auto [accept_ec] = co_await ws.async_accept(request, kAsTuple);
+  if (accept_ec) {
+    spdlog::info("websocket {}: handshake failed: {}", remote, accept_ec.message());
+    co_return;
+  }
+  // A stopping server closes idle connections at once; an open WebSocket counts as idle (its
+  // clients reconnect and resume), so a shutdown never waits the grace period for it.
+  connection->idle = true;
+  spdlog::info("websocket {}: open {}", remote, std::string(RawPath(request.target())));
+  if (callbacks.on_open) callbacks.on_open(socket);
+  beast::flat_buffer buffer;
+  while (!hub.stopping()) {
+    auto [ec, n] = co_await ws.async_read(buffer, kAsTuple);
+    (void)n;
+    if (ec) {
+      // Beast has already answered an oversized message with close 1009 (message too big).
+      if (ec != websocket::error::closed) {
+        spdlog::info("websocket {}: closed: {}", remote, ec.message());
+      }
+      break;
+    }
+    if (callbacks.on_message) {
+      std::string message = beast::buffers_to_string(buffer.data());
+      try {
+        callbacks.on_message(message, !ws.got_text());
+      } catch (const std::exception& e) {
+        spdlog::error("websocket {}: message handler threw: {}", remote, e.what());
+      }
+    }
+    buffer.consume(buffer.size());
+  }
+  socket->MarkClosed();
+  if (callbacks.on_close) callbacks.on_close();
+}
+
+}  // namespace imgpipe::http::internal

@@ -1,0 +1,183 @@
+// GET /ws?client_id=...[&last_seq=N]: live events of one client over WebSocket, after a replay of
+// what it missed (DESIGN.md "WebSocket protocol").
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "core/ids.h"
+#include "push/push.h"
+
+namespace imgpipe::push {
+namespace {
+
+using core::Result;
+using core::Status;
+namespace json = boost::json;
+
+std::string ErrorMessage(std::string_view code, std::string_view message) {
+  return json::serialize(
+      json::object{{"type", "error"}, {"error", {{"code", code}, {"message", message}}}});
+}
+
+// One connection's state. The lock is held for a whole replay, so a live event published
+// meanwhile waits and is then sent only if the replay did not already (seq order, no gap, no
+// duplicate at the seam: the hub subscription starts before the first read of the store).
+class PushSession : public std::enable_shared_from_this<PushSession> {
+ public:
+  PushSession(std::string client_id, EventStore& store, Hub& hub)
+      : client_id_(std::move(client_id)), store_(store), hub_(hub) {}
+
+  void Open(std::shared_ptr<http::WebSocketConnection> connection, int64_t last_seq) {
+    std::weak_ptr<PushSession> weak = weak_from_this();
+    {
+      std::lock_guard lock(mu_);
+      connection_ = std::move(connection);
+    }
+    subscription_ = hub_.Subscribe(client_id_, [weak](const Event& event) {
+      if (auto self = weak.lock()) self->OnLive(event);
+    });
+    Counters().connected.fetch_add(1);
+    Result<int64_t> last = store_.LastSeq(client_id_);
+    Send(json::serialize(json::object{
+        {"type", "hello"}, {"client_id", client_id_}, {"last_seq", last.ok() ? *last : 0}}));
+    Replay(last_seq);
+  }
+
+  void OnMessage(std::string_view text, bool binary) {
+    if (binary) return Send(ErrorMessage("invalid_argument", "messages are JSON text"));
+    boost::system::error_code ec;
+    json::value message = json::parse(text, ec);
+    const json::value* action = nullptr;
+    if (!ec && message.is_object()) action = message.as_object().if_contains("action");
+    if (action == nullptr || !action->is_string()) {
+      return Send(ErrorMessage("invalid_argument", R"(expected {"action": "ping" | "resume"})"));
+    }
+    if (*action == "ping") return Send(R"({"type":"pong"})");
+    if (*action == "resume") {
+      const json::value* seq = message.as_object().if_contains("last_seq");
+      if (seq == nullptr || !seq->is_int64() || seq->as_int64() < 0) {
+        return Send(ErrorMessage("invalid_argument", "resume needs last_seq, an integer >= 0"));
+      }
+      return Replay(seq->as_int64());
+    }
+    Send(ErrorMessage("invalid_argument", "unknown action"));
+  }
+
+  // Disconnect cleanup: fail-fast, never retried; a second call is a no-op.
+  void Close() {
+    hub_.Unsubscribe(subscription_);
+    std::lock_guard lock(mu_);
+    if (connection_) {
+      connection_.reset();
+      Counters().connected.fetch_sub(1);
+      Counters().disconnects.fetch_add(1);
+    }
+  }
+
+ private:
+  // Sends every stored event after `after`, oldest first, then lets live ones through.
+  void Replay(int64_t after) {
+    std::lock_guard lock(mu_);
+    sent_seq_ = after;
+    SendStoredLocked();
+  }
+
+  void OnLive(const Event& event) {
+    std::lock_guard lock(mu_);
+    if (event.seq <= sent_seq_) return;  // the replay sent it already
+    if (event.seq > sent_seq_ + 1) {
+      SendStoredLocked();  // a gap (should not happen: per-client order): fill it from the store
+      if (event.seq <= sent_seq_) return;
+    }
+    SendEventLocked(event);
+  }
+
+  void SendStoredLocked() {
+    constexpr int kPage = 1000;
+    while (connection_) {
+      Result<std::vector<Event>> events = store_.After(client_id_, sent_seq_, kPage);
+      if (!events.ok()) {
+        spdlog::warn("push: replay for client {} failed: {}", core::ShortHash(client_id_),
+                     events.status().ToString());
+        return;
+      }
+      for (const Event& e : *events) SendEventLocked(e);
+      if (events->size() < static_cast<size_t>(kPage)) return;
+    }
+  }
+
+  void SendEventLocked(const Event& event) {
+    if (!connection_) return;
+    if (connection_->Send(event.json)) {
+      sent_seq_ = event.seq;
+      Counters().sent.fetch_add(1);
+    } else {
+      // Closing (too slow, or gone): it resumes from its last seq when it reconnects.
+      Counters().failed.fetch_add(1);
+      spdlog::info("push: event {} not sent to client {}: connection closing", event.seq,
+                   core::ShortHash(client_id_));
+    }
+  }
+
+  void Send(std::string text) {
+    std::lock_guard lock(mu_);
+    if (connection_) connection_->Send(std::move(text));
+  }
+
+  const std::string client_id_;
+  EventStore& store_;
+  Hub& hub_;
+  uint64_t subscription_ = 0;
+  std::mutex mu_;
+  std::shared_ptr<http::WebSocketConnection> connection_;  // GUARDED_BY(mu_)
+  int64_t sent_seq_ = 0;                                   // GUARDED_BY(mu_)
+};
+
+http::Response Refuse(const Status& status) { return http::ErrorResponse(status); }
+
+}  // namespace
+
+PushCounters& Counters() {
+  static PushCounters* counters = new PushCounters;
+  return *counters;
+}
+
+void RegisterWebSocket(http::Router& router, EventStore& store, Hub& hub,
+                       std::function<Result<bool>(std::string_view)> client_exists) {
+  router.AddWebSocket(
+      "/ws", [&store, &hub, exists = std::move(client_exists)](http::Request& request) {
+        http::UpgradeDecision decision;
+        std::optional<std::string_view> client = request.Query("client_id");
+        if (!client) client = request.Header("x-client-id");
+        if (!client || client->empty()) {
+          decision.refuse = Refuse(Status::Unauthenticated("client_id is required"));
+          return decision;
+        }
+        Result<bool> known = exists(*client);
+        if (!known.ok() || !*known) {
+          decision.refuse =
+              Refuse(known.ok() ? Status::Unauthenticated("unknown client_id") : known.status());
+          return decision;
+        }
+        int64_t last_seq = 0;
+        if (auto text = request.Query("last_seq")) {
+          auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), last_seq);
+          if (ec != std::errc() || end != text->data() + text->size() || last_seq < 0) {
+            decision.refuse = Refuse(Status::InvalidArgument("last_seq must be an integer >= 0"));
+            return decision;
+          }
+        }
+        auto session = std::make_shared<PushSession>(std::string(*client), store, hub);
+        decision.accept.on_open = [session, last_seq](auto connection) {
+          session->Open(std::move(connection), last_seq);
+        };
+        decision.accept.on_message = [session](std::string_view text, bool binary) {
+          session->OnMessage(text, binary);
+        };
+        decision.accept.on_close = [session] { session->Close(); };
+        return decision;
+      });
+}
+
+}  // namespace imgpipe::push
