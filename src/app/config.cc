@@ -132,6 +132,12 @@ const std::map<std::string, Setter>& Setters() {
        Bounded("queue.visibility_timeout_s", &Config::queue_visibility_timeout_s, 1, 43'200)},
       {"queue.max_receive_count",
        Bounded("queue.max_receive_count", &Config::queue_max_receive_count, 1, 1000)},
+      {"push.ping_interval_s",
+       Bounded("push.ping_interval_s", &Config::push_ping_interval_s, 1, 3600)},
+      {"push.max_message_kb",
+       Bounded("push.max_message_kb", &Config::push_max_message_kb, 1, 16384)},
+      {"push.max_queued", Bounded("push.max_queued", &Config::push_max_queued, 1, 1'000'000)},
+      {"push.retention_h", Bounded("push.retention_h", &Config::push_retention_h, 1, 24 * 365)},
       {"admin_key",
        [](Config& c, const std::string& v) {
          c.admin_key = v;

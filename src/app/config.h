@@ -33,6 +33,12 @@ struct Config {
   int64_t queue_max_depth = 10'000;
   int queue_visibility_timeout_s = 30;
   int queue_max_receive_count = 5;
+  // Push: WebSocket ping interval (a connection silent for twice this is closed), largest
+  // incoming message, outgoing messages queued per connection, and how long events are kept.
+  int push_ping_interval_s = 30;
+  int push_max_message_kb = 64;
+  int push_max_queued = 1024;
+  int push_retention_h = 24;
   std::string admin_key;
   std::string config_file;  // where the file layer came from, if any
 };

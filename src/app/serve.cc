@@ -192,6 +192,9 @@ int RunServe(const Config& config) {
                         ? config.http_threads
                         : static_cast<int>(std::max(4u, 4 * std::thread::hardware_concurrency()));
   options.body_limit = config.body_limit_mb << 20;
+  options.ws_ping_interval = std::chrono::seconds(config.push_ping_interval_s);
+  options.ws_max_message = static_cast<size_t>(config.push_max_message_kb) << 10;
+  options.ws_max_queued = static_cast<size_t>(config.push_max_queued);
   std::unique_ptr<push::ResultsConsumer> consumer;
   if (roles->push) {
     auto started = push::ResultsConsumer::Start(*stores->queues, *stores->events, *stores->hub, {});
