@@ -68,8 +68,8 @@ class WebSocketConnection {
   virtual ~WebSocketConnection() = default;
   // Queues a text message; one write is in flight at a time. Returns false when the connection is
   // closing or closed, or when its outgoing queue already holds ServerOptions::ws_max_queued
-  // messages: a client too slow to drain it is then closed (1008, policy violation) rather than
-  // allowed to grow memory.
+  // messages: a client too slow to drain it is then disconnected at once (no close frame: it
+  // would wait behind the blocked write) rather than allowed to grow memory.
   virtual bool Send(std::string text) = 0;
   // Sends a close frame with `code` (1000 normal, 1008 policy violation, ...) after the queued
   // messages, then ends the connection.

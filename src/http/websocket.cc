@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -41,11 +42,18 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
       std::lock_guard lock(mu_);
       if (closing_) return false;
       if (queue_.size() >= max_queued_) {
-        spdlog::warn("websocket {}: {} messages waiting; closing a client too slow to read them",
+        spdlog::warn("websocket {}: {} messages waiting; disconnecting a client too slow to read",
                      remote_, queue_.size());
-        RequestCloseLocked(static_cast<int>(websocket::close_code::policy_error),
-                           "too slow: outgoing queue full");
-        accepted = false;
+        closing_ = true;
+        queue_.clear();
+        // A close frame would wait behind the blocked write: drop the connection instead (the
+        // pending write and read fail, the session ends). The client resumes when it reconnects.
+        asio::post(connection_->stream.get_executor(), [connection = connection_] {
+          beast::error_code ec;
+          connection->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+          connection->stream.close();
+        });
+        return false;
       } else {
         queue_.push_back(std::move(text));
       }
