@@ -6,10 +6,8 @@
 
 #include "blob/blob_store.h"
 #include "core/temp_dir.h"
+#include "db/test_database.h"
 #include "dicom/dicom.h"
-#ifdef IMGPIPE_TEST_POSTGRES
-#include "db/postgres/test_support.h"
-#endif
 
 namespace imgpipe::jobs {
 namespace {
@@ -53,11 +51,7 @@ const algorithms::Registry& TestRegistry() {
 class JobsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifdef IMGPIPE_TEST_POSTGRES
-    auto db = db::postgres::OpenFreshTestDatabase();
-#else
-    auto db = db::OpenSqlite(dir_.path() + "/meta.db");
-#endif
+    auto db = db::testing::OpenTestDatabase(dir_.path());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
     auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");

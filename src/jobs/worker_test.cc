@@ -8,10 +8,8 @@
 #include <thread>
 
 #include "core/temp_dir.h"
+#include "db/test_database.h"
 #include "dicom/dicom.h"
-#ifdef IMGPIPE_TEST_POSTGRES
-#include "db/postgres/test_support.h"
-#endif
 
 namespace imgpipe::jobs {
 namespace {
@@ -93,11 +91,7 @@ const algorithms::Registry& TestRegistry() {
 class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifdef IMGPIPE_TEST_POSTGRES
-    auto db = db::postgres::OpenFreshTestDatabase();
-#else
-    auto db = db::OpenSqlite(dir_.path() + "/meta.db");
-#endif
+    auto db = db::testing::OpenTestDatabase(dir_.path());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
     auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");

@@ -9,9 +9,7 @@
 #include <thread>
 
 #include "core/temp_dir.h"
-#ifdef IMGPIPE_TEST_POSTGRES
-#include "db/postgres/test_support.h"
-#endif
+#include "db/test_database.h"
 
 namespace imgpipe::push {
 namespace {
@@ -22,11 +20,7 @@ using namespace std::chrono_literals;
 class PushTest : public ::testing::Test {
  protected:
   void SetUp() override {
-#ifdef IMGPIPE_TEST_POSTGRES
-    auto db = db::postgres::OpenFreshTestDatabase();
-#else
-    auto db = db::OpenSqlite(dir_.path() + "/meta.db");
-#endif
+    auto db = db::testing::OpenTestDatabase(dir_.path());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
     auto store = EventStore::Open(*db_);
