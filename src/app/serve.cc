@@ -239,6 +239,7 @@ int RunEnv(const Config& config, bool powershell) {
   const std::pair<const char*, std::string> vars[] = {
       {"API_BASE", base + "/api"},
       {"PACS_API_BASE", base + "/pacs"},
+      {"WS_ENDPOINT", "ws" + base.substr(4) + "/ws"},
       {"DICOMWEB_BASE", base + "/dicomweb"},
   };
   for (const auto& [name, value] : vars) {
