@@ -16,18 +16,18 @@ using core::Status;
 uint64_t Hub::Subscribe(std::string client_id, Sink sink) {
   std::lock_guard lock(mu_);
   uint64_t id = next_id_++;
-  sinks_.emplace(std::move(client_id), std::make_pair(id, std::make_shared<Sink>(std::move(sink))));
+  auto it = sinks_.emplace(std::move(client_id),
+                           std::make_pair(id, std::make_shared<Sink>(std::move(sink))));
+  by_id_.emplace(id, it);
   return id;
 }
 
 void Hub::Unsubscribe(uint64_t id) {
   std::lock_guard lock(mu_);
-  for (auto it = sinks_.begin(); it != sinks_.end(); ++it) {
-    if (it->second.first == id) {
-      sinks_.erase(it);
-      return;
-    }
-  }
+  auto found = by_id_.find(id);
+  if (found == by_id_.end()) return;
+  sinks_.erase(found->second);
+  by_id_.erase(found);
 }
 
 size_t Hub::Publish(const Event& event) {

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -82,9 +83,11 @@ class Hub {
   size_t Subscribers(std::string_view client_id) const;
 
  private:
+  using Sinks = std::multimap<std::string, std::pair<uint64_t, std::shared_ptr<Sink>>, std::less<>>;
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
-  std::multimap<std::string, std::pair<uint64_t, std::shared_ptr<Sink>>, std::less<>> sinks_;
+  Sinks sinks_;                                          // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, Sinks::iterator> by_id_;  // GUARDED_BY(mu_)
 };
 
 struct ConsumerOptions {

@@ -78,8 +78,11 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
  private:
   // Sends every stored event after `after`, oldest first, then lets live ones through.
   void Replay(int64_t after) {
+    // A last_seq beyond what the store holds (a client of an older database) would hide every
+    // future event: count from the store's last one instead.
+    Result<int64_t> last = store_.LastSeq(client_id_);
     std::lock_guard lock(mu_);
-    sent_seq_ = after;
+    sent_seq_ = last.ok() ? std::min(after, *last) : after;
     SendStoredLocked();
   }
 

@@ -122,6 +122,15 @@ class PushTest(unittest.TestCase):
                 self.assertEqual([e["seq"] for e in again], [3, 4])
         self.run_async(scenario())
 
+    def test_last_seq_beyond_the_store_still_gets_new_events(self):
+        async def scenario():
+            async with websockets.connect(ws_url(self.server, self.client, 999)) as ws:
+                self.assertEqual((await receive(ws))["last_seq"], 0)
+                job = self.submit()
+                event = await receive(ws)
+                self.assertEqual((event["seq"], event["job_id"]), (1, job))
+        self.run_async(scenario())
+
     def test_two_tabs_both_receive(self):
         async def scenario():
             async with websockets.connect(ws_url(self.server, self.client)) as a, \
