@@ -228,7 +228,6 @@ class Registry {
   std::vector<std::unique_ptr<Algorithm>> algorithms_;
 };
 
-
 // ---- External algorithms ----
 //
 // An external algorithm is an executable declared by a JSON manifest (see docs/algorithms.md,
