@@ -256,7 +256,10 @@ TEST_F(WorkerTest, ImageJobWritesOutputsAndPublishesOneResult) {
   EXPECT_EQ(results[0].at("job_id"), boost::json::value(id));
   EXPECT_EQ(results[0].at("status"), "succeeded");
   EXPECT_EQ(results[0].at("outputs"), boost::json::value(outputs));
-  // The request was acknowledged.
+  // The request is acknowledged (after the outcome commits: wait for it).
+  for (int i = 0; i < 1000 && StatsOf(QueueName("threshold")).deleted == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
   queue::QueueStats stats = StatsOf(QueueName("threshold"));
   EXPECT_EQ(stats.visible + stats.in_flight, 0);
   EXPECT_EQ(stats.deleted, 1);
