@@ -112,7 +112,8 @@ class PushTest(unittest.TestCase):
                 self.assertEqual(hello["last_seq"], 3)
                 replayed = [await receive(ws), await receive(ws)]
                 self.assertEqual([e["seq"] for e in replayed], [2, 3])
-                self.assertEqual([e["job_id"] for e in replayed], missed)
+                # Two algorithms' queues run in parallel: either may finish first.
+                self.assertEqual(sorted(e["job_id"] for e in replayed), sorted(missed))
                 live = self.submit()
                 nxt = await receive(ws)
                 self.assertEqual((nxt["seq"], nxt["job_id"]), (4, live))  # no duplicate, no gap
