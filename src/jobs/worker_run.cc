@@ -74,7 +74,7 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
   const auto ran = Clock::now();
 
   const std::string& job_id = t.job.job_id;
-  json::object entry{{"image_id", instance.image_id}};
+  json::object entry{{"image_id", instance.image_id}, {"series_id", instance.series_id}};
   auto put = [&](std::string_view name, std::string_view bytes) -> Status {
     std::string full = std::string(prefix) + std::string(name);
     IMGPIPE_RETURN_IF_ERROR(t.env.blobs.PutUnsynced(ResultKey(job_id, full), bytes));

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { outputUrl, previewUrl, studySearchParams } from './api';
+
+describe('api helpers', () => {
+  it('builds the seed preview call with window, frame and size', () => {
+    const ids = { study_id: '1.2', series_id: '1.3', image_id: '1.4', scope: 'image' as const };
+    expect(previewUrl(ids, {})).toBe('/pacs/preview?study_id=1.2&series_id=1.3&image_id=1.4&scope=image');
+    expect(previewUrl(ids, { window: { center: -600.4, width: 1500 }, frame: 3, size: 1024 })).toBe(
+      '/pacs/preview?study_id=1.2&series_id=1.3&image_id=1.4&scope=image&wc=-600&ww=1500&frame=3&size=1024',
+    );
+    expect(previewUrl({ ...ids, image_id: '', scope: 'series' }, { frame: 1 })).toBe(
+      '/pacs/preview?study_id=1.2&series_id=1.3&scope=series',
+    );
+  });
+
+  it('searches names with wildcards and ids as ids', () => {
+    expect(studySearchParams({ patient: 'smith' })).toMatchObject({ patient_name: '*smith*', patient_id: undefined });
+    expect(studySearchParams({ patient: 'IMG-0002' })).toMatchObject({ patient_id: '*IMG-0002*', patient_name: undefined });
+    expect(studySearchParams({ patient: 'DOE*' })).toMatchObject({ patient_name: 'DOE*' });
+    expect(studySearchParams({ date: '2024-03-11', modality: 'CT' })).toMatchObject({ study_date: '20240311', modality: 'CT' });
+  });
+
+  it('appends the client id to output URLs', () => {
+    expect(outputUrl('/api/results/j/image.png', 'a+b')).toBe('/api/results/j/image.png?client_id=a%2Bb');
+  });
+});

@@ -1,0 +1,239 @@
+// Typed calls to imgpipe's HTTP API (docs/api.md). Every failure becomes an ApiError carrying the
+// server's {"error":{"code","message"}} so the UI can show the server's own words.
+
+export interface Ids {
+  study_id: string;
+  series_id: string;
+  image_id: string;
+  scope: Scope;
+}
+export type Scope = 'image' | 'series' | 'study';
+
+export interface StudySummary {
+  study_id: string;
+  patient_id: string;
+  patient_name: string;
+  study_date: string;
+  description: string;
+  modalities: string[];
+  series_count: number;
+  image_count: number;
+}
+export interface SeriesSummary {
+  series_id: string;
+  modality: string;
+  description: string;
+  series_number?: number;
+  image_count: number;
+}
+export interface ImageSummary {
+  image_id: string;
+  instance_number?: number;
+  rows: number;
+  columns: number;
+  frames: number;
+}
+export interface Study extends StudySummary {
+  series: SeriesSummary[];
+}
+export interface Series extends SeriesSummary {
+  images: ImageSummary[];
+}
+
+export interface JsonSchema {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+}
+export interface Algorithm {
+  name: string;
+  description: string;
+  params: JsonSchema;
+  modalities: string[];
+  scopes: Scope[];
+  alias_of?: string;
+  queue: string;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export interface JobError {
+  code: string;
+  message: string;
+}
+export interface Job {
+  job_id: string;
+  algorithm: string;
+  study_id: string;
+  series_id?: string | null;
+  image_id?: string | null;
+  scope: Scope;
+  params?: Record<string, unknown>;
+  status: JobStatus;
+  progress?: { done: number; total: number };
+  outputs?: Record<string, string>;
+  error?: JobError | null;
+  created_at_ms?: number;
+  duration_ms?: number | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
+  }
+  const text = await response.text();
+  let body: unknown = undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON (a proxy's error page, say): reported below with the status line.
+  }
+  if (!response.ok) {
+    const error = (body as { error?: JobError } | undefined)?.error;
+    throw new ApiError(
+      response.status,
+      error?.code ?? 'http_' + response.status,
+      error?.message ?? `${response.status} ${response.statusText}`,
+    );
+  }
+  return body as T;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+export interface StudyQuery {
+  patient?: string;
+  date?: string;
+  modality?: string;
+  limit?: number;
+  offset?: number;
+}
+
+// Patient search matches names and ids: a bare word becomes a case-insensitive wildcard on the
+// name; something that looks like an id (digits, dashes) searches PatientID instead.
+export function studySearchParams(q: StudyQuery): Record<string, string | number | undefined> {
+  const patient = q.patient?.trim() ?? '';
+  const looksLikeId = /\d/.test(patient) && !/\s/.test(patient);
+  const wildcard = patient && !/[*?]/.test(patient) ? `*${patient}*` : patient;
+  return {
+    patient_name: patient && !looksLikeId ? wildcard : undefined,
+    patient_id: patient && looksLikeId ? wildcard : undefined,
+    study_date: q.date?.replace(/-/g, '') || undefined,
+    modality: q.modality || undefined,
+    limit: q.limit ?? 25,
+    offset: q.offset ?? 0,
+  };
+}
+
+export const api = {
+  async provision(): Promise<string> {
+    const r = await request<{ client_id: string }>('/api/provision', { method: 'POST' });
+    return r.client_id;
+  },
+  async algorithms(): Promise<Algorithm[]> {
+    return (await request<{ algorithms: Algorithm[] }>('/api/algorithms')).algorithms;
+  },
+  process(
+    algorithm: string,
+    ids: Ids,
+    params: Record<string, unknown>,
+    clientId: string,
+    idempotencyKey: string,
+  ): Promise<{ job_id: string; status: JobStatus }> {
+    const body: Record<string, unknown> = { study_id: ids.study_id, scope: ids.scope, params };
+    if (ids.scope !== 'study') body.series_id = ids.series_id;
+    if (ids.scope === 'image') body.image_id = ids.image_id;
+    body.client_id = clientId;
+    return request(`/api/process/${encodeURIComponent(algorithm)}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+      body: JSON.stringify(body),
+    });
+  },
+  async jobs(clientId: string, limit = 50): Promise<Job[]> {
+    const r = await request<{ jobs: Job[] }>('/api/jobs' + query({ limit }), {
+      headers: { 'X-Client-Id': clientId },
+    });
+    return r.jobs;
+  },
+  job(clientId: string, jobId: string): Promise<Job> {
+    return request(`/api/jobs/${encodeURIComponent(jobId)}`, {
+      headers: { 'X-Client-Id': clientId },
+    });
+  },
+  cancel(clientId: string, jobId: string): Promise<Job> {
+    return request(`/api/jobs/${encodeURIComponent(jobId)}`, {
+      method: 'DELETE',
+      headers: { 'X-Client-Id': clientId },
+    });
+  },
+  studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number }> {
+    return request('/pacs/studies' + query(studySearchParams(q)));
+  },
+  study(studyId: string): Promise<Study> {
+    return request(`/pacs/studies/${encodeURIComponent(studyId)}`);
+  },
+  series(studyId: string, seriesId: string): Promise<Series> {
+    return request(
+      `/pacs/studies/${encodeURIComponent(studyId)}/series/${encodeURIComponent(seriesId)}`,
+    );
+  },
+  image(ids: Ids): Promise<ImageSummary> {
+    return request(
+      `/pacs/studies/${encodeURIComponent(ids.study_id)}/series/${encodeURIComponent(
+        ids.series_id,
+      )}/images/${encodeURIComponent(ids.image_id)}`,
+    );
+  },
+};
+
+export interface Window {
+  center: number;
+  width: number;
+}
+
+// The seed's preview call (/pacs/preview?study_id=&series_id=&image_id=&scope=image), with the
+// viewer's window, frame and size. Rendered previews are immutable, so the browser caches them.
+export function previewUrl(ids: Ids, opts: { window?: Window; frame?: number; size?: number }) {
+  return (
+    '/pacs/preview' +
+    query({
+      study_id: ids.study_id,
+      series_id: ids.series_id,
+      image_id: ids.scope === 'image' ? ids.image_id : ids.image_id || undefined,
+      scope: ids.scope,
+      wc: opts.window ? Math.round(opts.window.center) : undefined,
+      ww: opts.window ? Math.max(1, Math.round(opts.window.width)) : undefined,
+      frame: opts.frame && opts.frame > 1 ? opts.frame : undefined,
+      size: opts.size,
+    })
+  );
+}
+
+// An output URL from a job or event, made loadable by <img>/<a>, which cannot send headers.
+export function outputUrl(path: string, clientId: string): string {
+  return path + (path.includes('?') ? '&' : '?') + 'client_id=' + encodeURIComponent(clientId);
+}
