@@ -7,6 +7,11 @@
 
 extern char** environ;
 
+// Set by CMake to the source tree's web/dist.
+#ifndef IMGPIPE_DEFAULT_WEB_ROOT
+#define IMGPIPE_DEFAULT_WEB_ROOT "web/dist"
+#endif
+
 namespace imgpipe::app {
 namespace {
 
@@ -143,6 +148,11 @@ const std::map<std::string, Setter>& Setters() {
          c.admin_key = v;
          return Status::Ok();
        }},
+      {"web.root",
+       [](Config& c, const std::string& v) {
+         c.web_root = v;
+         return Status::Ok();
+       }},
   };
   return m;
 }
@@ -219,6 +229,7 @@ Result<std::map<std::string, std::string>> ParseToml(std::string_view text) {
 Result<Config> LoadConfig(const std::map<std::string, std::string>& flags,
                           const std::map<std::string, std::string>& env) {
   Config c;
+  c.web_root = IMGPIPE_DEFAULT_WEB_ROOT;
   // Which file: --config, else IMGPIPE_CONFIG, else ./imgpipe.toml when present.
   std::string file;
   if (auto it = flags.find("config"); it != flags.end()) {

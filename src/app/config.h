@@ -40,6 +40,10 @@ struct Config {
   int push_max_queued = 1024;
   int push_retention_h = 24;
   std::string admin_key;
+  // The web frontend's build (index.html, assets/), served at "/" by the api role. LoadConfig's
+  // default is the source tree's web/dist (compiled in), so it works from any working directory;
+  // "" serves no frontend. web.root / IMGPIPE_WEB_ROOT / --web-root.
+  std::string web_root;
   std::string config_file;  // where the file layer came from, if any
 };
 

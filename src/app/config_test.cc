@@ -62,6 +62,20 @@ TEST(ConfigTest, FlagNamesUseDashesAndShortForms) {
   EXPECT_EQ(c->database_url, "sqlite:///x.db");
 }
 
+TEST(ConfigTest, WebRootDefaultsToTheSourceTreeAndIsOverridable) {
+  auto c = LoadConfig({}, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  // Compiled in as an absolute path, so `imgpipe serve` finds the build from any directory.
+  EXPECT_EQ(c->web_root.front(), '/');
+  EXPECT_TRUE(c->web_root.ends_with("/web/dist")) << c->web_root;
+  auto env = LoadConfig({}, {{"IMGPIPE_WEB_ROOT", "/from/env"}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->web_root, "/from/env");
+  auto flag = LoadConfig({{"web-root", "/from/flag"}}, {{"IMGPIPE_WEB_ROOT", "/from/env"}});
+  ASSERT_TRUE(flag.ok()) << flag.status().ToString();
+  EXPECT_EQ(flag->web_root, "/from/flag");
+}
+
 TEST(ConfigTest, RejectsTyposAndBadValues) {
   EXPECT_FALSE(LoadConfig({{"lisen", "x"}}, {}).ok());
   EXPECT_FALSE(LoadConfig({{"render-cache-mb", "-1"}}, {}).ok());

@@ -24,6 +24,7 @@ commands:
   serve    [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [--database-url URL]
            [--roles api,worker,push] [--demo] [--render-cache-mb N] [--body-limit-mb N]
            [--threads N] [--log-level LEVEL] [--log-json]
+           [--web-root DIR]   (the web frontend's build served at "/"; default web/dist)
            [--algorithms a,b] [--concurrency N]   (worker role: which algorithms, threads each)
   import   PATH...            index DICOM files (folders are walked recursively)
   demo     [--out DIR]        store the demo dataset (or write it as files under DIR)

@@ -1,6 +1,6 @@
 // imgpipe serve: the roles of this process (default all): api (the PACS API, DICOMweb, the
-// processing API and GET /api/events), worker (the worker pool), push (the results consumer,
-// which stores every result as its client's event; the WebSocket arrives next).
+// processing API, GET /api/events and the web frontend at "/"), worker (the worker pool), push (the
+// results consumer, which stores every result as its client's event; the WebSocket arrives next).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "app/stores.h"
 #include "dicom/dicom.h"
 #include "http/http.h"
+#include "http/static_files.h"
 #include "jobs/routes.h"
 #include "jobs/worker.h"
 #include "push/push.h"
@@ -168,6 +169,11 @@ int RunServe(const Config& config) {
         [&stores](std::string_view client_id) { return stores->jobs->ClientExists(client_id); });
   }
   AddOperationsRoutes(*router, *stores);
+  if (roles->api && !config.web_root.empty()) {
+    // The web frontend at "/", on the APIs' port: only where no route answers (static_files.h).
+    router->SetFallback(http::StaticFiles({.root = config.web_root}));
+    spdlog::info("web frontend served from {}", config.web_root);
+  }
   std::unique_ptr<jobs::WorkerPool> workers;
   if (roles->worker) {
     jobs::WorkerOptions worker_options;

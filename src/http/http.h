@@ -107,6 +107,12 @@ class Router {
   // to `handler`; other requests to it are 426 Upgrade Required.
   void AddWebSocket(std::string_view path, UpgradeHandler handler);
   const UpgradeHandler* FindWebSocket(std::string_view path) const;
+  // Called for a GET or HEAD whose path no route matches, where Dispatch would answer 404; its
+  // response is sent instead (e.g. static files, http/static_files.h). Not called for a path
+  // some route matches with another method (405 stays), nor for WebSocket paths or malformed
+  // paths. The handler answers 404 itself for what it does not serve. One fallback; a later
+  // call replaces it.
+  void SetFallback(Handler handler);
 
  private:
   struct Route {
@@ -117,6 +123,7 @@ class Router {
   };
   std::vector<Route> routes_;
   std::vector<std::pair<std::string, UpgradeHandler>> websockets_;
+  Handler fallback_;  // empty: none
 };
 
 struct ServerOptions {

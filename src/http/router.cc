@@ -3,7 +3,9 @@
 // Matching works on the RAW path (from Request::target when set, else Request::path), split at
 // '/' and percent-decoded segment by segment, so an encoded "%2F" stays inside its segment and can
 // never create an extra one. Among the routes of the request's method that match, the most
-// specific wins: segment by segment, a literal beats "{name}", which beats "{name...}".
+// specific wins: segment by segment, a literal beats "{name}", which beats "{name...}". The
+// fallback (SetFallback) runs only where the answer would otherwise be 404, so it can never shadow
+// a route nor turn a 405 into something else.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -108,6 +110,8 @@ void Router::AddWebSocket(std::string_view path, UpgradeHandler handler) {
   websockets_.emplace_back(std::string(path), std::move(handler));
 }
 
+void Router::SetFallback(Handler handler) { fallback_ = std::move(handler); }
+
 const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
   for (const auto& [p, handler] : websockets_) {
     if (p == path) return &handler;
@@ -157,16 +161,18 @@ Response Router::Dispatch(Request& request) const {
     best_exact_head = head && exact;
   }
 
-  if (best == nullptr) {
-    if (allowed.empty()) {
+  const Handler* handler = best != nullptr ? &best->handler : nullptr;
+  if (handler == nullptr) {
+    if (!allowed.empty()) return MethodNotAllowed(request, allowed);
+    if (!fallback_ || (request.method != "GET" && !head)) {
       return ErrorResponse(core::Status::NotFound("no route for " + std::string(raw_path)));
     }
-    return MethodNotAllowed(request, allowed);
+    handler = &fallback_;
   }
 
   request.path_params = std::move(best_params);
   try {
-    return best->handler(request);
+    return (*handler)(request);
   } catch (const std::exception& e) {
     spdlog::error("handler for {} {} threw: {}", request.method, raw_path, e.what());
   } catch (...) {

@@ -140,6 +140,31 @@ TEST(ErrorMapTest, ErrorResponseIsEscapedJson) {
   EXPECT_EQ(r.body, R"({"error":{"code":"not_found","message":"no study \"x\"\n"}})");
 }
 
+TEST(RouterFallbackTest, OnlyWhereTheAnswerWouldBe404) {
+  Router router;
+  router.Add("GET", "/api/things", Reply("things"));
+  router.Add("POST", "/api/submit", Reply("submit"));
+  router.AddWebSocket("/ws", [](Request&) { return UpgradeDecision{}; });
+  router.SetFallback([](Request& request) -> Response {
+    if (request.path == "/boom") throw std::runtime_error("boom");
+    return Response::Bytes(200, "text/plain", "fallback " + request.method + " " + request.path);
+  });
+  auto dispatch = [&router](std::string method, std::string target) {
+    Request request = Make(std::move(method), target);
+    request.path = target;
+    return router.Dispatch(request);
+  };
+  EXPECT_EQ(dispatch("GET", "/api/things").body, "things");  // routes win
+  EXPECT_EQ(dispatch("GET", "/elsewhere").body, "fallback GET /elsewhere");
+  EXPECT_EQ(dispatch("HEAD", "/elsewhere").body, "fallback HEAD /elsewhere");
+  EXPECT_EQ(dispatch("POST", "/elsewhere").status, 404);  // only GET and HEAD
+  Response not_allowed = dispatch("GET", "/api/submit");
+  EXPECT_EQ(not_allowed.status, 405);  // a path some route takes is never the fallback's
+  EXPECT_EQ(not_allowed.Header("Allow").value_or(""), "POST");
+  EXPECT_EQ(dispatch("GET", "/ws").status, 426);
+  EXPECT_EQ(dispatch("GET", "/boom").status, 500);  // exceptions handled as for routes
+}
+
 TEST(RequestTest, PercentDecode) {
   EXPECT_EQ(PercentDecode("a%20b+c", false).value_or("?"), "a b+c");
   EXPECT_EQ(PercentDecode("a%20b+c", true).value_or("?"), "a b c");

@@ -281,10 +281,13 @@ class PacsApiTest(unittest.TestCase):
     # --- protocol --------------------------------------------------------------------------
 
     def test_errors_are_json_with_request_ids(self):
-        status, headers, body = self.server.request("GET", "/no/such/path")
-        self.assertEqual(status, 404)
-        self.assertEqual(json.loads(body)["error"]["code"], "not_found")
-        self.assertTrue(headers["x-request-id"])
+        # Under an API prefix: elsewhere a GET without a file extension is a web frontend route
+        # and gets its index.html (test_web_static.py).
+        for path in ("/pacs/no/such/path", "/api/no/such/path", "/no/such/file.js"):
+            status, headers, body = self.server.request("GET", path)
+            self.assertEqual(status, 404, path)
+            self.assertEqual(json.loads(body)["error"]["code"], "not_found")
+            self.assertTrue(headers["x-request-id"])
         status, headers, body = self.server.request("DELETE", "/pacs/studies")
         self.assertEqual(status, 405)
         self.assertIn("GET", headers["allow"])
