@@ -7,7 +7,7 @@ LISTEN    ?= 127.0.0.1:8080
 DATA_DIR  ?= ./imgpipe-data
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan run test test-unit test-asan bench format clean
+.PHONY: all deps build build-asan web run test test-unit test-asan bench format clean
 
 all: build
 
@@ -26,17 +26,21 @@ $(ASAN_DIR)/build.ninja:
 build-asan: deps $(ASAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 
+# The browser frontend (web/ -> web/dist), served by imgpipe at /.
+web: deps
+	scripts/build-web.sh
+
 # Starts imgpipe with demo data on http://127.0.0.1:8080 (Ctrl-C stops it cleanly).
-run: build
+run: build web
 	$(BUILD_DIR)/src/app/imgpipe serve --demo --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 # Every test: unit + integration in the normal build, then the same under ASan+UBSan.
 test: test-unit test-asan
 
-test-unit: build
+test-unit: build web
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: build-asan
+test-asan: build-asan web
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 

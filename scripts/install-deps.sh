@@ -15,7 +15,8 @@ BUILD_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Independent encoders and decoders the decoding tests compare against (run as separate processes).
-TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python3-websockets postgresql)
+TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python3-websockets postgresql
+  chromium)  # the web frontend's end-to-end tests (driven by npm playwright-core)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
 # redis-server and hiredis for the Redis Streams peer of the queue benchmark.
 BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps redis-server libhiredis-dev)

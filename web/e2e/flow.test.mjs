@@ -109,8 +109,8 @@ test('a failed job shows its error', async () => {
     await provision(page);
     // A Hounsfield preset on a radiograph: the worker refuses the image.
     await page.getByLabel('Algorithm').selectOption('threshold');
-    await page.getByLabel('method').selectOption('hu_range');
-    await page.getByLabel('preset').selectOption('bone');
+    await page.getByLabel('method', { exact: true }).selectOption('hu_range');
+    await page.getByLabel('preset', { exact: true }).selectOption('bone');
     await page.getByRole('button', { name: 'Start processing' }).click();
     const job = page.locator('[data-testid=job][data-status=failed]');
     await job.waitFor();

@@ -29,7 +29,9 @@ export function ProcessPanel({ algorithms, ready, blocker, busy, onStart }: Prop
   }, [fields]);
 
   return (
+    // noValidate: the schema check below reports in the page's language, next to each field.
     <form
+      noValidate
       onSubmit={(e) => {
         e.preventDefault();
         if (!algorithm) return;
