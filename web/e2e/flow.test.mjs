@@ -1,5 +1,8 @@
 // The seed's flow in a real browser against a live `imgpipe serve --demo`.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { imageShown, launchBrowser, Server, withPage } from './harness.mjs';
 
@@ -94,6 +97,60 @@ test('browse the study list and pick an image instead of typing UIDs', async () 
     await page.waitForFunction(() =>
       document.querySelector('[data-testid=original-image]')?.getAttribute('src')?.includes('wc=40&ww=80'),
     );
+    assert.deepEqual(page.problems, []);
+  });
+});
+
+test('frame navigation through a multi-frame image', async () => {
+  // A 3-frame CT written by pydicom, ingested over the PACS API.
+  const file = execFileSync('/usr/bin/python3', [
+    join(dirname(fileURLToPath(import.meta.url)), 'make_multiframe.py'),
+  ]);
+  const stored = await fetch(server.url + '/pacs/images', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/dicom' },
+    body: file,
+  });
+  assert.ok(stored.ok, `ingest: ${stored.status}`);
+  await withPage(browser, server, 'frames', {}, async (page) => {
+    await page.goto(server.url + '/');
+    await page.getByRole('button', { name: 'Browse studies' }).click();
+    await page.getByLabel('Patient name or ID').fill('FRAMES');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('button', { name: /MULTIFRAME TEST/ }).click();
+    await page.getByTestId('pick-image').first().click();
+    const first = await imageShown(page, '[data-testid=original-image]');
+    assert.ok(!first.src.includes('frame='), 'frame 1 is the default');
+    await page.getByText('Frame 1/3').waitFor();
+    // One fixed window for both frames (without one, each frame is stretched over its own range).
+    await page.getByTestId('wl-preset').selectOption('bone');
+    await page.getByTestId('frame').fill('3');
+    await page.getByText('Frame 3/3').waitFor();
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid=original-image]')?.getAttribute('src')?.includes('frame=3'),
+    );
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid=original-image]')?.getAttribute('src')?.includes('wc=400&ww=1800&frame=3'),
+    );
+    const third = await imageShown(page, '[data-testid=original-image]');
+    assert.deepEqual([third.width, third.height], [64, 64]);
+    // The two frames differ on screen: the rendered pixels of the square are not the same.
+    const centre = () =>
+      page.$eval('[data-testid=original-image]', (img) => {
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth;
+        c.height = img.naturalHeight;
+        const g = c.getContext('2d');
+        g.drawImage(img, 0, 0);
+        return g.getImageData(32, 32, 1, 1).data[0];
+      });
+    const at3 = await centre();
+    await page.getByTestId('frame').fill('1');
+    await page.waitForFunction(() =>
+      !document.querySelector('[data-testid=original-image]')?.getAttribute('src')?.includes('frame='),
+    );
+    await imageShown(page, '[data-testid=original-image]');
+    assert.notEqual(await centre(), at3);
     assert.deepEqual(page.problems, []);
   });
 });
