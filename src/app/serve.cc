@@ -171,8 +171,8 @@ int RunServe(const Config& config) {
   AddOperationsRoutes(*router, *stores);
   if (roles->api && !config.web_root.empty()) {
     // The web frontend at "/", on the APIs' port: only where no route answers (static_files.h).
-    router->SetFallback(http::StaticFiles({.root = config.web_root}));
     spdlog::info("web frontend served from {}", config.web_root);
+    router->SetFallback(http::StaticFiles({.root = config.web_root}));
   }
   std::unique_ptr<jobs::WorkerPool> workers;
   if (roles->worker) {

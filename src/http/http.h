@@ -97,7 +97,8 @@ using UpgradeHandler = std::function<UpgradeDecision(Request&)>;
 // Routes by method and path pattern. Patterns are literal segments and "{name}" segments, matched
 // segment by segment ("/pacs/studies/{study_id}"); a final "{name...}" matches the rest of the
 // path, slashes included (for static files). Literal segments win over parameters.
-// A path that matches no pattern is 404; one that matches with another method is 405 with Allow.
+// A path that matches no pattern is 404 (or, for GET/HEAD, the fallback's answer: SetFallback);
+// one that matches with another method is 405 with Allow.
 // HEAD falls back to GET. Exceptions from handlers become 500 (logged), never a crash.
 class Router {
  public:
@@ -111,7 +112,7 @@ class Router {
   // response is sent instead (e.g. static files, http/static_files.h). Not called for a path
   // some route matches with another method (405 stays), nor for WebSocket paths or malformed
   // paths. The handler answers 404 itself for what it does not serve. One fallback; a later
-  // call replaces it.
+  // call replaces it. Like Add, call it before the router serves.
   void SetFallback(Handler handler);
 
  private:
