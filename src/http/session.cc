@@ -17,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "core/log.h"
@@ -130,21 +131,42 @@ asio::awaitable<void> LingeringClose(Connection& c) {
   }
 }
 
-// Serves requests until the connection should close. Returns true for an orderly close, false
-// when an error response was sent while the peer may still be sending (then linger).
-asio::awaitable<bool> ServeRequests(SessionHub& hub, std::shared_ptr<Connection> connection) {
+// An accepted WebSocket upgrade, handed from the HTTP loop to RunSession.
+struct PendingUpgrade {
+  BeastRequest request;
+  std::string remote;
+  WebSocketCallbacks callbacks;
+};
+
+struct ServeOutcome {
+  bool orderly = true;  // false: an error response was sent while the peer may still be sending
+  std::optional<PendingUpgrade> upgrade;
+};
+
+ServeOutcome Closed(bool orderly = true) {
+  ServeOutcome outcome;
+  outcome.orderly = orderly;
+  return outcome;
+}
+
+// Serves requests until the connection should close or turns into a WebSocket. The upgrade is
+// returned rather than run from here so that this frame (the request parser, the read buffer,
+// the last request) is freed before the connection's long WebSocket life: an idle WebSocket
+// costs only what it needs.
+asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
+                                            std::shared_ptr<Connection> connection) {
   Connection& c = *connection;
   const ServerOptions& options = hub.options();
   const std::string remote = RemoteOf(c.stream.socket());
   beast::flat_buffer buffer;
   for (bool first = true;; first = false) {
-    if (hub.stopping()) co_return true;
+    if (hub.stopping()) co_return Closed();
     c.idle = true;
     if (!first && buffer.size() == 0) {
       // Keep-alive: wait up to idle_timeout for the first byte of the next request.
       c.stream.expires_after(options.idle_timeout);
       auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096), kAsTuple);
-      if (ec) co_return true;
+      if (ec) co_return Closed();
       buffer.commit(n);
     }
 
@@ -162,23 +184,23 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, std::shared_ptr<Connection>
 
     if (header_ec) {
       int status = StatusForReadError(header_ec);
-      if (status == 0) co_return true;
-      co_return co_await Fail(hub, c, status, message, request_id, start, header_ec);
+      if (status == 0) co_return Closed();
+      co_return Closed(co_await Fail(hub, c, status, message, request_id, start, header_ec));
     }
     if (!parser.is_done()) {
       if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, message.version()};
         c.stream.expires_after(options.body_timeout);
         auto [ec, n] = co_await bhttp::async_write(c.stream, go_on, kAsTuple);
-        if (ec) co_return true;
+        if (ec) co_return Closed();
       }
       c.stream.expires_after(options.body_timeout);
       auto [body_ec, body_n] = co_await bhttp::async_read(c.stream, buffer, parser, kAsTuple);
       (void)body_n;
       if (body_ec) {
         int status = StatusForReadError(body_ec);
-        if (status == 0) co_return true;
-        co_return co_await Fail(hub, c, status, message, request_id, start, body_ec);
+        if (status == 0) co_return Closed();
+        co_return Closed(co_await Fail(hub, c, status, message, request_id, start, body_ec));
       }
     }
 
@@ -206,14 +228,15 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, std::shared_ptr<Connection>
       if (decision.refuse) {  // refused: no WebSocket is opened
         co_await Send(hub, c, std::move(*decision.refuse), request.method, RawPath(request.target),
                       version, /*keep_alive=*/false, request_id, start);
-        co_return true;
+        co_return Closed();
       }
       {
         core::ScopedRequestId scoped(request_id);
         spdlog::info("{} {} 101 websocket", request.method, RawPath(request.target));
       }
-      co_await RunWebSocket(hub, connection, parser.release(), remote, std::move(decision.accept));
-      co_return true;
+      ServeOutcome upgraded;
+      upgraded.upgrade = PendingUpgrade{parser.release(), remote, std::move(decision.accept)};
+      co_return upgraded;
     }
     Response response;
     if (!built.ok()) {
@@ -235,8 +258,8 @@ asio::awaitable<bool> ServeRequests(SessionHub& hub, std::shared_ptr<Connection>
     keep_alive = keep_alive && !hub.stopping();
     bool sent = co_await Send(hub, c, std::move(response), request.method, RawPath(request.target),
                               version, keep_alive, request_id, start);
-    if (!sent) co_return true;
-    if (!keep_alive) co_return built.ok();
+    if (!sent) co_return Closed();
+    if (!keep_alive) co_return Closed(built.ok());
   }
 }
 
@@ -287,7 +310,14 @@ asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
   RemoveGuard guard(*hub, connection.get());
   bool orderly = true;
   try {
-    orderly = co_await ServeRequests(*hub, connection);
+    ServeOutcome outcome = co_await ServeRequests(*hub, connection);
+    orderly = outcome.orderly;
+    if (outcome.upgrade) {
+      PendingUpgrade upgrade = std::move(*outcome.upgrade);
+      outcome.upgrade.reset();
+      co_await RunWebSocket(*hub, connection, std::move(upgrade.request), std::move(upgrade.remote),
+                            std::move(upgrade.callbacks));
+    }
   } catch (const std::exception& e) {
     spdlog::error("http session failed: {}", e.what());
   }

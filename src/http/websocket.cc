@@ -12,8 +12,8 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
 #include <mutex>
+#include <vector>
 
 #include "http/session.h"
 
@@ -25,6 +25,7 @@ namespace websocket = boost::beast::websocket;
 namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kKeptReadBuffer = 4096;
 
 class Socket final : public WebSocketConnection, public std::enable_shared_from_this<Socket> {
  public:
@@ -41,11 +42,11 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
     {
       std::lock_guard lock(mu_);
       if (closing_) return false;
-      if (queue_.size() >= max_queued_) {
+      if (queue_.size() - queue_head_ >= max_queued_) {
         spdlog::warn("websocket {}: {} messages waiting; disconnecting a client too slow to read",
-                     remote_, queue_.size());
+                     remote_, queue_.size() - queue_head_);
         closing_ = true;
-        queue_.clear();
+        ClearQueueLocked();
         // A close frame would wait behind the blocked write: drop the connection instead (the
         // pending write and read fail, the session ends). The client resumes when it reconnects.
         asio::post(connection_->stream.get_executor(), [connection = connection_] {
@@ -78,10 +79,16 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
     std::lock_guard lock(mu_);
     closing_ = true;
     closed_ = true;
-    queue_.clear();
+    ClearQueueLocked();
   }
 
  private:
+  // Frees the queue's storage too: an idle connection holds no buffer.
+  void ClearQueueLocked() {
+    std::vector<std::string>().swap(queue_);
+    queue_head_ = 0;
+  }
+
   void RequestCloseLocked(int code, std::string reason) {
     closing_ = true;
     close_code_ = code;
@@ -107,14 +114,20 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
       {
         std::lock_guard lock(self->mu_);
         if (self->closed_) break;
-        if (!self->queue_.empty()) {
-          next = std::move(self->queue_.front());
-          self->queue_.pop_front();
+        if (self->queue_head_ < self->queue_.size()) {
+          next = std::move(self->queue_[self->queue_head_++]);
+          // A writer that never quite catches up must not grow the vector by its sent prefix.
+          if (self->queue_head_ >= 64 && 2 * self->queue_head_ >= self->queue_.size()) {
+            self->queue_.erase(self->queue_.begin(),
+                               self->queue_.begin() + static_cast<ptrdiff_t>(self->queue_head_));
+            self->queue_head_ = 0;
+          }
         } else if (self->close_code_ != 0) {
           close = websocket::close_reason(static_cast<websocket::close_code>(self->close_code_),
                                           self->close_reason_);
           self->close_code_ = 0;
         } else {
+          self->ClearQueueLocked();  // drained: give the storage back
           self->writing_ = false;
           co_return;
         }
@@ -138,11 +151,14 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
   const std::string remote_;
   const size_t max_queued_;
   std::mutex mu_;
-  std::deque<std::string> queue_;  // GUARDED_BY(mu_)
-  bool writing_ = false;           // a Writer runs; GUARDED_BY(mu_)
-  bool closing_ = false;           // no more Sends; GUARDED_BY(mu_)
-  bool closed_ = false;            // the connection ended; GUARDED_BY(mu_)
-  int close_code_ = 0;             // a close to send after the queue; GUARDED_BY(mu_)
+  // Messages waiting, from queue_head_ on. A vector (not std::deque, which allocates ~600 bytes
+  // even when empty) released whenever the writer drains it.
+  std::vector<std::string> queue_;  // GUARDED_BY(mu_)
+  size_t queue_head_ = 0;           // GUARDED_BY(mu_)
+  bool writing_ = false;            // a Writer runs; GUARDED_BY(mu_)
+  bool closing_ = false;            // no more Sends; GUARDED_BY(mu_)
+  bool closed_ = false;             // the connection ended; GUARDED_BY(mu_)
+  int close_code_ = 0;              // a close to send after the queue; GUARDED_BY(mu_)
   std::string close_reason_;
 };
 
@@ -165,7 +181,9 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "imgpipe"); }));
   ws.read_message_max(options.ws_max_message);
+  const std::string path(RawPath(request.target()));
   auto [accept_ec] = co_await ws.async_accept(request, kAsTuple);
+  request = BeastRequest();  // its headers are not needed while the connection idles
   if (accept_ec) {
     spdlog::info("websocket {}: handshake failed: {}", remote, accept_ec.message());
     co_return;
@@ -173,7 +191,7 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
   // A stopping server closes idle connections at once; an open WebSocket counts as idle (its
   // clients reconnect and resume), so a shutdown never waits the grace period for it.
   connection->idle = true;
-  spdlog::info("websocket {}: open {}", remote, std::string(RawPath(request.target())));
+  spdlog::info("websocket {}: open {}", remote, path);
   if (callbacks.on_open) callbacks.on_open(socket);
   beast::flat_buffer buffer;
   while (!hub.stopping()) {
@@ -195,6 +213,8 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
       }
     }
     buffer.consume(buffer.size());
+    // One large message must not pin its buffer for the rest of a long-lived connection.
+    if (buffer.capacity() > kKeptReadBuffer) buffer.shrink_to_fit();
   }
   socket->MarkClosed();
   if (callbacks.on_close) callbacks.on_close();
