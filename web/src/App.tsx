@@ -127,7 +127,7 @@ export function App() {
     if (!clientId) return;
     setSubmitting(true);
     try {
-      const source = loaded ?? ids;
+      const source = ids; // what the form says, as the seed's POST sends it
       const r = await api.process(algorithm, source, params, clientId, newKey());
       algorithmNames.current[r.job_id] = algorithm;
       setFollow(r.job_id);
@@ -263,7 +263,7 @@ export function App() {
   const selectedJob = selected ? (jobs.byId[selected] ?? null) : null;
   const blocker = !clientId
     ? t('process.needs_client')
-    : !(loaded ?? ids).study_id
+    : !ids.study_id
       ? t('process.needs_image')
       : null;
 
