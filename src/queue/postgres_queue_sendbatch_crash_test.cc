@@ -2,12 +2,14 @@
 // 5): every batch whose SendBatch returned is complete, the one cut by the kill is all or none.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -63,12 +65,22 @@ TEST(PostgresQueueCrashTest, SendBatchKilledMidLoopIsAllOrNone) {
   std::map<std::string, std::vector<int>> parts;  // batch tag -> message indexes received
   std::map<std::string, std::pair<int, int>> last_in_group;  // group -> (round, batch) seen last
   int total = 0;
+  // A killed child's server session ends only when PostgreSQL notices the closed socket; until
+  // then its open transaction may still lock rows a receive skips. So an empty receive ends the
+  // read only once the stats say nothing is left (bounded wait).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {
     ReceiveOptions options;
     options.max_messages = 10;
     auto got = q.Receive("batches", options);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
-    if (got->empty()) break;
+    if (got->empty()) {
+      auto left = q.Stats("batches");
+      ASSERT_TRUE(left.ok()) << left.status().ToString();
+      if (left->visible == 0 || std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
     std::vector<std::string> receipts;
     for (const Message& m : *got) {
       int round = 0, batch = 0, k = 0;
