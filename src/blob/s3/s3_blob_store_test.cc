@@ -210,6 +210,42 @@ TEST(S3BlobStoreTest, FailedMultipartUploadIsAborted) {
   EXPECT_EQ(requests.back(), "DELETE /imgpipe-test/big?uploadId=up%261 HTTP/1.1");
 }
 
+TEST(S3BlobStoreTest, ListFollowsContinuationTokensAndStripsThePrefix) {
+  FakeHttpServer server([&](const std::string& line) -> FakeHttpServer::Reply {
+    if (!line.starts_with("GET ")) return {200};
+    if (line.find("continuation-token=") == std::string::npos) {
+      return {200,
+              "<ListBucketResult><IsTruncated>true</IsTruncated>"
+              "<NextContinuationToken>t+/=1</NextContinuationToken>"
+              "<Contents><Key>p/a</Key><Size>1</Size></Contents>"
+              "<Contents><Key>p/b c</Key><Size>9</Size></Contents>"  // not a valid key: skipped
+              "<Contents><Key>p/b</Key><Size>2</Size></Contents></ListBucketResult>"};
+    }
+    if (line.find("continuation-token=t%2B%2F%3D1") == std::string::npos) return {400};
+    return {200,
+            "<ListBucketResult><IsTruncated>false</IsTruncated>"
+            "<Contents><Key>p/c&amp;</Key><Size>3</Size></Contents>"
+            "<Contents><Key>p/d</Key><Size>4</Size></Contents></ListBucketResult>"};
+  });
+  S3Options options = BaseOptions(server.endpoint());
+  options.prefix = "p";
+  options.list_page_size = 3;
+  auto store = NewS3BlobStore(options);
+  ASSERT_TRUE(store.ok());
+  std::vector<std::string> keys;
+  ASSERT_TRUE((*store)
+                  ->List("",
+                         [&](const BlobInfo& info) {
+                           keys.push_back(info.key + ":" + std::to_string(info.size));
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"a:1", "b:2", "d:4"}));  // "c&" is not valid either
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);  // HEAD bucket, two pages
+  EXPECT_EQ(requests[1], "GET /imgpipe-test?list-type=2&max-keys=3&prefix=p%2F HTTP/1.1");
+}
+
 TEST(S3BlobStoreTest, MissingCredentialsAreUnauthenticated) {
   ::unsetenv("AWS_ACCESS_KEY_ID");
   ::unsetenv("AWS_SECRET_ACCESS_KEY");
