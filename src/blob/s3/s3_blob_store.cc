@@ -7,7 +7,8 @@
 //   (AWS S3 since 2024, MinIO). The first PutIfAbsent probes that once; servers that ignore the
 //   header (s3rver) get HEAD-then-PUT under a per-key lock instead, which is atomic only among
 //   the PutIfAbsent calls of this process: two processes sharing a bucket on such a server can
-//   both win. See ConditionalPuts().
+//   both win. See ConditionalPuts(). A conditional PUT retried after a lost response can meet
+//   its own first attempt and report AlreadyExists although it stored the blob.
 // - List: ListObjectsV2 pages; S3 returns keys in UTF-8 byte order, which is our lexicographic
 //   order. Each page is sorted again, for servers that do not (s3rver 3.7 lists in directory-walk
 //   order: correct only when the listing fits one page, list_page_size keys). Objects whose names

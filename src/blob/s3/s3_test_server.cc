@@ -1,9 +1,11 @@
 #include "blob/s3/s3_test_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +56,12 @@ S3rver::S3rver() {
   std::string port = std::to_string(port_);
   pid_ = ::fork();
   if (pid_ == 0) {
+    // Dies with the test process, even when that one crashes, and holds none of its output
+    // pipes (ctest would wait for them).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null_fd = ::open("/dev/null", O_RDWR);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(null_fd, STDERR_FILENO);
     // s3rver's ListObjectsV2 continuation tokens use DES, which OpenSSL 3 (Node >= 17) only
     // offers through its legacy provider.
     ::execlp("node", "node", "--openssl-legacy-provider", script.c_str(), "--directory",
