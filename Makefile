@@ -7,7 +7,7 @@ LISTEN    ?= 127.0.0.1:8080
 DATA_DIR  ?= ./imgpipe-data
 CMAKE_GEN := -G Ninja
 
-.PHONY: all deps build build-asan web run test test-unit test-asan bench format clean
+.PHONY: all deps build build-asan web test-tools run test test-unit test-asan bench format clean
 
 all: build
 
@@ -30,6 +30,10 @@ build-asan: deps $(ASAN_DIR)/build.ninja
 web: deps
 	scripts/build-web.sh
 
+# npm tools the tests start as separate processes (s3rver for the S3 blob store tests).
+test-tools: deps
+	scripts/install-test-tools.sh
+
 # Starts imgpipe with demo data on http://127.0.0.1:8080 (Ctrl-C stops it cleanly).
 run: build web
 	$(BUILD_DIR)/src/app/imgpipe serve --demo --listen $(LISTEN) --data-dir $(DATA_DIR)
@@ -37,10 +41,10 @@ run: build web
 # Every test: unit + integration in the normal build, then the same under ASan+UBSan.
 test: test-unit test-asan
 
-test-unit: build web
+test-unit: build web test-tools
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: build-asan web
+test-asan: build-asan web test-tools
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 

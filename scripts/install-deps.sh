@@ -12,10 +12,12 @@ BUILD_PKGS=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libdcmtk-dev libopenjp2-7-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev zlib1g-dev libpng-dev libjpeg-dev libssl-dev
+  libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Independent encoders and decoders the decoding tests compare against (run as separate processes).
 TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python3-websockets postgresql
+  python3-botocore  # cross-checks the S3 request signer (src/blob/s3/sigv4_test.cc)
   chromium)  # the web frontend's end-to-end tests (driven by npm playwright-core)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
 # redis-server and hiredis for the Redis Streams peer of the queue benchmark.

@@ -17,9 +17,11 @@
 // Thread-safety: every method may be called from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,6 +65,43 @@ class BlobStore {
 
 // A folder on the local file system. Creates `root` if needed; fails if it is not writable.
 core::Result<std::unique_ptr<BlobStore>> NewFsBlobStore(const std::string& root);
+
+// An S3-compatible object store (AWS S3, MinIO, s3rver, ...). Empty strings take the defaults.
+struct S3Options {
+  // "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:4568"; empty: AWS_ENDPOINT_URL,
+  // else https://s3.{region}.amazonaws.com.
+  std::string endpoint;
+  std::string region;  // empty: AWS_REGION, else AWS_DEFAULT_REGION, else "us-east-1"
+  std::string bucket;
+  // Keys are stored as objects named prefix + key; a non-empty prefix gets a trailing '/'.
+  std::string prefix;
+  // Empty: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+  // "endpoint/bucket/key" when true, "bucket.endpoint/key" (virtual-hosted) when false; unset:
+  // virtual-hosted for amazonaws.com endpoints, path style for any other (custom) endpoint.
+  std::optional<bool> path_style;
+  uint64_t multipart_threshold = 16 << 20;  // Put uses a multipart upload above this size
+  uint64_t part_size = 8 << 20;             // S3 needs >= 5 MiB for all parts but the last
+  int list_page_size = 1000;                // max-keys of each ListObjectsV2 page
+  // Retries after 5xx, 429/SlowDown, timeouts and connection errors (never after other 4xx),
+  // waiting retry_backoff, then twice as long each time.
+  int max_retries = 4;
+  std::chrono::milliseconds retry_backoff{100};
+  std::chrono::milliseconds connect_timeout{10'000};
+  // A request fails (and is retried) when it moves fewer than 1 KiB/s for this long.
+  std::chrono::milliseconds stall_timeout{30'000};
+};
+
+// Parses "s3://bucket" or "s3://bucket/some/prefix" into bucket and prefix (other fields keep
+// their defaults).
+core::Result<S3Options> ParseS3Url(std::string_view url);
+
+// Checks that the bucket is reachable (HEAD bucket): NotFound for a missing bucket,
+// PermissionDenied / Unauthenticated for refused or missing credentials, Unavailable when the
+// endpoint cannot be reached.
+core::Result<std::unique_ptr<BlobStore>> NewS3BlobStore(S3Options options);
 
 // In memory, for unit tests of other modules.
 std::unique_ptr<BlobStore> NewMemBlobStore();
