@@ -77,6 +77,25 @@ const std::map<std::string, Setter>& Setters() {
          c.database_url = v;
          return Status::Ok();
        }},
+      {"blob.url",
+       [](Config& c, const std::string& v) {
+         if (!v.empty() && v.rfind("s3://", 0) != 0) {
+           return Status::InvalidArgument(
+               "blob.url must be empty (a folder) or s3://bucket/prefix");
+         }
+         c.blob_url = v;
+         return Status::Ok();
+       }},
+      {"blob.s3_endpoint",
+       [](Config& c, const std::string& v) {
+         c.blob_s3_endpoint = v;
+         return Status::Ok();
+       }},
+      {"blob.s3_region",
+       [](Config& c, const std::string& v) {
+         c.blob_s3_region = v;
+         return Status::Ok();
+       }},
       {"roles",
        [](Config& c, const std::string& v) {
          c.roles = v;

@@ -14,6 +14,10 @@ struct Config {
   std::string listen = "127.0.0.1:8080";    // listen / IMGPIPE_LISTEN / --listen
   std::string data_dir = "./imgpipe-data";  // data_dir / IMGPIPE_DATA_DIR / --data-dir
   std::string database_url;                 // "" = sqlite file in data_dir
+  // Blobs (DICOM files, job outputs): "" = the folder data_dir/blobs; "s3://bucket/prefix" = S3.
+  std::string blob_url;
+  std::string blob_s3_endpoint;  // "" = AWS_ENDPOINT_URL, else AWS's regional endpoint
+  std::string blob_s3_region;    // "" = AWS_REGION / AWS_DEFAULT_REGION, else us-east-1
   std::string roles = "api,worker,push";
   std::string log_level = "info";
   bool log_json = false;

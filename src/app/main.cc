@@ -25,6 +25,8 @@ commands:
            [--roles api,worker,push] [--demo] [--render-cache-mb N] [--body-limit-mb N]
            [--threads N] [--log-level LEVEL] [--log-json]
            [--web-root DIR]   (the web frontend's build served at "/"; default web/dist)
+           [--blob-url s3://bucket/prefix] [--blob-s3-endpoint URL] [--blob-s3-region R]
+                              (blobs on S3-compatible storage; default the folder data_dir/blobs)
            [--algorithms a,b] [--concurrency N]   (worker role: which algorithms, threads each)
   import   PATH...            index DICOM files (folders are walked recursively)
   demo     [--out DIR]        store the demo dataset (or write it as files under DIR)

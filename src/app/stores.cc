@@ -19,8 +19,7 @@ core::Result<Stores> OpenStores(const Config& config) {
   std::string db_path = (fs::path(config.data_dir) / "imgpipe.db").string();
   const std::string& url = config.database_url;
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-    // Metadata in PostgreSQL (several imgpipe processes can share it); blobs stay in data_dir
-    // until the S3 backend lands.
+    // Metadata in PostgreSQL (several imgpipe processes can share it).
     IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenPostgres(url));
   } else {
     if (url.rfind("sqlite://", 0) == 0) {
@@ -31,8 +30,18 @@ core::Result<Stores> OpenStores(const Config& config) {
     }
     IMGPIPE_ASSIGN_OR_RETURN(s.db, db::OpenSqlite(db_path));
   }
-  IMGPIPE_ASSIGN_OR_RETURN(s.blobs,
-                           blob::NewFsBlobStore((fs::path(config.data_dir) / "blobs").string()));
+  if (config.blob_url.empty()) {
+    IMGPIPE_ASSIGN_OR_RETURN(s.blobs,
+                             blob::NewFsBlobStore((fs::path(config.data_dir) / "blobs").string()));
+  } else {
+    // S3-compatible storage; credentials from the standard AWS environment variables.
+    IMGPIPE_ASSIGN_OR_RETURN(blob::S3Options s3, blob::ParseS3Url(config.blob_url));
+    s3.endpoint = config.blob_s3_endpoint;
+    s3.region = config.blob_s3_region;
+    auto store = blob::NewS3BlobStore(std::move(s3));
+    if (!store.ok()) return store.status().WithContext("blob.url " + config.blob_url);
+    s.blobs = std::move(*store);
+  }
   pacs::PacsOptions options;
   options.render_cache_bytes = config.render_cache_mb << 20;
   IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""`imgpipe serve` with its blobs on S3-compatible storage (a local s3rver from tests/s3):
+ingest, preview and a processing job write and read objects in the bucket, and a restarted
+server serves what the first one stored."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from imgpipe_server import ImgpipeServer  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+S3RVER = os.path.join(REPO, "tests", "s3", "node_modules", "s3rver", "bin", "s3rver.js")
+BUCKET = "imgpipe-it"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class S3ServeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s3dir = tempfile.mkdtemp(prefix="imgpipe-s3rver-")
+        cls.s3port = free_port()
+        # --openssl-legacy-provider: s3rver's continuation tokens use DES.
+        cls.s3 = subprocess.Popen(
+            ["node", "--openssl-legacy-provider", S3RVER, "--directory", cls.s3dir,
+             "--address", "127.0.0.1", "--port", str(cls.s3port), "--silent",
+             "--configure-bucket", BUCKET],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", cls.s3port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, "s3rver")
+        cls.data = tempfile.mkdtemp(prefix="imgpipe-s3-data-")
+        cls.args = ("--demo", "--blob-url", f"s3://{BUCKET}/site-a",
+                    "--blob-s3-endpoint", f"http://127.0.0.1:{cls.s3port}")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.kill()
+        cls.s3.wait()
+        shutil.rmtree(cls.s3dir, ignore_errors=True)
+        shutil.rmtree(cls.data, ignore_errors=True)
+
+    def objects(self, prefix):
+        """Object keys s3rver holds under bucket/prefix (its layout: KEY._S3rver_object files)."""
+        suffix = "._S3rver_object"
+        root = os.path.join(self.s3dir, BUCKET, prefix)
+        found = []
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                if f.endswith(suffix):
+                    path = os.path.join(dirpath, f[:-len(suffix)])
+                    found.append(os.path.relpath(path, os.path.join(self.s3dir, BUCKET)))
+        return found
+
+    def test_pipeline_on_s3(self):
+        server = ImgpipeServer(*self.args, env=CREDENTIALS, data_dir=self.data)
+        try:
+            studies = server.get_json("/pacs/studies?modality=CT")["studies"]
+            study = server.get_json(f"/pacs/studies/{studies[0]['study_id']}")
+            series_id = study["series"][0]["series_id"]
+            series = server.get_json(f"/pacs/studies/{study['study_id']}/series/{series_id}")
+            image = series["images"][0]["image_id"]
+            # The demo's DICOM files are objects in the bucket, under the prefix.
+            stored = [k for k in self.objects("site-a/pacs") if k.endswith(".dcm")]
+            self.assertEqual(len(stored), sum(s["image_count"] for s in
+                                              server.get_json("/pacs/studies")["studies"]))
+            status, headers, png = server.request(
+                "GET", f"/pacs/preview?study_id={study['study_id']}&series_id={series_id}"
+                       f"&image_id={image}&scope=image")
+            self.assertEqual(status, 200)
+            self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+
+            client = json.loads(server.request("POST", "/api/provision")[2])["client_id"]
+            status, _, body = server.request(
+                "POST", "/api/process/window_level",
+                json.dumps({"study_id": study["study_id"], "series_id": series_id,
+                            "image_id": image, "client_id": client}),
+                {"Content-Type": "application/json"})
+            self.assertEqual(status, 202, body)
+            job_id = json.loads(body)["job_id"]
+            job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
+                server.get_json(f"/api/jobs/{job_id}?client_id={client}")), "the job")
+            self.assertEqual(job["status"], "succeeded", job)
+            self.assertIn(f"site-a/results/{job_id}/image.png", self.objects("site-a/results"))
+            status, _, dcm = server.request("GET", job["outputs"]["dicom"] + f"?client_id={client}")
+            self.assertEqual(status, 200)
+            self.assertEqual(dcm[128:132], b"DICM")
+        finally:
+            server.cleanup()
+
+        # A second process on the same metadata reads what the first stored in the bucket.
+        again = ImgpipeServer(*self.args, env=CREDENTIALS, data_dir=self.data)
+        try:
+            status, _, png2 = again.request(
+                "GET", f"/pacs/preview?study_id={study['study_id']}&series_id={series_id}"
+                       f"&image_id={image}&scope=image&size=64")
+            self.assertEqual(status, 200)
+            status, _, file = again.request(
+                "GET", f"/pacs/studies/{study['study_id']}/series/{series_id}/images/{image}/file")
+            self.assertEqual(status, 200)
+            self.assertEqual(file[128:132], b"DICM")
+        finally:
+            again.cleanup()
+
+    def test_a_missing_bucket_stops_the_start_with_a_clear_error(self):
+        with self.assertRaises(RuntimeError) as ctx:
+            ImgpipeServer("--blob-url", "s3://no-such-bucket/x", "--blob-s3-endpoint",
+                          f"http://127.0.0.1:{self.s3port}", env=CREDENTIALS)
+        self.assertIn("no-such-bucket", str(ctx.exception))
+
+    def test_missing_credentials_are_reported(self):
+        env = {k: "" for k in CREDENTIALS}
+        with self.assertRaises(RuntimeError) as ctx:
+            ImgpipeServer("--blob-url", f"s3://{BUCKET}/x", "--blob-s3-endpoint",
+                          f"http://127.0.0.1:{self.s3port}", env=env)
+        self.assertIn("credential", str(ctx.exception).lower())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
