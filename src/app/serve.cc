@@ -11,6 +11,7 @@
 
 #include "app/commands.h"
 #include "app/stores.h"
+#include "core/ids.h"
 #include "dicom/dicom.h"
 #include "http/http.h"
 #include "http/static_files.h"
@@ -202,8 +203,24 @@ int RunServe(const Config& config) {
   options.ws_max_message = static_cast<size_t>(config.push_max_message_kb) << 10;
   options.ws_max_queued = static_cast<size_t>(config.push_max_queued);
   std::unique_ptr<push::ResultsConsumer> consumer;
+  std::unique_ptr<push::RemoteEvents> remote_events;
   if (roles->push) {
-    auto started = push::ResultsConsumer::Start(*stores->queues, *stores->events, *stores->hub, {});
+    push::ConsumerOptions consumer_options;
+    if (stores->db->dialect() == db::Dialect::kPostgres) {
+      // Several push processes may share this database: each announces the events it stores and
+      // hints its own connections of the events the others store (no sticky sessions needed).
+      consumer_options.announce_origin = core::NewRequestId();
+      auto listening =
+          push::RemoteEvents::Start(*stores->db, *stores->hub, consumer_options.announce_origin);
+      if (!listening.ok()) {
+        std::fprintf(stderr, "imgpipe: cannot listen for other processes' events: %s\n",
+                     listening.status().message().c_str());
+        return 1;
+      }
+      remote_events = std::move(*listening);
+    }
+    auto started = push::ResultsConsumer::Start(*stores->queues, *stores->events, *stores->hub,
+                                                consumer_options);
     if (!started.ok()) {
       std::fprintf(stderr, "imgpipe: cannot start the results consumer: %s\n",
                    started.status().message().c_str());

@@ -1,6 +1,7 @@
 // The hub and the results consumer.
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -39,6 +40,15 @@ size_t Hub::Publish(const Event& event) {
   }
   for (const auto& sink : targets) (*sink)(event);
   return targets.size();
+}
+
+std::vector<std::string> Hub::Clients() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (auto it = sinks_.begin(); it != sinks_.end(); it = sinks_.upper_bound(it->first)) {
+    out.push_back(it->first);
+  }
+  return out;
 }
 
 size_t Hub::Subscribers(std::string_view client_id) const {
@@ -124,6 +134,13 @@ class ResultsConsumer::Impl {
         } else if (!event.ok()) {
           return event.status();
         } else if (stored) {
+          if (!options_.announce_origin.empty()) {
+            // pg_notify in the storing transaction: delivered once it commits, never before.
+            std::array<db::Value, 2> params = {std::string(kEventsChannel),
+                                               options_.announce_origin + "\t" + event->client_id +
+                                                   "\t" + std::to_string(event->seq)};
+            IMGPIPE_RETURN_IF_ERROR(tx.Query("SELECT pg_notify(?, ?)", params).status());
+          }
           fresh.push_back(std::move(*event));
         }
         acks.push_back(m.receipt);  // stored now, or before (a redelivery), or unusable

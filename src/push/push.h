@@ -81,6 +81,8 @@ class Hub {
   // Hands `event` to its client's sinks, outside the hub's lock; returns how many received it.
   size_t Publish(const Event& event);
   size_t Subscribers(std::string_view client_id) const;
+  // Every client with at least one subscriber, each once.
+  std::vector<std::string> Clients() const;
 
  private:
   using Sinks = std::multimap<std::string, std::pair<uint64_t, std::shared_ptr<Sink>>, std::less<>>;
@@ -90,6 +92,14 @@ class Hub {
   std::unordered_map<uint64_t, Sinks::iterator> by_id_;  // GUARDED_BY(mu_)
 };
 
+// Cross-process push (PostgreSQL): the consumer that stores an event announces it on this
+// channel ("origin\tclient_id\tseq", sent inside the storing transaction, so only committed
+// events are announced); every push process listens (RemoteEvents) and hands its local
+// connections of that client a "look again" hint, an Event with an empty `json`, on which a
+// connection reads the store after the last event it sent. A missed notification is covered by
+// the store: the next hint, or the client's resume, fills any gap.
+inline constexpr std::string_view kEventsChannel = "imgpipe_events";
+
 struct ConsumerOptions {
   int concurrency = 2;                              // receiving threads, 1..64
   int batch = 10;                                   // messages per receive, 1..10
@@ -97,6 +107,25 @@ struct ConsumerOptions {
   std::chrono::milliseconds retention{86'400'000};  // events older than this are pruned
   std::chrono::milliseconds prune_every{60'000};
   std::function<int64_t()> now_ms;  // clock (Unix ms), for tests; default the system clock
+  // Non-empty (PostgreSQL only): announce each stored event on kEventsChannel with this origin
+  // (the process's RemoteEvents ignores its own announcements).
+  std::string announce_origin;
+};
+
+// Listens on kEventsChannel and turns other processes' announcements into "look again" hints for
+// the local connections of the announced client; after a lost listening connection, hints every
+// local client. Unimplemented on SQLite (one process: nothing to listen to).
+class RemoteEvents {
+ public:
+  static core::Result<std::unique_ptr<RemoteEvents>> Start(db::Database& db, Hub& hub,
+                                                           std::string origin);
+  ~RemoteEvents();
+  RemoteEvents(const RemoteEvents&) = delete;
+  RemoteEvents& operator=(const RemoteEvents&) = delete;
+
+ private:
+  RemoteEvents() = default;
+  std::unique_ptr<db::Subscription> subscription_;
 };
 
 // Receives from "results", stores each message as an event (a batch in one durable transaction),

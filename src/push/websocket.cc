@@ -89,6 +89,10 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   void OnLive(const Event& event) {
     std::lock_guard lock(mu_);
     if (event.seq <= sent_seq_) return;  // the replay sent it already
+    if (event.json.empty()) {            // another process stored it (RemoteEvents): read it
+      SendStoredLocked();
+      return;
+    }
     if (event.seq > sent_seq_ + 1) {
       SendStoredLocked();  // a gap (should not happen: per-client order): fill it from the store
       if (event.seq <= sent_seq_) return;
