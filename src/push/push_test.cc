@@ -153,7 +153,54 @@ TEST_F(PushTest, HubDeliversToEveryConnectionOfTheClient) {
   EXPECT_EQ(tab1, std::vector<int64_t>{7});
   EXPECT_EQ(tab2, (std::vector<int64_t>{7, 8}));
   EXPECT_TRUE(other.empty());
+  // Each client with a subscriber once (what RemoteEvents hints after missed announcements).
+  EXPECT_EQ(hub.Clients(), (std::vector<std::string>{"a", "b"}));
 }
+
+#ifndef IMGPIPE_TEST_POSTGRES
+TEST_F(PushTest, RemoteEventsNeedsPostgres) {
+  Hub hub;
+  EXPECT_FALSE(RemoteEvents::Start(*db_, hub, "origin").ok());  // one process: nothing to hear
+}
+#else
+// Two "processes" (two hubs, two origins) on one database: what the consumer of one stores
+// reaches the other's subscribers as look-again hints (empty json) with the stored seq; the
+// storing side ignores its own announcements.
+TEST_F(PushTest, AnnouncedEventsReachOtherProcessesAsHints) {
+  Hub here, there;
+  std::mutex mu;
+  std::vector<std::pair<int64_t, bool> > hints_there;  // (seq, json empty)
+  size_t heard_here = 0;
+  there.Subscribe("a", [&](const Event& e) {
+    std::lock_guard lock(mu);
+    hints_there.emplace_back(e.seq, e.json.empty());
+  });
+  here.Subscribe("a", [&](const Event& e) {
+    std::lock_guard lock(mu);
+    if (e.json.empty()) ++heard_here;
+  });
+  auto listen_there = RemoteEvents::Start(*db_, there, "there");
+  auto listen_here = RemoteEvents::Start(*db_, here, "here");
+  ASSERT_TRUE(listen_there.ok() && listen_here.ok());
+  ConsumerOptions options;
+  options.poll_wait = 100ms;
+  options.announce_origin = "here";
+  auto consumer = ResultsConsumer::Start(*queues_, *store_, here, options);
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  for (int i = 1; i <= 3; ++i) SendResult("a", "job" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (hints_there.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  (*consumer)->Stop();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(hints_there, (std::vector<std::pair<int64_t, bool> >{{1, true}, {2, true}, {3, true}}));
+  EXPECT_EQ(heard_here, 0u);
+}
+#endif
 
 TEST_F(PushTest, ConsumerStoresPublishesAndAcknowledges) {
   Hub hub;
