@@ -28,20 +28,21 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   PushSession(std::string client_id, EventStore& store, Hub& hub)
       : client_id_(std::move(client_id)), store_(store), hub_(hub) {}
 
+  // Subscribes, then sends hello and the replay under the session lock: a live event published
+  // meanwhile waits for the lock, so nothing precedes hello and nothing is sent twice. A client
+  // already up to date costs one read of the store (its last sequence number).
   void Open(std::shared_ptr<http::WebSocketConnection> connection, int64_t last_seq) {
     std::weak_ptr<PushSession> weak = weak_from_this();
-    {
-      std::lock_guard lock(mu_);
-      connection_ = std::move(connection);
-    }
     subscription_ = hub_.Subscribe(client_id_, [weak](const Event& event) {
       if (auto self = weak.lock()) self->OnLive(event);
     });
     Counters().connected.fetch_add(1);
+    std::lock_guard lock(mu_);
+    connection_ = std::move(connection);
     Result<int64_t> last = store_.LastSeq(client_id_);
-    Send(json::serialize(json::object{
+    connection_->Send(json::serialize(json::object{
         {"type", "hello"}, {"client_id", client_id_}, {"last_seq", last.ok() ? *last : 0}}));
-    Replay(last_seq);
+    ReplayLocked(last_seq, last);
   }
 
   void OnMessage(std::string_view text, bool binary) {
@@ -78,11 +79,17 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
  private:
   // Sends every stored event after `after`, oldest first, then lets live ones through.
   void Replay(int64_t after) {
-    // A last_seq beyond what the store holds (a client of an older database) would hide every
-    // future event: count from the store's last one instead.
     Result<int64_t> last = store_.LastSeq(client_id_);
     std::lock_guard lock(mu_);
+    ReplayLocked(after, last);
+  }
+
+  // `last`: the store's last sequence number for the client, read before this call.
+  void ReplayLocked(int64_t after, const Result<int64_t>& last) {
+    // A last_seq beyond what the store holds (a client of an older database) would hide every
+    // future event: count from the store's last one instead.
     sent_seq_ = last.ok() ? std::min(after, *last) : after;
+    if (last.ok() && sent_seq_ >= *last) return;  // up to date: nothing stored after it
     SendStoredLocked();
   }
 
