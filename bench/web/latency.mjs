@@ -6,7 +6,7 @@
 // The clock runs inside the page: performance.now() at the click, and again when the new
 // processed <img> is in the document (the page inserts it only once the PNG is fetched and
 // decoded). Needs a built imgpipe (build/) and web/dist (make web).
-import { imageShown, launchBrowser, openPage, Server } from '../../web/e2e/harness.mjs';
+import { imageShown, launchBrowser, openPage, Server, typeIds } from '../../web/e2e/harness.mjs';
 
 const runs = Number(process.argv[2] ?? 20);
 const algorithm = process.argv[3] ?? 'window_level';
@@ -17,9 +17,7 @@ try {
   const demo = await server.demoImage('CT');
   const page = await openPage(browser);
   await page.goto(server.url + '/');
-  await page.getByLabel('Study ID (study_id)').fill(demo.study_id);
-  await page.getByLabel('Series ID (series_id)').fill(demo.series_id);
-  await page.getByLabel('Image ID (image_id)').fill(demo.image_id);
+  await typeIds(page, demo);
   await page.getByRole('button', { name: 'Load preview' }).click();
   await imageShown(page, '[data-testid=original-image]');
   await page.getByRole('button', { name: 'Provision client' }).click();

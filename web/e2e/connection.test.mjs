@@ -3,28 +3,20 @@
 // is down and its Retry button reconnects.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { imageShown, launchBrowser, Server, withPage } from './harness.mjs';
+import { imageShown, startAll, stopAll, typeIds, withPage } from './harness.mjs';
 
 // What Chromium itself logs while the server is away: expected here, nothing else is.
 const offlineNoise = [/WebSocket connection to .* failed/, /Failed to load resource/, /ERR_CONNECTION_REFUSED/];
 
 let server;
 let browser;
-before(async () => {
-  server = await Server.start();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+before(async () => ({ server, browser } = await startAll()));
+after(() => stopAll({ server, browser }));
 
 async function readyPage(page) {
   const demo = await server.demoImage('CT');
   await page.goto(server.url + '/');
-  await page.getByLabel('Study ID (study_id)').fill(demo.study_id);
-  await page.getByLabel('Series ID (series_id)').fill(demo.series_id);
-  await page.getByLabel('Image ID (image_id)').fill(demo.image_id);
+  await typeIds(page, demo);
   await page.getByRole('button', { name: 'Load preview' }).click();
   await page.getByRole('button', { name: 'Provision client' }).click();
   await page.waitForSelector('[data-testid=connection][data-state=open]');

@@ -4,18 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { imageShown, launchBrowser, Server, withPage } from './harness.mjs';
+import { imageShown, startAll, stopAll, typeIds, withPage } from './harness.mjs';
 
 let server;
 let browser;
-before(async () => {
-  server = await Server.start();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+before(async () => ({ server, browser } = await startAll()));
+after(() => stopAll({ server, browser }));
 
 async function provision(page) {
   await page.getByRole('button', { name: 'Provision client' }).click();
@@ -29,9 +23,7 @@ test('the seed flow: type the ids, preview, provision, process, see the result',
   const demo = await server.demoImage('CT');
   await withPage(browser, server, 'seed-flow', {}, async (page) => {
     await page.goto(server.url + '/');
-    await page.getByLabel('Study ID (study_id)').fill(demo.study_id);
-    await page.getByLabel('Series ID (series_id)').fill(demo.series_id);
-    await page.getByLabel('Image ID (image_id)').fill(demo.image_id);
+    await typeIds(page, demo);
     assert.equal(await page.getByLabel('Scope').inputValue(), 'image');
     await page.getByRole('button', { name: 'Load preview' }).click();
     const original = await imageShown(page, '[data-testid=original-image]');
@@ -184,9 +176,7 @@ test('the form checks parameters against the schema before sending', async () =>
   const demo = await server.demoImage('CT');
   await withPage(browser, server, 'schema-form', {}, async (page) => {
     await page.goto(server.url + '/');
-    await page.getByLabel('Study ID (study_id)').fill(demo.study_id);
-    await page.getByLabel('Series ID (series_id)').fill(demo.series_id);
-    await page.getByLabel('Image ID (image_id)').fill(demo.image_id);
+    await typeIds(page, demo);
     await provision(page);
     await page.getByLabel('Algorithm').selectOption('denoise');
     await page.getByLabel('sigma', { exact: true }).fill('99');

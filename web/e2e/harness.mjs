@@ -178,3 +178,20 @@ export async function imageShown(page, selector, timeout = 15000) {
     src: img.getAttribute('src'),
   }));
 }
+
+// A live server and a browser for one test file; stop them with stopAll.
+export async function startAll(options) {
+  return { server: await Server.start(options), browser: await launchBrowser() };
+}
+
+export async function stopAll({ server, browser } = {}) {
+  await browser?.close();
+  await server?.dispose();
+}
+
+// The seed's step 1 by hand: the three ids typed into the form (scope stays "image").
+export async function typeIds(page, ids) {
+  await page.getByLabel('Study ID (study_id)').fill(ids.study_id);
+  await page.getByLabel('Series ID (series_id)').fill(ids.series_id);
+  await page.getByLabel('Image ID (image_id)').fill(ids.image_id);
+}

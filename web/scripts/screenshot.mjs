@@ -2,7 +2,7 @@
 // window, the seed's processing_1 result beside it, and a few jobs in the list.
 //   node web/scripts/screenshot.mjs   (needs build/ and web/dist)
 import { join } from 'node:path';
-import { imageShown, launchBrowser, openPage, Server, webDir } from '../e2e/harness.mjs';
+import { imageShown, launchBrowser, openPage, Server, typeIds, webDir } from '../e2e/harness.mjs';
 
 const server = await Server.start();
 const browser = await launchBrowser();
@@ -11,9 +11,7 @@ try {
   const page = await openPage(browser);
   await page.setViewportSize({ width: 1366, height: 860 });
   await page.goto(server.url + '/');
-  await page.getByLabel('Study ID (study_id)').fill(demo.study_id);
-  await page.getByLabel('Series ID (series_id)').fill(demo.series_id);
-  await page.getByLabel('Image ID (image_id)').fill(demo.image_id);
+  await typeIds(page, demo);
   await page.getByRole('button', { name: 'Load preview' }).click();
   await page.getByRole('button', { name: 'Provision client' }).click();
   await page.waitForSelector('[data-testid=connection][data-state=open]');
