@@ -73,10 +73,24 @@ int LoadDemoIfEmpty(pacs::Pacs& pacs) {
 void AddOperationsRoutes(http::Router& router, Stores& stores) {
   router.Add("GET", "/healthz",
              [](http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); });
+  // Ready when the stores every role needs answer: the metadata database and the blob store
+  // (a folder, or the S3 bucket). 503 names what failed, for load balancers and operators.
   router.Add("GET", "/readyz", [&stores](http::Request&) {
-    auto count = stores.pacs->CountInstances();
-    if (!count.ok()) return http::ErrorResponse(count.status());
-    return http::Response::Json(200, R"({"status":"ready"})");
+    boost::json::object checks;
+    bool ready = true;
+    auto check = [&](const char* name, const core::Status& st) {
+      checks[name] = st.ok() ? "ok" : st.ToString();
+      ready = ready && st.ok();
+    };
+    check("database", stores.pacs->CountInstances().status());
+    // A key nobody stores: "not found" proves the store answers.
+    core::Status blobs = stores.blobs->Size("readyz/probe").status();
+    check("blobs", blobs.code() == core::StatusCode::kNotFound ? core::Status::Ok() : blobs);
+    http::Response response = http::Response::Json(
+        ready ? 200 : 503, boost::json::serialize(boost::json::object{
+                               {"status", ready ? "ready" : "not_ready"}, {"checks", checks}}));
+    if (!ready) response.SetHeader("Retry-After", "1");
+    return response;
   });
   router.Add("GET", "/version", [](http::Request&) {
     return http::Response::Json(

@@ -132,6 +132,27 @@ class S3ServeTest(unittest.TestCase):
                           f"http://127.0.0.1:{self.s3port}", env=env)
         self.assertIn("credential", str(ctx.exception).lower())
 
+    def test_zz_readyz_follows_the_bucket(self):
+        # Runs last (names sort): it stops the class's s3rver.
+        server = ImgpipeServer("--blob-url", f"s3://{BUCKET}/ready", "--blob-s3-endpoint",
+                               f"http://127.0.0.1:{self.s3port}", env=CREDENTIALS)
+        try:
+            ready = server.get_json("/readyz")
+            self.assertEqual(ready, {"status": "ready",
+                                     "checks": {"database": "ok", "blobs": "ok"}})
+            self.s3.kill()
+            self.s3.wait()
+            status, headers, body = server.request("GET", "/readyz")
+            self.assertEqual(status, 503)
+            self.assertEqual(headers.get("retry-after"), "1")
+            report = json.loads(body)
+            self.assertEqual(report["status"], "not_ready")
+            self.assertEqual(report["checks"]["database"], "ok")
+            self.assertIn("unavailable", report["checks"]["blobs"].lower())
+            self.assertEqual(server.get_json("/healthz"), {"status": "ok"})  # alive all the same
+        finally:
+            server.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
