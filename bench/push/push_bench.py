@@ -48,14 +48,15 @@ def request(host, port, method, path, body=None, headers=None):
     return resp.status, data
 
 
-def load(url, n, concurrency, duration_ms, processes=LOAD_PROCESSES):
-    """Runs ws_load.js in `processes` processes; returns (opened, open_ms, received, span_ms)."""
+def load(url, n, concurrency, duration_ms, first_source, processes=LOAD_PROCESSES):
+    """Runs ws_load.js in `processes` processes, process p from source address
+    127.0.0.(first_source + 2p) on; returns the processes (read their lines)."""
     procs = []
     per = n // processes
     for p in range(processes):
         procs.append(subprocess.Popen(
             ["node", os.path.join(HERE, "ws_load.js"), url, str(per), str(concurrency),
-             str(duration_ms), str(2 + p * 2)],
+             str(duration_ms), str(first_source + p * 2)],
             stdout=subprocess.PIPE, text=True, cwd=HERE))
     return procs
 
@@ -71,9 +72,13 @@ def second_lines(procs):
     return out
 
 
-def measure(name, pid, url, trigger):
+def measure(name, pid, url, trigger, first_source):
+    """first_source: source addresses of this server's load (each server its own): closed
+    connections leave their ports in TIME_WAIT for a minute, and a load generator that binds a
+    source address then searches past them, which slowed whichever server was measured second
+    to a fraction of its connection rate."""
     base = rss_kb(pid)
-    procs = load(url, IDLE, 200, 3000)
+    procs = load(url, IDLE, 200, 3000, first_source)
     opened = first_lines(procs)
     total = sum(o["opened"] for o in opened)
     failed = sum(o["failed"] for o in opened)
@@ -86,7 +91,7 @@ def measure(name, pid, url, trigger):
           f"{after / 1024:.1f} MiB, {per_conn:.0f} B per connection; opened at "
           f"{total / open_ms * 1000:.0f} connections/s", flush=True)
     time.sleep(2.0)  # let the closes settle
-    procs = load(url, FANOUT, 100, 15000, processes=2)
+    procs = load(url, FANOUT, 100, 15000, first_source + 2 * LOAD_PROCESSES, processes=2)
     first_lines(procs)
     time.sleep(0.5)
     trigger()
@@ -104,7 +109,8 @@ def peer():
     port = int(proc.stdout.readline().split()[1])
     try:
         return measure("node ws", proc.pid, f"ws://127.0.0.1:{port}/ws",
-                       lambda: request("127.0.0.1", port, "POST", f"/broadcast?n={EVENTS}"))
+                       lambda: request("127.0.0.1", port, "POST", f"/broadcast?n={EVENTS}"),
+                       first_source=20)
     finally:
         proc.kill()
         proc.wait()
@@ -150,7 +156,7 @@ def imgpipe():
                 t.join()
 
         result = measure("imgpipe", proc.pid, f"ws://{host}:{port}/ws?client_id={client}",
-                         trigger)
+                         trigger, first_source=120)
         latency(host, port, client, submit)
         return result
     finally:
