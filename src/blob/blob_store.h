@@ -103,6 +103,24 @@ core::Result<S3Options> ParseS3Url(std::string_view url);
 // endpoint cannot be reached.
 core::Result<std::unique_ptr<BlobStore>> NewS3BlobStore(S3Options options);
 
+// References: objects imgpipe indexes in place and did not write (`imgpipe import
+// s3://bucket/prefix`, the seed's "existing PACS bucket"). Their blob key is the object's URL,
+// "s3://bucket/object name", with any object name S3 allows; IsValidKey is false for them.
+bool IsReference(std::string_view key);
+std::string ReferenceKey(std::string_view bucket, std::string_view object);
+
+// A store that serves references (Get, Size) from their buckets, with `s3`'s endpoint, region and
+// credentials (its bucket and prefix are ignored; one client per bucket, opened on first use),
+// and every other key from `primary`. References are read-only: imgpipe never writes or deletes
+// an object of a bucket it indexes in place, so Put, PutIfAbsent and Delete of one are
+// PermissionDenied. List lists `primary` only.
+std::unique_ptr<BlobStore> WithReferences(std::unique_ptr<BlobStore> primary, S3Options s3);
+
+// Visits every object under s3://{options.bucket}/{options.prefix} (the prefix taken as a folder:
+// "archive" lists "archive/..."), whatever its name, in lexicographic order; BlobInfo::key is the
+// whole object name. Fails like NewS3BlobStore when the bucket cannot be reached.
+core::Status ListS3Objects(S3Options options, const std::function<bool(const BlobInfo&)>& visit);
+
 // In memory, for unit tests of other modules.
 std::unique_ptr<BlobStore> NewMemBlobStore();
 

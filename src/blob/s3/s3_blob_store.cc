@@ -13,12 +13,15 @@
 //   order. Each page is sorted again, for servers that do not (s3rver 3.7 lists in directory-walk
 //   order: correct only when the listing fits one page, list_page_size keys). Objects whose names
 //   are not valid keys (not written by us) are skipped.
+// - In object-name mode (NewS3ObjectStore: the reader of references, blob_store.h) keys are whole
+//   object names, any name S3 allows, and nothing checks or skips them.
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <random>
 
 #include "blob/blob_store.h"
+#include "blob/s3/s3_blob_store.h"
 #include "blob/s3/s3_client.h"
 #include "blob/s3/s3_xml.h"
 
@@ -45,11 +48,11 @@ bool Success(const HttpResponse& response) {
 
 class S3BlobStore final : public BlobStore {
  public:
-  S3BlobStore(S3Options options, std::unique_ptr<s3::S3Client> client)
-      : options_(std::move(options)), client_(std::move(client)) {}
+  S3BlobStore(S3Options options, std::unique_ptr<s3::S3Client> client, bool object_names)
+      : options_(std::move(options)), client_(std::move(client)), object_names_(object_names) {}
 
   core::Status Put(std::string_view key, std::string_view data) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
+    if (!Acceptable(key)) return InvalidKey(key);
     return Store(Object(key), data, /*if_absent=*/false);
   }
 
@@ -60,7 +63,7 @@ class S3BlobStore final : public BlobStore {
   core::Status Sync() override { return core::Status::Ok(); }
 
   core::Status PutIfAbsent(std::string_view key, std::string_view data) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
+    if (!Acceptable(key)) return InvalidKey(key);
     IMGPIPE_ASSIGN_OR_RETURN(bool conditional, ConditionalPuts());
     if (conditional) return Store(Object(key), data, /*if_absent=*/true);
     // HEAD-then-PUT: atomic only among the threads of this process (see the file comment).
@@ -72,7 +75,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   core::Result<std::string> Get(std::string_view key) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
+    if (!Acceptable(key)) return InvalidKey(key);
     HttpRequest request{"GET", Object(key)};
     IMGPIPE_ASSIGN_OR_RETURN(HttpResponse response, client_->Send(request));
     if (!Success(response)) return client_->ErrorOf(request, response);
@@ -80,7 +83,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   core::Result<uint64_t> Size(std::string_view key) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
+    if (!Acceptable(key)) return InvalidKey(key);
     HttpRequest request{"HEAD", Object(key)};
     IMGPIPE_ASSIGN_OR_RETURN(HttpResponse response, client_->Send(request));
     if (!Success(response)) return client_->ErrorOf(request, response);
@@ -94,7 +97,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   core::Status Delete(std::string_view key) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
+    if (!Acceptable(key)) return InvalidKey(key);
     HttpRequest request{"DELETE", Object(key)};
     IMGPIPE_ASSIGN_OR_RETURN(HttpResponse response, client_->Send(request));
     if (Success(response) || response.status == 404) return core::Status::Ok();
@@ -117,7 +120,7 @@ class S3BlobStore final : public BlobStore {
         std::string name = s3::XmlText(contents, "Key").value_or("");
         if (!name.starts_with(options_.prefix)) continue;
         BlobInfo info{name.substr(options_.prefix.size()), 0};
-        if (!IsValidKey(info.key)) continue;
+        if (!Acceptable(info.key)) continue;
         info.size = std::strtoull(s3::XmlText(contents, "Size").value_or("0").c_str(), nullptr, 10);
         page.push_back(std::move(info));
       }
@@ -143,6 +146,9 @@ class S3BlobStore final : public BlobStore {
 
  private:
   std::string Object(std::string_view key) const { return options_.prefix + std::string(key); }
+  bool Acceptable(std::string_view key) const {
+    return object_names_ ? !key.empty() && key.size() <= 1024 : IsValidKey(key);
+  }
 
   core::Status Store(const std::string& object, std::string_view data, bool if_absent) {
     if (data.size() > options_.multipart_threshold) {
@@ -233,6 +239,7 @@ class S3BlobStore final : public BlobStore {
 
   const S3Options options_;
   std::unique_ptr<s3::S3Client> client_;
+  const bool object_names_;
   std::mutex probe_mu_;
   std::optional<bool> conditional_puts_;  // guarded by probe_mu_
   std::mutex key_locks_[kLockStripes];
@@ -256,7 +263,9 @@ core::Result<S3Options> ParseS3Url(std::string_view url) {
   return options;
 }
 
-core::Result<std::unique_ptr<BlobStore>> NewS3BlobStore(S3Options options) {
+namespace {
+
+core::Result<std::unique_ptr<BlobStore>> OpenS3(S3Options options, bool object_names) {
   if (options.bucket.empty()) return core::Status::InvalidArgument("S3 blob store: no bucket");
   if (options.region.empty()) options.region = Env("AWS_REGION");
   if (options.region.empty()) options.region = Env("AWS_DEFAULT_REGION");
@@ -291,7 +300,19 @@ core::Result<std::unique_ptr<BlobStore>> NewS3BlobStore(S3Options options) {
   if (!Success(response)) {
     return client->ErrorOf(head, response).WithContext("S3 bucket " + where);
   }
-  return std::unique_ptr<BlobStore>(new S3BlobStore(std::move(options), std::move(client)));
+  return std::unique_ptr<BlobStore>(
+      new S3BlobStore(std::move(options), std::move(client), object_names));
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<BlobStore>> NewS3BlobStore(S3Options options) {
+  return OpenS3(std::move(options), /*object_names=*/false);
+}
+
+core::Result<std::unique_ptr<BlobStore>> NewS3ObjectStore(S3Options options) {
+  options.prefix.clear();
+  return OpenS3(std::move(options), /*object_names=*/true);
 }
 
 }  // namespace imgpipe::blob

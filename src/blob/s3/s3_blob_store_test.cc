@@ -255,6 +255,68 @@ TEST(S3BlobStoreTest, MissingCredentialsAreUnauthenticated) {
   EXPECT_EQ(NewS3BlobStore(options).status().code(), StatusCode::kUnauthenticated);
 }
 
+// References: objects imgpipe did not write, with names no blob key may have, served read-only
+// beside a primary store (the seed's existing PACS bucket, indexed in place).
+TEST(S3ReferencesTest, ListsAndReadsObjectsOfAnyNameAndNeverWritesThem) {
+  ASSERT_NE(NewStore("refs-probe"), nullptr);  // starts s3rver and makes the bucket
+  S3Options options = BaseOptions(Server()->endpoint());
+  auto client = s3::S3Client::Create(options);
+  ASSERT_TRUE(client.ok());
+  const std::vector<std::pair<std::string, std::string>> objects = {
+      {"archive/CT 1/img 001.dcm", "first"},
+      {"archive/Übersicht (2).dcm", "second object"},
+      {"archive2/not-under-the-prefix.dcm", "third"}};
+  for (const auto& [name, data] : objects) {
+    s3::HttpRequest put{"PUT", name, {}, {}, data};
+    auto response = (*client)->Send(put);
+    ASSERT_TRUE(response.ok() && response->status == 200) << name;
+  }
+
+  S3Options archive = options;
+  archive.prefix = "archive";  // a folder: "archive2/..." is not under it
+  std::vector<BlobInfo> listed;
+  ASSERT_TRUE(ListS3Objects(archive, [&](const BlobInfo& info) {
+                listed.push_back(info);
+                return true;
+              }).ok());
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].key, "archive/CT 1/img 001.dcm");
+  EXPECT_EQ(listed[0].size, 5u);
+  EXPECT_EQ(listed[1].key, "archive/Übersicht (2).dcm");
+
+  auto store = WithReferences(NewMemBlobStore(), options);
+  std::string first = ReferenceKey(kBucket, "archive/CT 1/img 001.dcm");
+  EXPECT_TRUE(IsReference(first));
+  EXPECT_FALSE(IsValidKey(first));
+  auto got = store->Get(first);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "first");
+  EXPECT_EQ(store->Get(ReferenceKey(kBucket, "archive/Übersicht (2).dcm")).value(),
+            "second object");
+  EXPECT_EQ(store->Size(first).value(), 5u);
+  EXPECT_EQ(store->Put(first, "x").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store->PutIfAbsent(first, "x").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store->Delete(first).code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store->Get(first).value(), "first");  // untouched
+  EXPECT_EQ(store->Get(ReferenceKey(kBucket, "archive/missing.dcm")).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store->Get(ReferenceKey("no-such-bucket", "a.dcm")).status().code(),
+            StatusCode::kNotFound);
+  // Other keys are the primary store's.
+  ASSERT_TRUE(store->Put("pacs/a.dcm", "mine").ok());
+  EXPECT_EQ(store->Get("pacs/a.dcm").value(), "mine");
+}
+
+TEST(S3ReferencesTest, OnlyWholeObjectUrlsAreReferences) {
+  EXPECT_TRUE(IsReference("s3://bucket/key"));
+  EXPECT_TRUE(IsReference("s3://bucket/a b/c.dcm"));
+  EXPECT_FALSE(IsReference("s3://bucket/"));
+  EXPECT_FALSE(IsReference("s3://bucket"));
+  EXPECT_FALSE(IsReference("s3:///key"));
+  EXPECT_FALSE(IsReference("pacs/1/2/3.dcm"));
+  EXPECT_EQ(ReferenceKey("b", "x/y z"), "s3://b/x/y z");
+}
+
 TEST(S3UrlTest, Parse) {
   auto options = ParseS3Url("s3://bucket/some/prefix");
   ASSERT_TRUE(options.ok());
