@@ -1,4 +1,6 @@
-// imgpipe import PATH...: index a folder tree of DICOM files, in parallel, with progress.
+// imgpipe import PATH|s3://bucket/prefix ...: index DICOM files, in parallel, with progress. Files
+// of a folder tree are copied into the blob store; objects of a bucket (the seed's existing PACS
+// bucket) are indexed in place, never copied, and served from their bucket (blob::WithReferences).
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -44,11 +46,37 @@ core::Result<std::string> ReadWholeFile(const fs::path& path) {
   return data;
 }
 
-void Reject(Tally& t, const fs::path& path, const core::Status& st) {
+// One file to import: a local file, or an object indexed in place (its blob::ReferenceKey).
+struct Source {
+  std::string path;       // local file, or "" for an object
+  std::string reference;  // "s3://bucket/object"
+  uint64_t size = 0;      // of the object, from its listing
+  const std::string& name() const { return path.empty() ? reference : path; }
+};
+
+void Reject(Tally& t, const Source& source, const core::Status& st) {
   t.rejected++;
   std::lock_guard lock(t.mu);
   t.reasons[std::string(core::StatusCodeName(st.code()))]++;
-  if (t.examples.size() < 20) t.examples.emplace_back(path.string(), st.message());
+  if (t.examples.size() < 20) t.examples.emplace_back(source.name(), st.message());
+}
+
+// Adds every object under an s3:// URL (the bucket's endpoint, region and credentials are the
+// blob store's settings: blob.s3_endpoint, blob.s3_region, the AWS environment variables).
+core::Status ListBucket(const Config& config, const std::string& url, std::vector<Source>* out) {
+  IMGPIPE_ASSIGN_OR_RETURN(blob::S3Options options, blob::ParseS3Url(url));
+  options.endpoint = config.blob_s3_endpoint;
+  options.region = config.blob_s3_region;
+  std::string bucket = options.bucket;
+  size_t before = out->size();
+  IMGPIPE_RETURN_IF_ERROR(blob::ListS3Objects(options, [&](const blob::BlobInfo& object) {
+    if (!object.key.ends_with('/')) {  // "folder" marker objects hold no file
+      out->push_back({"", blob::ReferenceKey(bucket, object.key), object.size});
+    }
+    return true;
+  }));
+  std::fprintf(stderr, "%s: %zu objects, indexed in place\n", url.c_str(), out->size() - before);
+  return core::Status::Ok();
 }
 
 void PrintProgress(const Tally& t, size_t total, double seconds, bool tty, bool final) {
@@ -71,35 +99,40 @@ void PrintProgress(const Tally& t, size_t total, double seconds, bool tty, bool 
 
 int RunImport(const Config& config, const std::vector<std::string>& paths) {
   if (paths.empty()) {
-    std::fprintf(stderr, "usage: imgpipe import PATH...\n");
+    std::fprintf(stderr, "usage: imgpipe import PATH|s3://bucket/prefix ...\n");
     return 2;
   }
-  std::vector<fs::path> files;
+  std::vector<Source> files;
   for (const auto& p : paths) {
     if (p.rfind("s3://", 0) == 0) {
-      std::fprintf(stderr, "imgpipe: import from s3:// needs the S3 backend, not in this build\n");
-      return 2;
+      if (auto st = ListBucket(config, p, &files); !st.ok()) {
+        std::fprintf(stderr, "imgpipe: cannot list %s: %s\n", p.c_str(), st.ToString().c_str());
+        return 1;
+      }
+      continue;
     }
     std::error_code ec;
     if (fs::is_regular_file(p, ec)) {
-      files.emplace_back(p);
+      files.push_back({p, "", 0});
       continue;
     }
     if (!fs::is_directory(p, ec)) {
-      std::fprintf(stderr, "imgpipe: %s is neither a file nor a folder\n", p.c_str());
+      std::fprintf(stderr, "imgpipe: %s is neither a file, a folder nor an s3:// URL\n", p.c_str());
       return 2;
     }
+    size_t first = files.size();
     for (auto it =
              fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_regular_file(ec)) files.push_back(it->path());
+      if (it->is_regular_file(ec)) files.push_back({it->path().string(), "", 0});
     }
     if (ec) {
       std::fprintf(stderr, "imgpipe: cannot walk %s: %s\n", p.c_str(), ec.message().c_str());
       return 1;
     }
+    std::sort(files.begin() + static_cast<std::ptrdiff_t>(first), files.end(),
+              [](const Source& a, const Source& b) { return a.path < b.path; });
   }
-  std::sort(files.begin(), files.end());
 
   dicom::Initialize();
   auto stores = OpenStores(config);
@@ -114,21 +147,31 @@ int RunImport(const Config& config, const std::vector<std::string>& paths) {
   auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
     for (size_t i = next++; i < files.size() && !store_failed; i = next++) {
-      auto data = ReadWholeFile(files[i]);
+      const Source& source = files[i];
+      auto data = [&]() -> core::Result<std::string> {
+        if (!source.path.empty()) return ReadWholeFile(source.path);
+        if (source.size > kMaxFileBytes) {
+          return core::Status::PayloadTooLarge("object larger than 4 GiB");
+        }
+        return stores->blobs->Get(source.reference);
+      }();
       if (!data.ok()) {
-        Reject(tally, files[i], data.status());
+        Reject(tally, source, data.status());
+        // An unreachable bucket fails every object alike: stop, as for a failed store.
+        if (data.status().code() == core::StatusCode::kUnavailable) store_failed = true;
       } else {
         tally.bytes += static_cast<int64_t>(data->size());
-        auto r = pacs.Ingest(*data);
+        auto r =
+            source.path.empty() ? pacs.IndexInPlace(*data, source.reference) : pacs.Ingest(*data);
         if (r.ok()) {
           (r->outcome == pacs::IngestOutcome::kStored ? tally.stored : tally.already)++;
         } else if (r.status().code() == core::StatusCode::kUnavailable ||
                    r.status().code() == core::StatusCode::kInternal) {
           // The store itself failed: stop rather than reject every remaining file.
-          Reject(tally, files[i], r.status());
+          Reject(tally, source, r.status());
           store_failed = true;
         } else {
-          Reject(tally, files[i], r.status());
+          Reject(tally, source, r.status());
         }
       }
       tally.done++;

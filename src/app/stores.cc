@@ -42,6 +42,12 @@ core::Result<Stores> OpenStores(const Config& config) {
     if (!store.ok()) return store.status().WithContext("blob.url " + config.blob_url);
     s.blobs = std::move(*store);
   }
+  // Objects indexed in place (imgpipe import s3://...) are read from their own bucket, with the
+  // same endpoint, region and credentials.
+  blob::S3Options references;
+  references.endpoint = config.blob_s3_endpoint;
+  references.region = config.blob_s3_region;
+  s.blobs = blob::WithReferences(std::move(s.blobs), std::move(references));
   pacs::PacsOptions options;
   options.render_cache_bytes = config.render_cache_mb << 20;
   IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));

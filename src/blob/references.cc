@@ -24,8 +24,8 @@ bool SplitReference(std::string_view key, std::string_view* bucket, std::string_
 }
 
 core::Status ReadOnly(std::string_view key) {
-  return core::Status::PermissionDenied("'" + std::string(key) +
-                                        "' is indexed in place: imgpipe never writes or deletes it");
+  return core::Status::PermissionDenied(
+      "'" + std::string(key) + "' is indexed in place: imgpipe never writes or deletes it");
 }
 
 class ReferencingBlobStore final : public BlobStore {

@@ -39,15 +39,35 @@ class PacsImpl final : public Pacs {
     IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
     std::string key =
         InstanceBlobKey(info.study_instance_uid, info.series_instance_uid, info.sop_instance_uid);
-    IngestResult result;
     // Re-ingest skips the blob write. Otherwise the blob is written unsynced, and the commit
     // below makes it durable (BlobStore::Sync) before the index row that points at it, so the
     // index never points at a missing or partial file. A crash before that leaves an unindexed
     // blob that the next ingest of the same file overwrites.
     IMGPIPE_ASSIGN_OR_RETURN(auto existing, index_.FindInstance(info.sop_instance_uid));
     if (!existing) IMGPIPE_RETURN_IF_ERROR(blobs_.PutUnsynced(key, file));
-    IMGPIPE_ASSIGN_OR_RETURN(result.outcome,
-                             Commit(info, key, static_cast<int64_t>(file.size()), !existing));
+    return Indexed(info, key, static_cast<int64_t>(file.size()), !existing);
+  }
+
+  Result<IngestResult> IndexInPlace(std::string_view file, std::string_view reference) override {
+    if (!blob::IsReference(reference)) {
+      return Status::InvalidArgument("'" + std::string(reference) + "' is not an s3:// object");
+    }
+    IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
+    return Indexed(info, reference, static_cast<int64_t>(file.size()), /*wrote_blob=*/false);
+  }
+
+  Result<IngestResult> Indexed(const dicom::InstanceInfo& info, std::string_view key, int64_t size,
+                               bool wrote_blob) {
+    IngestResult result;
+    IMGPIPE_ASSIGN_OR_RETURN(result.outcome, Commit(info, key, size, wrote_blob));
+    if (result.outcome == IngestOutcome::kAlreadyStored && !wrote_blob) {
+      // The index row may hold another key (indexed in place, or stored, before): report it.
+      IMGPIPE_ASSIGN_OR_RETURN(auto stored, index_.FindInstance(info.sop_instance_uid));
+      if (stored) {
+        result.instance = std::move(*stored);
+        return result;
+      }
+    }
     InstanceRecord& r = result.instance;
     r.image_id = info.sop_instance_uid;
     r.series_id = info.series_instance_uid;
@@ -60,8 +80,8 @@ class PacsImpl final : public Pacs {
     r.columns = info.columns;
     r.frames = info.number_of_frames;
     r.bits_allocated = info.bits_allocated;
-    r.size_bytes = static_cast<int64_t>(file.size());
-    r.blob_key = key;
+    r.size_bytes = size;
+    r.blob_key = std::string(key);
     return result;
   }
 
@@ -125,10 +145,20 @@ class PacsImpl final : public Pacs {
   Result<std::string> ReadFile(const InstanceRecord& instance) override {
     auto bytes = blobs_.Get(instance.blob_key);
     if (!bytes.ok() && bytes.status().code() == core::StatusCode::kNotFound) {
-      // Indexed but the blob is gone: the store was damaged outside imgpipe.
+      // Indexed but the blob is gone: the store was damaged outside imgpipe, or an object
+      // indexed in place was deleted from its bucket.
       spdlog::error("blob {} of indexed instance {} is missing", instance.blob_key,
                     instance.image_id);
       return Status::Internal("the stored file of image " + instance.image_id + " is missing");
+    }
+    if (bytes.ok() && blob::IsReference(instance.blob_key) &&
+        static_cast<int64_t>(bytes->size()) != instance.size_bytes) {
+      // An object indexed in place was replaced in its bucket: its index row may no longer
+      // describe it, so it is not served as this image.
+      spdlog::error("object {} of image {} changed since it was indexed ({} bytes, was {})",
+                    instance.blob_key, instance.image_id, bytes->size(), instance.size_bytes);
+      return Status::Internal("the object of image " + instance.image_id +
+                              " changed in its bucket since it was imported");
     }
     return bytes;
   }

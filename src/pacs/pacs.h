@@ -101,6 +101,12 @@ class Pacs {
   // (kAlreadyStored); the same SOPInstanceUID under another study/series is Conflict. The blob is
   // written (atomically) before the index entry, so the index never points at a missing file.
   virtual core::Result<IngestResult> Ingest(std::string_view file) = 0;
+  // Indexes `file` where it already is, without storing a copy: `reference` is its object's
+  // blob::ReferenceKey, served read-only by the blob store this Pacs reads (blob::WithReferences).
+  // Already indexed (under any key): kAlreadyStored, and the index keeps its first key. A file
+  // read from an object that changed size since is refused when read (Internal), not served.
+  virtual core::Result<IngestResult> IndexInPlace(std::string_view file,
+                                                  std::string_view reference) = 0;
 
   virtual core::Result<Page<StudyRecord>> FindStudies(const StudyQuery& query) = 0;
   virtual core::Result<StudyRecord> GetStudy(std::string_view study) = 0;

@@ -105,6 +105,39 @@ TEST_F(PacsTest, ReingestIsIdempotent) {
   EXPECT_EQ(study->series_count, 1);
 }
 
+// The seed's existing PACS bucket: a file indexed where it is (a reference) is served from
+// there, and no copy is stored.
+TEST_F(PacsTest, IndexInPlaceStoresNoCopyAndKeepsTheFirstKey) {
+  const auto& f = Demo().front();
+  const std::string reference = blob::ReferenceKey("archive", "site A/img 1.dcm");
+  EXPECT_EQ(pacs_->IndexInPlace(f.bytes, "pacs/x.dcm").status().code(),
+            core::StatusCode::kInvalidArgument);
+  auto first = pacs_->IndexInPlace(f.bytes, reference);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->outcome, IngestOutcome::kStored);
+  EXPECT_EQ(first->instance.blob_key, reference);
+  EXPECT_EQ(BlobCount(), 0);
+  auto stored = pacs_->GetInstance(first->instance.study_id, first->instance.series_id,
+                                   first->instance.image_id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->blob_key, reference);
+  EXPECT_EQ(stored->size_bytes, static_cast<int64_t>(f.bytes.size()));
+
+  // Indexed again, or ingested as a copy: already stored, under the first key, no blob written.
+  auto again = pacs_->IndexInPlace(f.bytes, blob::ReferenceKey("other", "copy.dcm"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome, IngestOutcome::kAlreadyStored);
+  EXPECT_EQ(again->instance.blob_key, reference);
+  auto copy = pacs_->Ingest(f.bytes);
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(copy->outcome, IngestOutcome::kAlreadyStored);
+  EXPECT_EQ(BlobCount(), 0);
+  EXPECT_EQ(*pacs_->CountInstances(), 1);
+  // The PACS reads it through its blob store, which here cannot resolve references: the error
+  // comes from the store, not a crash or a wrong file.
+  EXPECT_FALSE(pacs_->ReadFile(*stored).ok());
+}
+
 TEST_F(PacsTest, ConcurrentIngestOfOneFileStoresItOnce) {
   const auto& f = Demo().front();
   std::atomic<int> stored{0}, already{0};

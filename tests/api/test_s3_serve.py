@@ -5,69 +5,35 @@ server serves what the first one stored."""
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import ImgpipeServer  # noqa: E402
+from s3_server import CREDENTIALS, S3Server  # noqa: E402
 from test_jobs_api import wait_for  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-S3RVER = os.path.join(REPO, "tests", "s3", "node_modules", "s3rver", "bin", "s3rver.js")
 BUCKET = "imgpipe-it"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class S3ServeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.s3dir = tempfile.mkdtemp(prefix="imgpipe-s3rver-")
-        cls.s3port = free_port()
-        # --openssl-legacy-provider: s3rver's continuation tokens use DES.
-        cls.s3 = subprocess.Popen(
-            ["node", "--openssl-legacy-provider", S3RVER, "--directory", cls.s3dir,
-             "--address", "127.0.0.1", "--port", str(cls.s3port), "--silent",
-             "--configure-bucket", BUCKET],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", cls.s3port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, "s3rver")
+        cls.s3server = S3Server(BUCKET)
+        cls.s3port = cls.s3server.port
+        cls.s3 = cls.s3server.proc
         cls.data = tempfile.mkdtemp(prefix="imgpipe-s3-data-")
         cls.args = ("--demo", "--blob-url", f"s3://{BUCKET}/site-a",
-                    "--blob-s3-endpoint", f"http://127.0.0.1:{cls.s3port}")
+                    "--blob-s3-endpoint", cls.s3server.endpoint)
 
     @classmethod
     def tearDownClass(cls):
-        cls.s3.kill()
-        cls.s3.wait()
-        shutil.rmtree(cls.s3dir, ignore_errors=True)
+        cls.s3server.stop()
         shutil.rmtree(cls.data, ignore_errors=True)
 
     def objects(self, prefix):
-        """Object keys s3rver holds under bucket/prefix (its layout: KEY._S3rver_object files)."""
-        suffix = "._S3rver_object"
-        root = os.path.join(self.s3dir, BUCKET, prefix)
-        found = []
-        for dirpath, _, files in os.walk(root):
-            for f in files:
-                if f.endswith(suffix):
-                    path = os.path.join(dirpath, f[:-len(suffix)])
-                    found.append(os.path.relpath(path, os.path.join(self.s3dir, BUCKET)))
-        return found
+        return self.s3server.objects(BUCKET, prefix)
 
     def test_pipeline_on_s3(self):
         server = ImgpipeServer(*self.args, env=CREDENTIALS, data_dir=self.data)
@@ -140,8 +106,7 @@ class S3ServeTest(unittest.TestCase):
             ready = server.get_json("/readyz")
             self.assertEqual(ready, {"status": "ready",
                                      "checks": {"database": "ok", "blobs": "ok"}})
-            self.s3.kill()
-            self.s3.wait()
+            self.s3server.kill()
             status, headers, body = server.request("GET", "/readyz")
             self.assertEqual(status, 503)
             self.assertEqual(headers.get("retry-after"), "1")

@@ -15,13 +15,14 @@
 //   are not valid keys (not written by us) are skipped.
 // - In object-name mode (NewS3ObjectStore: the reader of references, blob_store.h) keys are whole
 //   object names, any name S3 allows, and nothing checks or skips them.
+#include "blob/s3/s3_blob_store.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <random>
 
 #include "blob/blob_store.h"
-#include "blob/s3/s3_blob_store.h"
 #include "blob/s3/s3_client.h"
 #include "blob/s3/s3_xml.h"
 
