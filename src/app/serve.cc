@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -70,34 +71,6 @@ int LoadDemoIfEmpty(pacs::Pacs& pacs) {
   return 0;
 }
 
-void AddOperationsRoutes(http::Router& router, Stores& stores) {
-  router.Add("GET", "/healthz",
-             [](http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); });
-  // Ready when the stores every role needs answer: the metadata database and the blob store
-  // (a folder, or the S3 bucket). 503 names what failed, for load balancers and operators.
-  router.Add("GET", "/readyz", [&stores](http::Request&) {
-    boost::json::object checks;
-    bool ready = true;
-    auto check = [&](const char* name, const core::Status& st) {
-      checks[name] = st.ok() ? "ok" : st.ToString();
-      ready = ready && st.ok();
-    };
-    check("database", stores.pacs->CountInstances().status());
-    // A key nobody stores: "not found" proves the store answers.
-    core::Status blobs = stores.blobs->Size("readyz/probe").status();
-    check("blobs", blobs.code() == core::StatusCode::kNotFound ? core::Status::Ok() : blobs);
-    http::Response response = http::Response::Json(
-        ready ? 200 : 503, boost::json::serialize(boost::json::object{
-                               {"status", ready ? "ready" : "not_ready"}, {"checks", checks}}));
-    if (!ready) response.SetHeader("Retry-After", "1");
-    return response;
-  });
-  router.Add("GET", "/version", [](http::Request&) {
-    return http::Response::Json(
-        200, boost::json::serialize(boost::json::object{{"version", IMGPIPE_VERSION}}));
-  });
-}
-
 struct Roles {
   bool api = false, worker = false, push = false;
 };
@@ -125,6 +98,70 @@ core::Result<Roles> ParseRoles(const std::string& text) {
     return core::Status::InvalidArgument("no role given (roles are api, worker, push)");
   }
   return roles;
+}
+
+// One dependency /readyz checks: ok, or why not.
+struct ReadinessCheck {
+  const char* name;
+  std::function<core::Status()> check;
+};
+
+// What each role needs to do its work (docs/deployment.md "Readiness"): every role the metadata
+// database (queues, jobs and events live there); api and worker the blob store (a folder, or
+// the S3 bucket); push on PostgreSQL its LISTEN connection (other processes' results reach its
+// clients through it).
+std::vector<ReadinessCheck> ReadinessChecks(const Roles& roles, Stores& stores,
+                                            const push::RemoteEvents* remote_events) {
+  std::vector<ReadinessCheck> checks;
+  checks.push_back({"database", [&stores] { return stores.pacs->CountInstances().status(); }});
+  if (roles.api || roles.worker) {
+    checks.push_back({"blobs", [&stores] {
+                        // A key nobody stores: "not found" proves the store answers.
+                        core::Status st = stores.blobs->Size("readyz/probe").status();
+                        return st.code() == core::StatusCode::kNotFound ? core::Status::Ok() : st;
+                      }});
+  }
+  if (remote_events != nullptr) {
+    checks.push_back({"notifications", [remote_events] {
+                        return remote_events->Listening()
+                                   ? core::Status::Ok()
+                                   : core::Status::Unavailable(
+                                         "LISTEN connection to PostgreSQL is down (reconnecting)");
+                      }});
+  }
+  return checks;
+}
+
+void AddOperationsRoutes(http::Router& router, const Roles& roles,
+                         std::vector<ReadinessCheck> checks) {
+  router.Add("GET", "/healthz",
+             [](http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); });
+  boost::json::array role_names;
+  if (roles.api) role_names.emplace_back("api");
+  if (roles.worker) role_names.emplace_back("worker");
+  if (roles.push) role_names.emplace_back("push");
+  // Ready when what this process's roles need answers; 503 names what failed, for load
+  // balancers and operators.
+  router.Add("GET", "/readyz", [checks = std::move(checks), role_names](http::Request&) {
+    boost::json::object results;
+    bool ready = true;
+    for (const ReadinessCheck& c : checks) {
+      core::Status st = c.check();
+      results[c.name] = st.ok() ? "ok" : st.ToString();
+      ready = ready && st.ok();
+    }
+    http::Response response = http::Response::Json(
+        ready ? 200 : 503,
+        boost::json::serialize(boost::json::object{{"status", ready ? "ready" : "not_ready"},
+                                                   {"roles", role_names},
+                                                   {"checks", results}}));
+    if (!ready) response.SetHeader("Retry-After", "1");
+    return response;
+  });
+  router.Add("GET", "/version", [](http::Request&) {
+    return http::Response::Json(
+        200, boost::json::serialize(boost::json::object{{"version", IMGPIPE_VERSION}}));
+  });
 }
 
 std::vector<std::string> SplitNames(const std::string& text) {
@@ -183,7 +220,6 @@ int RunServe(const Config& config) {
         *router, *stores->events, *stores->hub,
         [&stores](std::string_view client_id) { return stores->jobs->ClientExists(client_id); });
   }
-  AddOperationsRoutes(*router, *stores);
   if (roles->api && !config.web_root.empty()) {
     // The web frontend at "/", on the APIs' port: only where no route answers (static_files.h).
     spdlog::info("web frontend served from {}", config.web_root);
@@ -242,6 +278,7 @@ int RunServe(const Config& config) {
     }
     consumer = std::move(*started);
   }
+  AddOperationsRoutes(*router, *roles, ReadinessChecks(*roles, *stores, remote_events.get()));
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());

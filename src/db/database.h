@@ -77,6 +77,9 @@ enum class Dialect { kSqlite, kPostgres };
 class Subscription {
  public:
   virtual ~Subscription() = default;
+  // Whether notifications can arrive now (PostgreSQL: the listening connection is up; it
+  // reconnects by itself). For readiness checks.
+  virtual bool Connected() const { return true; }
 };
 
 class Database {

@@ -121,6 +121,8 @@ class RemoteEvents {
                                                            std::string origin);
   ~RemoteEvents();
   RemoteEvents(const RemoteEvents&) = delete;
+  // Whether other processes' announcements can arrive now (the LISTEN connection is up).
+  bool Listening() const { return subscription_->Connected(); }
   RemoteEvents& operator=(const RemoteEvents&) = delete;
 
  private:

@@ -25,12 +25,19 @@ class PgServer:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run([f"{BIN}/initdb", "-D", f"{self.dir}/data", "-U", "postgres", "--auth=trust",
                    "--no-sync", "-E", "UTF8"])
-        self._run([f"{BIN}/pg_ctl", "start", "-w", "-t", "60", "-D", f"{self.dir}/data", "-l",
-                   f"{self.dir}/server.log", "-o",
-                   f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"])
+        self.resume()
         self._run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c",
                    "CREATE DATABASE imgpipe"])
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/imgpipe"
+
+    def pause(self):
+        """Stops the server, keeping its data (resume() starts it again on the same port)."""
+        self._run([f"{BIN}/pg_ctl", "stop", "-w", "-m", "fast", "-D", f"{self.dir}/data"])
+
+    def resume(self):
+        self._run([f"{BIN}/pg_ctl", "start", "-w", "-t", "60", "-D", f"{self.dir}/data", "-l",
+                   f"{self.dir}/server.log", "-o",
+                   f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"])
 
     def _run(self, argv):
         if self.as_root:

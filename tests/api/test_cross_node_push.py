@@ -13,7 +13,7 @@ import websockets
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import ImgpipeServer  # noqa: E402
 from pg_server import PgServer  # noqa: E402
-from test_jobs_api import Api  # noqa: E402
+from test_jobs_api import Api, wait_for  # noqa: E402
 from test_push_api import receive, ws_url  # noqa: E402
 
 JOBS = 8
@@ -56,6 +56,36 @@ class CrossNodePushTest(unittest.TestCase):
                     self.assertEqual([e["job_id"] for e in got], jobs)  # one client: FIFO
                     self.assertTrue(all(e["status"] == "succeeded" for e in got))
         asyncio.run(scenario())
+
+    def test_zz_readiness_follows_each_roles_dependencies(self):
+        # Runs last (names sort): it stops PostgreSQL for a while.
+        a = self.a.get_json("/readyz")
+        self.assertEqual(a["roles"], ["api", "worker", "push"])
+        self.assertEqual(a["checks"], {"database": "ok", "blobs": "ok", "notifications": "ok"})
+        b = self.b.get_json("/readyz")  # push only: no blob store to check
+        self.assertEqual(b, {"status": "ready", "roles": ["push"],
+                             "checks": {"database": "ok", "notifications": "ok"}})
+        self.pg.pause()
+        try:
+            def not_ready(server):
+                status, headers, body = server.request("GET", "/readyz")
+                report = json.loads(body)
+                if status == 503 and report["checks"]["notifications"] != "ok":
+                    return report, headers
+                return None
+            for server in (self.a, self.b):
+                report, headers = wait_for(lambda: not_ready(server), "503 from /readyz")
+                self.assertEqual(report["status"], "not_ready")
+                self.assertNotEqual(report["checks"]["database"], "ok")
+                self.assertIn("LISTEN", report["checks"]["notifications"])
+                self.assertEqual(headers.get("retry-after"), "1")
+                self.assertEqual(server.get_json("/healthz"), {"status": "ok"})
+        finally:
+            self.pg.resume()
+        # Both come back by themselves: the pool and the LISTEN connection reconnect.
+        for server in (self.a, self.b):
+            wait_for(lambda: server.request("GET", "/readyz")[0] == 200, "ready again")
+        self.test_every_result_reaches_the_client_on_both_processes()
 
 
 if __name__ == "__main__":

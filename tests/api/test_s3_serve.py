@@ -104,7 +104,7 @@ class S3ServeTest(unittest.TestCase):
                                f"http://127.0.0.1:{self.s3port}", env=CREDENTIALS)
         try:
             ready = server.get_json("/readyz")
-            self.assertEqual(ready, {"status": "ready",
+            self.assertEqual(ready, {"status": "ready", "roles": ["api", "worker", "push"],
                                      "checks": {"database": "ok", "blobs": "ok"}})
             self.s3server.kill()
             status, headers, body = server.request("GET", "/readyz")

@@ -41,9 +41,12 @@ class Listener final : public Subscription {
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd_ < 0) return core::Status::Internal("eventfd failed");
     IMGPIPE_RETURN_IF_ERROR(Connect());
+    connected_ = true;
     thread_ = std::thread([this] { Run(); });
     return core::Status::Ok();
   }
+
+  bool Connected() const override { return connected_; }
 
  private:
   core::Status Connect() {
@@ -68,12 +71,14 @@ class Listener final : public Subscription {
       if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
         core::Status status = Connect();
         if (!status.ok()) {
+          connected_ = false;
           spdlog::warn("{}; retrying in {} ms", status.message(), backoff.count());
           WaitForStop(backoff);
           backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
           continue;
         }
         backoff = std::chrono::milliseconds(100);
+        connected_ = true;
         on_notify_("");  // anything may have happened while we were away
       }
       pollfd fds[2] = {{PQsocket(conn_), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -83,6 +88,7 @@ class Listener final : public Subscription {
         spdlog::warn("LISTEN {} connection lost: {}", channel_, PQerrorMessage(conn_));
         PQfinish(conn_);
         conn_ = nullptr;  // reconnected at the top of the loop
+        connected_ = false;
         continue;
       }
       while (PGnotify* n = PQnotifies(conn_)) {
@@ -103,6 +109,7 @@ class Listener final : public Subscription {
   PGconn* conn_ = nullptr;  // owned by the thread once it runs
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> connected_{false};
   std::thread thread_;
 };
 
