@@ -1,6 +1,7 @@
 """Runs the shipped deploy/nginx/imgpipe.conf in a throwaway nginx (stdlib only): a private prefix
 with its own pid file, error log, access log and temp folders, in the foreground
-(`daemon off`), with only the marked lines of the shipped file rewritten (deploy/nginx/render.py)."""
+(`daemon off`), with only the marked lines of the shipped file rewritten
+(deploy/nginx/render.py)."""
 import http.client
 import json
 import os
@@ -28,9 +29,11 @@ def free_port():
 class NginxServer:
     """nginx on 127.0.0.1:free port in front of `api` and `push` (lists of "HOST:PORT").
     main: extra main-context lines (worker_processes, worker_rlimit_nofile...);
-    worker_connections: per worker."""
+    worker_connections: per worker; listen_params: appended to the listen address (e.g.
+    "reuseport": the kernel spreads new connections evenly over the workers)."""
 
-    def __init__(self, api, push, main="worker_processes 1;", worker_connections=1024):
+    def __init__(self, api, push, main="worker_processes 1;", worker_connections=1024,
+                 listen_params=""):
         if not os.path.exists(NGINX):
             raise RuntimeError("nginx is not installed (scripts/install-deps.sh installs it)")
         self.prefix = tempfile.mkdtemp(prefix="imgpipe-nginx-")
@@ -39,7 +42,8 @@ class NginxServer:
         self.host = "127.0.0.1"
         self.access_log = os.path.join(self.prefix, "access.log")
         with open(SHIPPED) as f:
-            site = render(f.read(), api=api, push=push, listen=f"127.0.0.1:{self.port}",
+            listen = f"127.0.0.1:{self.port} {listen_params}".strip()
+            site = render(f.read(), api=api, push=push, listen=listen,
                           access_log=self.access_log)
         with open(os.path.join(self.prefix, "imgpipe.conf"), "w") as f:
             f.write(site)

@@ -81,8 +81,8 @@ class NginxLoadBalancingTest(unittest.TestCase):
                 job = self.submit(client, study, series, images[0])
                 for ws in (one, two):
                     event = await receive(ws, timeout=30)
-                    self.assertEqual((event["type"], event["job_id"], event["status"], event["seq"]),
-                                     ("result", job, "succeeded", 1))
+                    got = (event["type"], event["job_id"], event["status"], event["seq"])
+                    self.assertEqual(got, ("result", job, "succeeded", 1))
         asyncio.run(scenario())
         # A WebSocket's log line is written when it closes.
         self.assertEqual(sorted(upstreams(self.nginx.log_lines(), "/ws")),
