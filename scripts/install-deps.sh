@@ -18,12 +18,15 @@ BUILD_PKGS=(
 # Independent encoders and decoders the decoding tests compare against (run as separate processes).
 TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python3-websockets postgresql
   python3-botocore  # cross-checks the S3 request signer (src/blob/s3/sigv4_test.cc)
-  chromium)  # the web frontend's end-to-end tests (driven by npm playwright-core)
+  chromium  # the web frontend's end-to-end tests (driven by npm playwright-core)
+  nginx-light)  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
 # redis-server and hiredis for the Redis Streams peer of the queue benchmark.
 BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps redis-server libhiredis-dev)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+# Only what compiling needs (the build stage of deploy/container/Containerfile).
+if [ "${IMGPIPE_BUILD_DEPS_ONLY:-0}" = "1" ]; then want=("${BUILD_PKGS[@]}"); fi
 if [ "${IMGPIPE_BENCH_DEPS:-0}" = "1" ]; then want+=("${BENCH_PKGS[@]}"); fi
 
 missing=()

@@ -1,0 +1,115 @@
+"""Runs the shipped deploy/nginx/imgpipe.conf in a throwaway nginx (stdlib only): a private prefix
+with its own pid file, error log, access log and temp folders, in the foreground
+(`daemon off`), with only the marked lines of the shipped file rewritten
+(deploy/nginx/render.py)."""
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "deploy", "nginx"))
+from render import render  # noqa: E402
+
+SHIPPED = os.path.join(ROOT, "deploy", "nginx", "imgpipe.conf")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NginxServer:
+    """nginx on 127.0.0.1:free port in front of `api` and `push` (lists of "HOST:PORT").
+    main: extra main-context lines (worker_processes, worker_rlimit_nofile...);
+    worker_connections: per worker; listen_params: appended to the listen address (e.g.
+    "reuseport": the kernel spreads new connections evenly over the workers)."""
+
+    def __init__(self, api, push, main="worker_processes 1;", worker_connections=1024,
+                 listen_params=""):
+        if not os.path.exists(NGINX):
+            raise RuntimeError("nginx is not installed (scripts/install-deps.sh installs it)")
+        self.prefix = tempfile.mkdtemp(prefix="imgpipe-nginx-")
+        os.chmod(self.prefix, 0o755)
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.access_log = os.path.join(self.prefix, "access.log")
+        with open(SHIPPED) as f:
+            listen = f"127.0.0.1:{self.port} {listen_params}".strip()
+            site = render(f.read(), api=api, push=push, listen=listen,
+                          access_log=self.access_log)
+        with open(os.path.join(self.prefix, "imgpipe.conf"), "w") as f:
+            f.write(site)
+        p = self.prefix
+        self.conf = os.path.join(p, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""{main}
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    client_body_temp_path {p}/body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    include {p}/imgpipe.conf;
+}}
+""")
+        check = subprocess.run([NGINX, "-t", "-p", p, "-c", self.conf], capture_output=True,
+                               text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx -t failed: {check.stderr}")
+        self.proc = subprocess.Popen([NGINX, "-p", p, "-c", self.conf, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start: {self.proc.stderr.read()}")
+                time.sleep(0.05)
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def get_json(self, path, expect=200):
+        status, _, data = self.request("GET", path)
+        if status != expect:
+            raise AssertionError(f"GET {path} through nginx: {status} {data[:300]!r}")
+        return json.loads(data)
+
+    def log_lines(self):
+        """The access log (log_format imgpipe: `up=` is the upstream address, or addresses)."""
+        with open(self.access_log) as f:
+            return f.read().splitlines()
+
+    def error_log(self):
+        with open(os.path.join(self.prefix, "error.log")) as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: nginx's fast shutdown
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.prefix, ignore_errors=True)
