@@ -134,17 +134,11 @@ class ResultsConsumer::Impl {
         } else if (!event.ok()) {
           return event.status();
         } else if (stored) {
-          if (!options_.announce_origin.empty()) {
-            // pg_notify in the storing transaction: delivered once it commits, never before.
-            std::array<db::Value, 2> params = {std::string(kEventsChannel),
-                                               options_.announce_origin + "\t" + event->client_id +
-                                                   "\t" + std::to_string(event->seq)};
-            IMGPIPE_RETURN_IF_ERROR(tx.Query("SELECT pg_notify(?, ?)", params).status());
-          }
           fresh.push_back(std::move(*event));
         }
         acks.push_back(m.receipt);  // stored now, or before (a redelivery), or unusable
       }
+      if (!options_.announce_origin.empty()) return Announce(tx, fresh);
       return Status::Ok();
     });
     if (!st.ok()) {  // nothing stored: the messages come back after their visibility timeout
@@ -158,6 +152,30 @@ class ResultsConsumer::Impl {
       spdlog::debug("push: event {} of client {} to {} connections", e.seq,
                     core::ShortHash(e.client_id), receivers);
     }
+  }
+
+  // One pg_notify per batch, in the storing transaction (delivered once it commits, never
+  // before): a line "origin\tclient_id\tseq" per event, split below PostgreSQL's 8000-byte
+  // payload limit.
+  Status Announce(db::Transaction& tx, const std::vector<Event>& events) {
+    constexpr size_t kMaxPayload = 7000;
+    std::string payload;
+    auto flush = [&]() -> Status {
+      if (payload.empty()) return Status::Ok();
+      std::array<db::Value, 2> params = {std::string(kEventsChannel), std::move(payload)};
+      payload.clear();
+      return tx.Query("SELECT pg_notify(?, ?)", params).status();
+    };
+    for (const Event& e : events) {
+      std::string line =
+          options_.announce_origin + "\t" + e.client_id + "\t" + std::to_string(e.seq);
+      if (!payload.empty() && payload.size() + 1 + line.size() > kMaxPayload) {
+        IMGPIPE_RETURN_IF_ERROR(flush());
+      }
+      if (!payload.empty()) payload += '\n';
+      payload += line;
+    }
+    return flush();
   }
 
   void Prune() {

@@ -49,10 +49,16 @@ Result<std::unique_ptr<RemoteEvents>> RemoteEvents::Start(db::Database& db, Hub&
           }
           return;
         }
-        if (std::optional<Event> hint = HintFor(payload, origin)) {
-          size_t receivers = hub.Publish(*hint);
-          spdlog::debug("push: remote event {} of client {} hinted to {} connections", hint->seq,
-                        core::ShortHash(hint->client_id), receivers);
+        // One line per event stored by the announcing batch (consumer.cc, Announce).
+        while (!payload.empty()) {
+          size_t eol = payload.find('\n');
+          std::string_view line = payload.substr(0, eol);
+          payload.remove_prefix(eol == std::string_view::npos ? payload.size() : eol + 1);
+          if (std::optional<Event> hint = HintFor(line, origin)) {
+            size_t receivers = hub.Publish(*hint);
+            spdlog::debug("push: remote event {} of client {} hinted to {} connections", hint->seq,
+                          core::ShortHash(hint->client_id), receivers);
+          }
         }
       }));
   return remote;
