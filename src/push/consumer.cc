@@ -117,7 +117,7 @@ class ResultsConsumer::Impl {
     }
   }
 
-  // Stores the batch's events in one durable transaction, acknowledges, then publishes.
+  // Stores the batch's events in one durable transaction, publishes them, then acknowledges.
   void Consume(const std::vector<queue::Message>& messages) {
     std::vector<Event> fresh;
     std::vector<std::string> acks;
@@ -145,13 +145,15 @@ class ResultsConsumer::Impl {
       spdlog::warn("push: events not stored: {}", st.ToString());
       return;
     }
-    Result<std::vector<Status>> deleted = queues_.DeleteBatch(kResultsQueue, acks);
-    if (!deleted.ok()) spdlog::warn("push: ack failed: {}", deleted.status().ToString());
+    // Published as soon as they are durable, before the acknowledgement's round trip: a failed
+    // ack only brings the messages back, and their events are stored already (not again).
     for (const Event& e : fresh) {
       size_t receivers = hub_.Publish(e);
       spdlog::debug("push: event {} of client {} to {} connections", e.seq,
                     core::ShortHash(e.client_id), receivers);
     }
+    Result<std::vector<Status>> deleted = queues_.DeleteBatch(kResultsQueue, acks);
+    if (!deleted.ok()) spdlog::warn("push: ack failed: {}", deleted.status().ToString());
   }
 
   // One pg_notify per batch, in the storing transaction (delivered once it commits, never

@@ -131,7 +131,7 @@ class RemoteEvents {
 };
 
 // Receives from "results", stores each message as an event (a batch in one durable transaction),
-// acknowledges the messages, then publishes the new events to the hub. A message that is not a
+// publishes the new events to the hub, then acknowledges the messages. A message that is not a
 // JSON object with "type" and "job_id" is logged and dropped.
 class ResultsConsumer {
  public:
