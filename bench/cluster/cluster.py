@@ -270,31 +270,36 @@ class CpuSampler:
     groups of processes between two snapshots."""
 
     def __init__(self, groups):
-        self.groups = groups  # name -> callable returning pids
+        self.groups = groups  # name -> callable returning pids; "NAME.children": reaped children
 
     @staticmethod
-    def _cpu(pid, with_children):
+    def _cpu(pid, children):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             return 0.0
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime
-        if with_children:
-            ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-        return ticks / CLK_TCK
+        if children:
+            return (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime, cstime
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
     def snapshot(self):
         snap = {}
         for name, pids in self.groups.items():
-            snap[name] = sum(self._cpu(p, name.startswith("worker")) for p in pids())
+            snap[name] = sum(self._cpu(p, name.endswith(".children")) for p in pids())
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+        snap["_machine"] = (sum(cpu) - cpu[3] - cpu[4]) / CLK_TCK  # all but idle and iowait
         snap["_t"] = time.monotonic()
         return snap
 
     @staticmethod
     def delta(a, b):
         wall = b["_t"] - a["_t"]
-        return {k: (b[k] - a.get(k, 0.0)) / wall for k in b if k != "_t"}, wall
+        d = {k: (b[k] - a.get(k, 0.0)) / wall for k in b if k != "_t"}
+        # Everything else busy on the machine (another build, the kernel's own threads).
+        d["other"] = d.pop("_machine") - sum(d.values())
+        return d, wall
 
 
 def loadavg():

@@ -124,6 +124,7 @@ def run_one(args, workers):
     sampler = cluster.CpuSampler({
         "api": lambda: [api.pid],
         "workers": lambda: [w.pid for w in ws],
+        "workers.children": lambda: [w.pid for w in ws],
         "postgres": lambda: cluster.pg_pids(pg),
         "s3rver": lambda: [s3.pid] if s3 else [],
         "bench": lambda: [os.getpid()],
@@ -174,16 +175,21 @@ def main():
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
     print(f"| workers | slots | jobs | ideal jobs/s | measured jobs/s | % of ideal | slot occupancy "
-          f"| start->finish p50 | CPU api / workers / PG / s3rver / bench (cores) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          f"| start->finish p50 | CPU cores: api / workers / their programs / PG / s3rver / bench "
+          f"(other processes) "
+          f"| CPU ms per job, same order |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in results:
         ideal = f"{r['ideal']:.0f}" if r["ideal"] else "-"
         pct = f"{100 * r['rate'] / r['ideal']:.0f}%" if r["ideal"] else "-"
         c = r["cpu"]
-        cpu = " / ".join(f"{c.get(k, 0):.2f}" for k in ("api", "workers", "postgres", "s3rver",
-                                                          "bench"))
+        keys = ("api", "workers", "workers.children", "postgres", "s3rver", "bench")
+        cpu = " / ".join(f"{c.get(k, 0):.2f}" for k in keys) + \
+            f" (other {c.get('other', 0):.2f})"
+        per_job = " / ".join(f"{1000 * c.get(k, 0) / r['rate']:.1f}" for k in keys)
         print(f"| {r['workers']} | {r['slots']} | {r['jobs']} | {ideal} | {r['rate']:.0f} | {pct} "
-              f"| {100 * r['occupancy']:.0f}% | {r['started_to_finished_ms_p50']:.0f} ms | {cpu} |")
+              f"| {100 * r['occupancy']:.0f}% | {r['started_to_finished_ms_p50']:.0f} ms | {cpu} "
+              f"| {per_job} |")
         if r["failed"] or r["other"]:
             print(f"\n(run with {r['workers']} workers: {r['failed']} failed, {r['other']} other: "
                   f"{r['errors']})\n")
