@@ -302,6 +302,15 @@ class CpuSampler:
         return d, wall
 
 
+def wait_quiet(max_load, timeout):
+    """Waits (up to TIMEOUT s) for the 1-minute load average to fall below MAX_LOAD: the machine
+    is shared. Returns the load seen last."""
+    end = time.monotonic() + timeout
+    while float(loadavg().split()[0]) >= max_load and time.monotonic() < end:
+        time.sleep(5)
+    return loadavg()
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])

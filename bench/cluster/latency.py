@@ -99,9 +99,12 @@ def main():
     p.add_argument("--blobs", choices=("folder", "s3"), default="folder")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--out", default="")
+    p.add_argument("--quiet-load", type=float, default=0,
+                   help="before each run, wait (up to 10 min) for the 1-min load below this")
     args = p.parse_args()
 
-    load_before = cluster.loadavg()
+    load_before = cluster.wait_quiet(args.quiet_load, 600) if args.quiet_load else \
+        cluster.loadavg()
     log(f"== latency: {args.layout}, blobs={args.blobs}, load {load_before}")
     tmp = cluster.tempdir("imgpipe-bench-latency-")
     pg = cluster.start_pg()

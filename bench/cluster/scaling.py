@@ -92,6 +92,8 @@ def run_one(args, workers):
     slots = workers * args.concurrency
     ideal = slots / args.sleep if args.algorithm == "bench_sleep" else None
     total = args.jobs or max(2000, int((ideal or 640) * args.seconds))
+    if args.quiet_load:
+        cluster.wait_quiet(args.quiet_load, 600)
     log(f"== {workers} worker(s), {slots} slots, {total} jobs, blobs={args.blobs}, "
         f"algorithm={args.algorithm}, load {cluster.loadavg()}")
     tmp = cluster.tempdir("imgpipe-bench-cluster-")
@@ -169,6 +171,8 @@ def main():
     p.add_argument("--clients", type=int, default=256)
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--out", default="")
+    p.add_argument("--quiet-load", type=float, default=0,
+                   help="before each run, wait (up to 10 min) for the 1-min load below this")
     args = p.parse_args()
     results = [run_one(args, int(n)) for n in args.workers.split(",")]
     if args.out:
