@@ -89,6 +89,18 @@ def start_pg():
     return pg
 
 
+def pg_stats(pg):
+    """PostgreSQL's own counters for the database: transactions and statements' rows."""
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", "imgpipe", "-At",
+         "-c", "SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, "
+               "tup_updated, tup_deleted FROM pg_stat_database WHERE datname = 'imgpipe'"],
+        check=True, capture_output=True, text=True).stdout.strip().split("|")
+    keys = ("xact_commit", "xact_rollback", "tup_returned", "tup_fetched", "tup_inserted",
+            "tup_updated", "tup_deleted")
+    return dict(zip(keys, (int(x) for x in out)))
+
+
 def pg_pids(pg):
     """The postmaster and its children (backends, walwriter, ...)."""
     with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
@@ -248,19 +260,24 @@ def demo_ct(http_conn):
 
 
 def external_dir(tmp, sleep_s):
-    """Two external algorithms: bench_sleep (sleep SLEEP_S then a summary-only output.json, so
-    the result image is the input) and bench_noop (the same without the sleep)."""
+    """Three external algorithms: bench_sleep (sleep SLEEP_S then a summary-only output.json, so
+    the result image is the input), bench_noop (the same without the sleep) and bench_stamp
+    (bench_sleep that also reports when it started and ended, epoch ns from `date`, in its
+    summary: a diagnosis of where a job's time goes; the two `date` runs cost two more execs)."""
     root = os.path.join(tmp, "external")
-    for name, body in (("bench_sleep", f"sleep {sleep_s}\n"), ("bench_noop", "")):
+    ok = "printf '{\"summary\": {\"ok\": true}}' > output.json\n"
+    stamp = (f"t0=$(date +%s%N)\nsleep {sleep_s}\nt1=$(date +%s%N)\n"
+             "printf '{\"summary\": {\"t0\": %s, \"t1\": %s}}' $t0 $t1 > output.json\n")
+    for name, body in (("bench_sleep", f"sleep {sleep_s}\n" + ok), ("bench_noop", ok),
+                       ("bench_stamp", stamp)):
         d = os.path.join(root, name)
         os.makedirs(d)
         script = os.path.join(d, "run.sh")
         with open(script, "w") as f:
-            f.write("#!/bin/sh\n" + body +
-                    "printf '{\"summary\": {\"ok\": true}}' > output.json\n")
+            f.write("#!/bin/sh\n" + body)
         os.chmod(script, 0o755)
         with open(os.path.join(d, "algorithm.json"), "w") as f:
-            json.dump({"name": name, "description": f"bench: {body.strip() or 'no sleep'}",
+            json.dump({"name": name, "description": f"bench: {name}",
                        "command": ["run.sh"], "scopes": ["image"], "time_limit_seconds": 30}, f)
     return root
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -85,12 +86,24 @@ def analyse(jobs, slots):
             "started_to_finished_ms_p50": statistics.median(in_run),
             "started_to_finished_ms_mean": statistics.fmean(in_run),
             "duration_ms_p50": statistics.median(dur), "duration_ms_mean": statistics.fmean(dur),
-            "errors": list({j["error"]["message"] for j in jobs if j.get("error")})[:3]}
+            "errors": list({j["error"]["message"] for j in jobs if j.get("error")})[:3],
+            **stamps(done)}
+
+
+def stamps(done):
+    """bench_stamp: the job's time before, inside and after its program (median ms)."""
+    s = [j for j in done if "t0" in (j.get("summary") or {})]
+    if not s:
+        return {}
+    med = lambda f: statistics.median(f(j) for j in s)  # noqa: E731
+    return {"before_program_ms": med(lambda j: j["summary"]["t0"] / 1e6 - j["started_at_ms"]),
+            "program_ms": med(lambda j: (j["summary"]["t1"] - j["summary"]["t0"]) / 1e6),
+            "after_program_ms": med(lambda j: j["finished_at_ms"] - j["summary"]["t1"] / 1e6)}
 
 
 def run_one(args, workers):
     slots = workers * args.concurrency
-    ideal = slots / args.sleep if args.algorithm == "bench_sleep" else None
+    ideal = slots / args.sleep if args.algorithm != "bench_noop" else None
     total = args.jobs or max(2000, int((ideal or 640) * args.seconds))
     if args.quiet_load:
         cluster.wait_quiet(args.quiet_load, 600)
@@ -120,6 +133,7 @@ def run_one(args, workers):
     submit_rate = submit_all(api, ids, clients, args.algorithm, total)
     log(f"   backlog submitted: {submit_rate:.0f} submits/s")
 
+    pg_before = cluster.pg_stats(pg)
     ws = [Imgpipe(args.bin, ["--roles", "worker", "--algorithms", args.algorithm,
                              "--concurrency", str(args.concurrency), *common], env, f"worker{i}")
           for i in range(workers)]
@@ -133,6 +147,7 @@ def run_one(args, workers):
     })
     snaps, t0 = [], time.monotonic()
     deleted = 0
+    perf = None
     while deleted < total:
         if time.monotonic() - t0 > args.timeout:
             raise RuntimeError(f"timeout: {deleted}/{total} done")
@@ -141,15 +156,28 @@ def run_one(args, workers):
         if total * 0.2 <= deleted <= total * 0.8 and (not snaps or len(snaps) < 2 and
                                                       deleted >= total * 0.7):
             snaps.append(sampler.snapshot())
+        if args.perf and perf is None and deleted >= total * 0.3:
+            # System-wide profile of the steady state (every process: workers, PG, s3rver).
+            perf_out = os.path.join(args.perf_dir, f"perf-{args.blobs}-{args.algorithm}-"
+                                                   f"{workers}w.data")
+            perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", perf_out,
+                                     "--", "sleep", str(args.perf)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cluster.on_exit(lambda: perf.poll() is None and perf.kill())
         time.sleep(0.2)
     drain_s = time.monotonic() - t0
+    if perf is not None:
+        perf.wait()
     cpu, cpu_wall = cluster.CpuSampler.delta(*snaps) if len(snaps) == 2 else ({}, 0)
+    time.sleep(1)  # the statistics collector's counters lag by up to ~0.5 s
+    pg_after = cluster.pg_stats(pg)
     jobs = all_jobs(conn, clients)
     result = analyse(jobs, slots)
     result.update({"workers": workers, "slots": slots, "jobs": total, "ideal": ideal,
                    "submit_rate": submit_rate, "drain_s": drain_s, "cpu": cpu,
                    "cpu_window_s": cpu_wall, "blobs": args.blobs, "algorithm": args.algorithm,
-                   "load": cluster.loadavg()})
+                   "load": cluster.loadavg(),
+                   "pg_per_job": {k: (pg_after[k] - pg_before[k]) / total for k in pg_after}})
     log("   " + json.dumps(result))
     for w in ws:
         w.stop()
@@ -164,13 +192,16 @@ def main():
     p.add_argument("--workers", default="1,2,4")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--blobs", choices=("s3", "folder"), default="s3")
-    p.add_argument("--algorithm", choices=("bench_sleep", "bench_noop"), default="bench_sleep")
+    p.add_argument("--algorithm", choices=("bench_sleep", "bench_noop", "bench_stamp"), default="bench_sleep")
     p.add_argument("--sleep", type=float, default=0.05)
     p.add_argument("--seconds", type=float, default=15, help="backlog = ideal rate x this")
     p.add_argument("--jobs", type=int, default=0, help="backlog size (overrides --seconds)")
     p.add_argument("--clients", type=int, default=256)
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--out", default="")
+    p.add_argument("--perf", type=float, default=0,
+                   help="profile the whole machine (perf record -a -g) for this many seconds")
+    p.add_argument("--perf-dir", default=".")
     p.add_argument("--quiet-load", type=float, default=0,
                    help="before each run, wait (up to 10 min) for the 1-min load below this")
     args = p.parse_args()
