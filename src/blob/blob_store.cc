@@ -1,5 +1,10 @@
 #include "blob/blob_store.h"
 
+#include <algorithm>
+#include <string>
+
+#include "blob/internal.h"
+
 namespace imgpipe::blob {
 
 namespace {
@@ -27,6 +32,51 @@ bool IsValidKey(std::string_view key) {
     start = end + 1;
   }
   return true;
+}
+
+core::Result<std::string> BlobStore::GetRange(std::string_view key, uint64_t offset,
+                                              uint64_t length) {
+  IMGPIPE_ASSIGN_OR_RETURN(std::string data, Get(key));
+  if (offset >= data.size()) return std::string();
+  return data.substr(static_cast<size_t>(offset),
+                     static_cast<size_t>(std::min<uint64_t>(length, data.size() - offset)));
+}
+
+core::Result<std::string> ReadExactly(uint64_t size, const BlobStore::Reader& read) {
+  std::string data;
+  char chunk[64 * 1024];
+  while (true) {
+    IMGPIPE_ASSIGN_OR_RETURN(size_t n, read(chunk, sizeof chunk));
+    if (n == 0) break;
+    if (n > sizeof chunk || data.size() + n > size) {
+      return core::Status::InvalidArgument("stream longer than its declared " +
+                                           std::to_string(size) + " bytes");
+    }
+    data.append(chunk, n);
+  }
+  if (data.size() != size) {
+    return core::Status::InvalidArgument("stream ended after " + std::to_string(data.size()) +
+                                         " of its declared " + std::to_string(size) + " bytes");
+  }
+  return data;
+}
+
+core::Status ReadChunk(const BlobStore::Reader& read, size_t want, std::string* out) {
+  out->resize(want);
+  size_t filled = 0;
+  while (filled < want) {
+    IMGPIPE_ASSIGN_OR_RETURN(size_t n, read(out->data() + filled, want - filled));
+    if (n == 0) break;
+    if (n > want - filled) return core::Status::InvalidArgument("reader overfilled its buffer");
+    filled += n;
+  }
+  out->resize(filled);
+  return core::Status::Ok();
+}
+
+core::Status BlobStore::PutStream(std::string_view key, uint64_t size, const Reader& read) {
+  IMGPIPE_ASSIGN_OR_RETURN(std::string data, ReadExactly(size, read));
+  return Put(key, data);
 }
 
 }  // namespace imgpipe::blob

@@ -54,6 +54,18 @@ class BlobStore {
   // Makes every PutUnsynced that returned before this call durable.
   virtual core::Status Sync() = 0;
   virtual core::Result<std::string> Get(std::string_view key) = 0;
+  // Ranged download: bytes [offset, offset + length) of the blob, fewer where it ends sooner
+  // (empty from its end on). NotFound for a missing key. The folder reads only that range
+  // (pread) and S3 asks only for it (a Range request); the default reads the whole blob.
+  virtual core::Result<std::string> GetRange(std::string_view key, uint64_t offset,
+                                             uint64_t length);
+  // Streaming upload: a Put of exactly `size` bytes pulled from `read`, without holding them all
+  // in memory. `read(buf, n)` fills up to n bytes and returns how many (0 only at the end, an
+  // error status to abandon). Same atomicity and durability as Put: a reader error, or fewer or
+  // more than `size` bytes, stores nothing. The folder writes each chunk to its temp file; S3
+  // holds one part at a time (a multipart upload above multipart_threshold); the default buffers.
+  using Reader = std::function<core::Result<size_t>(char* buf, size_t n)>;
+  virtual core::Status PutStream(std::string_view key, uint64_t size, const Reader& read);
   virtual core::Result<uint64_t> Size(std::string_view key) = 0;
   virtual core::Status Delete(std::string_view key) = 0;
   // Calls `visit` for each key under `prefix`; stops early when `visit` returns false.

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <latch>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -244,6 +246,68 @@ TEST_P(BlobStoreConformance, ConcurrentPutsOfDistinctKeys) {
   auto all = ListAll(store(), "c/");
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
   for (const auto& [key, size] : all) EXPECT_EQ(*store().Get(key), key);
+}
+
+TEST_P(BlobStoreConformance, GetRangeReadsOnlyThatRange) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>(i * 7 % 251));
+  ASSERT_TRUE(store().Put("r/blob", data).ok());
+  EXPECT_EQ(store().GetRange("r/blob", 0, 10).value(), data.substr(0, 10));
+  EXPECT_EQ(store().GetRange("r/blob", 500, 123).value(), data.substr(500, 123));
+  EXPECT_EQ(store().GetRange("r/blob", 990, 100).value(), data.substr(990));  // cut at the end
+  EXPECT_EQ(store().GetRange("r/blob", 0, 5000).value(), data);
+  EXPECT_EQ(store().GetRange("r/blob", 1000, 5).value(), "");
+  EXPECT_EQ(store().GetRange("r/blob", 5000, 5).value(), "");
+  EXPECT_EQ(store().GetRange("r/blob", 3, 0).value(), "");
+  EXPECT_EQ(store().GetRange("r/missing", 0, 10).status().code(), core::StatusCode::kNotFound);
+  EXPECT_EQ(store().GetRange("r/missing", 0, 0).status().code(), core::StatusCode::kNotFound);
+  EXPECT_EQ(store().GetRange("../x", 0, 10).status().code(), core::StatusCode::kInvalidArgument);
+}
+
+// A reader giving `data` in chunks of at most `chunk` bytes (odd sizes, to cross any buffer).
+BlobStore::Reader ChunkedReader(const std::string& data, size_t chunk) {
+  auto offset = std::make_shared<size_t>(0);
+  return [&data, chunk, offset](char* buf, size_t n) -> core::Result<size_t> {
+    size_t take = std::min({n, chunk, data.size() - *offset});
+    std::memcpy(buf, data.data() + *offset, take);
+    *offset += take;
+    return take;
+  };
+}
+
+TEST_P(BlobStoreConformance, PutStreamStoresExactlyTheStream) {
+  std::string data(3 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131) >> 3);
+  ASSERT_TRUE(store().PutStream("s/big", data.size(), ChunkedReader(data, 99'991)).ok());
+  EXPECT_EQ(store().Get("s/big").value(), data);
+  ASSERT_TRUE(store().PutStream("s/empty", 0, ChunkedReader(data.substr(0, 0), 10)).ok());
+  EXPECT_EQ(store().Get("s/empty").value(), "");
+  // Overwrites, like Put.
+  ASSERT_TRUE(store().PutStream("s/big", 5, ChunkedReader("hello", 2)).ok());
+  EXPECT_EQ(store().Get("s/big").value(), "hello");
+}
+
+TEST_P(BlobStoreConformance, AFailedStreamStoresNothing) {
+  const std::string data(200'000, 'x');
+  // Shorter or longer than declared: InvalidArgument, nothing under the key.
+  EXPECT_EQ(store().PutStream("f/short", data.size() + 1, ChunkedReader(data, 65'536)).code(),
+            core::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().PutStream("f/long", data.size() - 1, ChunkedReader(data, 65'536)).code(),
+            core::StatusCode::kInvalidArgument);
+  // The reader's own error comes back as it is.
+  int calls = 0;
+  BlobStore::Reader failing = [&calls](char* buf, size_t n) -> core::Result<size_t> {
+    if (++calls > 2) return core::Status::Unavailable("the source went away");
+    std::memset(buf, 'y', std::min<size_t>(n, 1000));
+    return std::min<size_t>(n, 1000);
+  };
+  EXPECT_EQ(store().PutStream("f/broken", 10'000, failing).code(), core::StatusCode::kUnavailable);
+  for (const char* key : {"f/short", "f/long", "f/broken"}) {
+    EXPECT_EQ(store().Get(key).status().code(), core::StatusCode::kNotFound) << key;
+  }
+  EXPECT_TRUE(ListAll(store(), "f/").empty());
+  EXPECT_EQ(store().PutStream("../x", 1, ChunkedReader("a", 1)).code(),
+            core::StatusCode::kInvalidArgument);
 }
 
 TEST_P(BlobStoreConformance, DescribeIsNotEmpty) { EXPECT_FALSE(store().Describe().empty()); }

@@ -52,6 +52,17 @@ class ReferencingBlobStore final : public BlobStore {
     IMGPIPE_ASSIGN_OR_RETURN(BlobStore * bucket, Bucket(key, &object));
     return bucket->Get(object);
   }
+  core::Result<std::string> GetRange(std::string_view key, uint64_t offset,
+                                     uint64_t length) override {
+    if (!IsReference(key)) return primary_->GetRange(key, offset, length);
+    std::string_view object;
+    IMGPIPE_ASSIGN_OR_RETURN(BlobStore * bucket, Bucket(key, &object));
+    return bucket->GetRange(object, offset, length);
+  }
+  core::Status PutStream(std::string_view key, uint64_t size, const Reader& read) override {
+    if (IsReference(key)) return ReadOnly(key);
+    return primary_->PutStream(key, size, read);
+  }
   core::Result<uint64_t> Size(std::string_view key) override {
     if (!IsReference(key)) return primary_->Size(key);
     std::string_view object;

@@ -47,8 +47,6 @@ core::Status FsyncDir(const std::string& dir) {
   return core::Status::Ok();
 }
 
-namespace {
-
 core::Status WriteAll(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -61,9 +59,14 @@ core::Status WriteAll(int fd, std::string_view data, const std::string& path) {
   return core::Status::Ok();
 }
 
-}  // namespace
-
 core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data, bool sync) {
+  return WriteTempFileWith(
+      dir, [data](int fd, const std::string& path) { return WriteAll(fd, data, path); }, sync);
+}
+
+core::Result<std::string> WriteTempFileWith(
+    const std::string& dir,
+    const std::function<core::Status(int fd, const std::string& path)>& fill, bool sync) {
   std::string path;
   int fd = -1;
   for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
@@ -73,7 +76,7 @@ core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view
   }
   if (fd < 0) return core::Status::Internal("no free temp file name in " + dir);
 
-  core::Status status = WriteAll(fd, data, path);
+  core::Status status = fill(fd, path);
   if (status.ok() && sync && ::fsync(fd) != 0) status = ErrnoStatus(errno, "fsyncing", path);
   if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, "closing", path);
   if (!status.ok()) {

@@ -2,6 +2,7 @@
 // files and directories, temp-file creation. Internal to src/blob.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,14 @@ core::Status FsyncDir(const std::string& dir);
 // path. On failure nothing is left behind.
 core::Result<std::string> WriteTempFile(const std::string& dir, std::string_view data,
                                         bool sync = true);
+
+// The same, with the contents written by `fill(fd, path)` (a stream, chunk by chunk).
+core::Result<std::string> WriteTempFileWith(
+    const std::string& dir,
+    const std::function<core::Status(int fd, const std::string& path)>& fill, bool sync = true);
+
+// Writes all of `data` to `fd` (retrying short writes and EINTR).
+core::Status WriteAll(int fd, std::string_view data, const std::string& path);
 
 // Creates every missing directory of `root`/`rel_dir` ('/'-separated, relative, may be empty),
 // fsyncing the parent of each one it creates. An existing non-directory on the way -> Conflict.

@@ -23,6 +23,7 @@
 #include <random>
 
 #include "blob/blob_store.h"
+#include "blob/internal.h"
 #include "blob/s3/s3_client.h"
 #include "blob/s3/s3_xml.h"
 
@@ -81,6 +82,53 @@ class S3BlobStore final : public BlobStore {
     IMGPIPE_ASSIGN_OR_RETURN(HttpResponse response, client_->Send(request));
     if (!Success(response)) return client_->ErrorOf(request, response);
     return std::move(response.body);
+  }
+
+  core::Result<std::string> GetRange(std::string_view key, uint64_t offset,
+                                     uint64_t length) override {
+    if (!Acceptable(key)) return InvalidKey(key);
+    if (length == 0) {
+      IMGPIPE_RETURN_IF_ERROR(Size(key).status());
+      return std::string();
+    }
+    const uint64_t last = length > UINT64_MAX - offset ? UINT64_MAX - 1 : offset + length - 1;
+    HttpRequest request{"GET", Object(key)};
+    request.headers.emplace_back("Range",
+                                 "bytes=" + std::to_string(offset) + "-" + std::to_string(last));
+    IMGPIPE_ASSIGN_OR_RETURN(HttpResponse response, client_->Send(request));
+    if (response.status == 416) return std::string();  // the range starts at or past the end
+    if (!Success(response)) return client_->ErrorOf(request, response);
+    if (response.status == 200) {  // a server that ignores Range sends the whole object
+      if (offset >= response.body.size()) return std::string();
+      return response.body.substr(static_cast<size_t>(offset), static_cast<size_t>(length));
+    }
+    return std::move(response.body);
+  }
+
+  core::Status PutStream(std::string_view key, uint64_t size, const Reader& read) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    if (size <= options_.multipart_threshold) {
+      IMGPIPE_ASSIGN_OR_RETURN(std::string data, ReadExactly(size, read));
+      return Store(Object(key), data, /*if_absent=*/false);
+    }
+    // One part in memory at a time; every part but the last is exactly part_size.
+    std::string part;
+    uint64_t total = 0;
+    const size_t part_size = PartSize();
+    NextPart next = [&]() -> core::Result<std::string_view> {
+      IMGPIPE_RETURN_IF_ERROR(ReadChunk(read, part_size, &part));
+      total += part.size();
+      if (total > size) {
+        return core::Status::InvalidArgument("stream longer than its declared " +
+                                             std::to_string(size) + " bytes");
+      }
+      if (part.empty() && total != size) {
+        return core::Status::InvalidArgument("stream ended after " + std::to_string(total) +
+                                             " of its declared " + std::to_string(size) + " bytes");
+      }
+      return std::string_view(part);
+    };
+    return StoreMultipart(Object(key), next, /*if_absent=*/false);
   }
 
   core::Result<uint64_t> Size(std::string_view key) override {
@@ -151,9 +199,23 @@ class S3BlobStore final : public BlobStore {
     return object_names_ ? !key.empty() && key.size() <= 1024 : IsValidKey(key);
   }
 
+  // The next part of a multipart upload; empty after the last.
+  using NextPart = std::function<core::Result<std::string_view>()>;
+
+  size_t PartSize() const {
+    return static_cast<size_t>(std::max<uint64_t>(options_.part_size, 5 << 20));
+  }
+
   core::Status Store(const std::string& object, std::string_view data, bool if_absent) {
     if (data.size() > options_.multipart_threshold) {
-      return StoreMultipart(object, data, if_absent);
+      size_t offset = 0;
+      const size_t part_size = PartSize();
+      NextPart next = [&]() -> core::Result<std::string_view> {
+        std::string_view part = data.substr(std::min(offset, data.size()), part_size);
+        offset += part.size();
+        return part;
+      };
+      return StoreMultipart(object, next, if_absent);
     }
     HttpRequest request{"PUT", object, {}, {}, data};
     if (if_absent) request.headers.emplace_back("If-None-Match", "*");
@@ -165,7 +227,7 @@ class S3BlobStore final : public BlobStore {
     return client_->ErrorOf(request, response);
   }
 
-  core::Status StoreMultipart(const std::string& object, std::string_view data, bool if_absent) {
+  core::Status StoreMultipart(const std::string& object, const NextPart& next, bool if_absent) {
     HttpRequest initiate{"POST", object, {{"uploads", ""}}};
     IMGPIPE_ASSIGN_OR_RETURN(HttpResponse started, client_->Send(initiate));
     if (!Success(started)) return client_->ErrorOf(initiate, started);
@@ -173,7 +235,7 @@ class S3BlobStore final : public BlobStore {
     if (upload_id.empty()) {
       return core::Status::Internal("multipart upload of " + object + ": no UploadId");
     }
-    core::Status status = UploadParts(object, upload_id, data, if_absent);
+    core::Status status = UploadParts(object, upload_id, next, if_absent);
     if (!status.ok()) {
       // Best effort: a failed abort leaves parts that a bucket lifecycle rule must clean up,
       // but never a visible object.
@@ -184,22 +246,23 @@ class S3BlobStore final : public BlobStore {
   }
 
   core::Status UploadParts(const std::string& object, const std::string& upload_id,
-                           std::string_view data, bool if_absent) {
+                           const NextPart& next, bool if_absent) {
     std::string complete = "<CompleteMultipartUpload>";
-    const uint64_t part_size = std::max<uint64_t>(options_.part_size, 5 << 20);
-    int number = 1;
-    for (uint64_t offset = 0; offset < data.size(); offset += part_size, ++number) {
+    for (int number = 1;; ++number) {
+      IMGPIPE_ASSIGN_OR_RETURN(std::string_view data, next());
+      if (data.empty() && number > 1) break;
       HttpRequest part{"PUT",
                        object,
                        {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}},
                        {},
-                       data.substr(offset, part_size)};
+                       data};
       IMGPIPE_ASSIGN_OR_RETURN(HttpResponse response, client_->Send(part));
       if (!Success(response)) return client_->ErrorOf(part, response);
       std::string etag = response.Header("etag");
       if (etag.empty()) return core::Status::Internal("part upload of " + object + ": no ETag");
       complete += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" +
                   s3::XmlEscape(etag) + "</ETag></Part>";
+      if (data.empty()) break;  // an empty object's one (empty) part
     }
     complete += "</CompleteMultipartUpload>";
     HttpRequest finish{"POST", object, {{"uploadId", upload_id}}, {}, complete, "application/xml"};
