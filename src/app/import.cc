@@ -24,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uintmax_t kMaxFileBytes = 4ull << 30;
+constexpr uint64_t kProbeAbove = 1 << 20;  // objects larger than this are probed before reading
 
 struct Tally {
   std::atomic<int64_t> done{0}, stored{0}, already{0}, rejected{0}, bytes{0};
@@ -152,6 +153,15 @@ int RunImport(const Config& config, const std::vector<std::string>& paths) {
         if (!source.path.empty()) return ReadWholeFile(source.path);
         if (source.size > kMaxFileBytes) {
           return core::Status::PayloadTooLarge("object larger than 4 GiB");
+        }
+        if (source.size > kProbeAbove) {
+          // A bucket may hold other files too: a large one is read only once its Part 10
+          // marker ("DICM" at byte 128) says it is DICOM.
+          auto marker = stores->blobs->GetRange(source.reference, 128, 4);
+          if (!marker.ok()) return marker.status();
+          if (*marker != "DICM") {
+            return core::Status::UnsupportedMediaType("not a DICOM Part 10 file (no DICM prefix)");
+          }
         }
         return stores->blobs->Get(source.reference);
       }();

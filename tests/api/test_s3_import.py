@@ -46,6 +46,8 @@ class S3ImportInPlaceTest(unittest.TestCase):
             client.put_object(Bucket=ARCHIVE, Key=key, Body=cls.files[name])
             cls.names[key] = name
         client.put_object(Bucket=ARCHIVE, Key="radiology/README.txt", Body=b"not DICOM")
+        # A large non-DICOM object: probed (its first bytes), rejected without reading it all.
+        client.put_object(Bucket=ARCHIVE, Key="radiology/scans.zip", Body=b"PK" * (1 << 20))
         client.put_object(Bucket=ARCHIVE, Key="radiology-old/outside.dcm",
                           Body=next(iter(cls.files.values())))
         cls.client = client
@@ -67,16 +69,17 @@ class S3ImportInPlaceTest(unittest.TestCase):
         self.assertEqual(first.returncode, 0, first.stderr + first.stdout)
         # Every DICOM object under the prefix (a folder: not "radiology-old/"), the text file
         # rejected with its name.
-        self.assertIn(f"{n + 1} objects, indexed in place", first.stderr)
-        self.assertIn(f"stored {n}, already stored 0, rejected 1", first.stdout)
+        self.assertIn(f"{n + 2} objects, indexed in place", first.stderr)
+        self.assertIn(f"stored {n}, already stored 0, rejected 2", first.stdout)
         self.assertIn(f"s3://{ARCHIVE}/radiology/README.txt", first.stdout)
+        self.assertIn(f"s3://{ARCHIVE}/radiology/scans.zip: not a DICOM Part 10 file", first.stdout)
         # Nothing was copied into imgpipe's own bucket, nor written to the archive.
         self.assertEqual(self.s3.objects(OWN, "site/pacs"), [])
-        self.assertEqual(len(self.s3.objects(ARCHIVE)), n + 2)
+        self.assertEqual(len(self.s3.objects(ARCHIVE)), n + 3)
 
         again = self.run_import(f"s3://{ARCHIVE}/radiology")
         self.assertEqual(again.returncode, 0, again.stderr)
-        self.assertIn(f"stored 0, already stored {n}, rejected 1", again.stdout)
+        self.assertIn(f"stored 0, already stored {n}, rejected 2", again.stdout)
 
         server = ImgpipeServer(*self.args, env=CREDENTIALS, data_dir=self.data)
         try:
@@ -115,7 +118,7 @@ class S3ImportInPlaceTest(unittest.TestCase):
                 server.get_json(f"/api/jobs/{job_id}?client_id={client}")), "the job")
             self.assertEqual(job["status"], "succeeded", job)
             self.assertIn(f"site/results/{job_id}/image.png", self.s3.objects(OWN, "site/results"))
-            self.assertEqual(len(self.s3.objects(ARCHIVE)), n + 2)
+            self.assertEqual(len(self.s3.objects(ARCHIVE)), n + 3)
 
             # An object replaced in the archive after the import is not served as the image.
             key = next(k for k, v in self.names.items() if v in self.files and
