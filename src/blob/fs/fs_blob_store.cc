@@ -154,18 +154,9 @@ class FsBlobStore final : public BlobStore {
   }
 
   core::Result<std::string> Get(std::string_view key) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
     std::string path = PathOf(key);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
-      return ErrnoStatus(errno, "opening", path);
-    }
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      return NotFound(key);
-    }
+    IMGPIPE_ASSIGN_OR_RETURN(int fd, OpenBlob(key, &st));
     std::string data;
     data.resize(static_cast<size_t>(st.st_size));
     size_t filled = 0;
@@ -188,18 +179,9 @@ class FsBlobStore final : public BlobStore {
 
   core::Result<std::string> GetRange(std::string_view key, uint64_t offset,
                                      uint64_t length) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
     std::string path = PathOf(key);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
-      return ErrnoStatus(errno, "opening", path);
-    }
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      return NotFound(key);
-    }
+    IMGPIPE_ASSIGN_OR_RETURN(int fd, OpenBlob(key, &st));
     const uint64_t size = static_cast<uint64_t>(st.st_size);
     std::string data;
     if (offset < size) data.resize(static_cast<size_t>(std::min(length, size - offset)));
@@ -313,6 +295,22 @@ class FsBlobStore final : public BlobStore {
   }
 
   std::string PathOf(std::string_view key) const { return root_ + "/" + std::string(key); }
+
+  // Opens the blob's file for reading (the caller closes it) and stats it into `st`.
+  core::Result<int> OpenBlob(std::string_view key, struct stat* st) const {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return NotFound(key);
+      return ErrnoStatus(errno, "opening", path);
+    }
+    if (::fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+      ::close(fd);
+      return NotFound(key);
+    }
+    return fd;
+  }
   std::string DirOf(std::string_view key) const {
     auto [dir, name] = SplitKey(key);
     return dir.empty() ? root_ : root_ + "/" + std::string(dir);
