@@ -9,7 +9,27 @@ import threading
 import json
 
 
-class ImgpipeServer:
+class HttpEndpoint:
+    """request() and get_json() against self.host:self.port (a server, or a proxy in front)."""
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def get_json(self, path, expect=200):
+        status, headers, data = self.request("GET", path)
+        if status != expect:
+            raise AssertionError(f"GET {path} on {self.host}:{self.port}: {status} {data[:300]!r}")
+        return json.loads(data)
+
+
+class ImgpipeServer(HttpEndpoint):
     """A server on 127.0.0.1 with a free port and a private data dir."""
 
     def __init__(self, *extra_args, env=None, data_dir=None):
@@ -38,22 +58,6 @@ class ImgpipeServer:
     def _read_stderr(self):
         for line in self.proc.stderr:
             self.stderr_lines.append(line)
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
-
-    def get_json(self, path, expect=200):
-        status, headers, data = self.request("GET", path)
-        if status != expect:
-            raise AssertionError(f"GET {path}: {status} {data[:300]!r}")
-        return json.loads(data)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc.poll() is None:

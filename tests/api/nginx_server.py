@@ -2,8 +2,6 @@
 with its own pid file, error log, access log and temp folders, in the foreground
 (`daemon off`), with only the marked lines of the shipped file rewritten
 (deploy/nginx/render.py)."""
-import http.client
-import json
 import os
 import shutil
 import socket
@@ -16,6 +14,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "deploy", "nginx"))
 from render import render  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from imgpipe_server import HttpEndpoint  # noqa: E402
+
 SHIPPED = os.path.join(ROOT, "deploy", "nginx", "imgpipe.conf")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -26,7 +27,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class NginxServer:
+class NginxServer(HttpEndpoint):
     """nginx on 127.0.0.1:free port in front of `api` and `push` (lists of "HOST:PORT").
     main: extra main-context lines (worker_processes, worker_rlimit_nofile...);
     worker_connections: per worker; listen_params: appended to the listen address (e.g.
@@ -78,22 +79,6 @@ http {{
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"nginx did not start: {self.proc.stderr.read()}")
                 time.sleep(0.05)
-
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
-
-    def get_json(self, path, expect=200):
-        status, _, data = self.request("GET", path)
-        if status != expect:
-            raise AssertionError(f"GET {path} through nginx: {status} {data[:300]!r}")
-        return json.loads(data)
 
     def log_lines(self):
         """The access log (log_format imgpipe: `up=` is the upstream address, or addresses)."""
