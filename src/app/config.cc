@@ -5,6 +5,8 @@
 #include <functional>
 #include <sstream>
 
+#include "core/strings.h"
+
 extern char** environ;
 
 // Set by CMake to the source tree's web/dist.
@@ -17,16 +19,6 @@ namespace {
 
 using core::Result;
 using core::Status;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 Result<bool> ParseBool(const std::string& key, const std::string& v) {
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
@@ -211,33 +203,33 @@ Result<std::map<std::string, std::string>> ParseToml(std::string_view text) {
   int line_no = 0;
   while (!text.empty()) {
     size_t eol = text.find('\n');
-    std::string_view line = Trim(text.substr(0, eol));
+    std::string_view line = core::TrimSpace(text.substr(0, eol));
     text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
     ++line_no;
     if (line.empty() || line.front() == '#') continue;
     auto where = "line " + std::to_string(line_no);
     if (line.front() == '[') {
       if (line.back() != ']') return Status::InvalidArgument(where + ": unclosed [section]");
-      section = std::string(Trim(line.substr(1, line.size() - 2)));
+      section = std::string(core::TrimSpace(line.substr(1, line.size() - 2)));
       continue;
     }
     size_t eq = line.find('=');
     if (eq == std::string_view::npos)
       return Status::InvalidArgument(where + ": expected key = value");
-    std::string key(Trim(line.substr(0, eq)));
-    std::string_view value = Trim(line.substr(eq + 1));
+    std::string key(core::TrimSpace(line.substr(0, eq)));
+    std::string_view value = core::TrimSpace(line.substr(eq + 1));
     std::string parsed;
     if (!value.empty() && value.front() == '"') {
       size_t close = value.find('"', 1);
       if (close == std::string_view::npos)
         return Status::InvalidArgument(where + ": unclosed string");
       parsed = std::string(value.substr(1, close - 1));
-      std::string_view rest = Trim(value.substr(close + 1));
+      std::string_view rest = core::TrimSpace(value.substr(close + 1));
       if (!rest.empty() && rest.front() != '#') {
         return Status::InvalidArgument(where + ": unexpected text after the string");
       }
     } else {
-      parsed = std::string(Trim(value.substr(0, value.find('#'))));
+      parsed = std::string(core::TrimSpace(value.substr(0, value.find('#'))));
     }
     if (key.empty()) return Status::InvalidArgument(where + ": empty key");
     out[section.empty() ? key : section + "." + key] = parsed;

@@ -5,6 +5,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "core/strings.h"
 #include "core/uid.h"
 
 namespace imgpipe::core {
@@ -119,6 +120,13 @@ TEST(LogTest, RequestIdScopesNest) {
   }
   EXPECT_EQ(CurrentRequestId(), "-");
   EXPECT_EQ(JsonEscape("a\"b\\\n\x01"), "a\\\"b\\\\\\n\\u0001");
+}
+
+TEST(StringsTest, AsciiLowerAndTrimSpace) {
+  EXPECT_EQ(AsciiLower("Content-Type: GZIP \xC3\x9C"), "content-type: gzip \xC3\x9C");
+  EXPECT_EQ(TrimSpace(" \t gzip;q=1 \r"), "gzip;q=1");
+  EXPECT_EQ(TrimSpace(" \t\r "), "");
+  EXPECT_EQ(TrimSpace("a b"), "a b");
 }
 
 }  // namespace

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/strings.h"
+
 namespace imgpipe::http {
 namespace {
 
@@ -36,25 +38,13 @@ constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
 constexpr std::array<std::string_view, 8> kReservedPrefixes = {
     "api", "pacs", "dicomweb", "ws", "metrics", "healthz", "readyz", "version"};
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // The extension of a file name, lowercased: what follows the last dot, when that holds a letter.
 // "" otherwise, so DICOM UIDs in client-side routes ("/studies/1.2.840.10008") are not taken for
 // file names.
 std::string Extension(std::string_view name) {
   size_t dot = name.rfind('.');
   if (dot == std::string_view::npos) return "";
-  std::string ext = Lower(name.substr(dot + 1));
+  std::string ext = core::AsciiLower(name.substr(dot + 1));
   for (char c : ext) {
     if (c >= 'a' && c <= 'z') return ext;
   }
@@ -179,12 +169,12 @@ bool AcceptsGzip(const Request& request) {
     std::string_view item = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     size_t semi = item.find(';');
-    if (Lower(Trim(item.substr(0, semi))) != "gzip") continue;
+    if (core::AsciiLower(core::TrimSpace(item.substr(0, semi))) != "gzip") continue;
     if (semi == std::string_view::npos) return true;
-    std::string params = Lower(item.substr(semi + 1));
+    std::string params = core::AsciiLower(item.substr(semi + 1));
     size_t q = params.find("q=");
     if (q == std::string::npos) return true;
-    std::string_view value = Trim(std::string_view(params).substr(q + 2));
+    std::string_view value = core::TrimSpace(std::string_view(params).substr(q + 2));
     return value.find_first_not_of("0.") != std::string_view::npos;  // "q=0", "q=0.0" refuse
   }
   return false;
@@ -197,7 +187,7 @@ bool NoneMatch(const Request& request, std::string_view etag) {
   std::string_view rest = *header;
   while (!rest.empty()) {
     size_t comma = rest.find(',');
-    std::string_view tag = Trim(rest.substr(0, comma));
+    std::string_view tag = core::TrimSpace(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (tag.starts_with("W/")) tag.remove_prefix(2);
     if (tag == "*" || tag == etag) return true;

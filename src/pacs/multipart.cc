@@ -4,28 +4,13 @@
 #include <cctype>
 
 #include "core/ids.h"
+#include "core/strings.h"
 
 namespace imgpipe::pacs {
-namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string MediaType(std::string_view content_type) {
-  return Lower(Trim(content_type.substr(0, content_type.find(';'))));
+  return core::AsciiLower(core::TrimSpace(content_type.substr(0, content_type.find(';'))));
 }
 
 std::string ContentTypeParam(std::string_view content_type, std::string_view name) {
@@ -34,7 +19,7 @@ std::string ContentTypeParam(std::string_view content_type, std::string_view nam
     std::string_view rest = content_type.substr(pos + 1);
     size_t eq = rest.find('=');
     if (eq == std::string_view::npos) return "";
-    std::string_view key = Trim(rest.substr(0, eq));
+    std::string_view key = core::TrimSpace(rest.substr(0, eq));
     std::string_view value = rest.substr(eq + 1);
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     std::string parsed;
@@ -46,10 +31,10 @@ std::string ContentTypeParam(std::string_view content_type, std::string_view nam
       consumed = close + 1;
     } else {
       size_t end = value.find(';');
-      parsed = std::string(Trim(value.substr(0, end)));
+      parsed = std::string(core::TrimSpace(value.substr(0, end)));
       consumed = end == std::string_view::npos ? value.size() : end;
     }
-    if (Lower(key) == Lower(name)) return parsed;
+    if (core::AsciiLower(key) == core::AsciiLower(name)) return parsed;
     size_t next = value.substr(consumed).find(';');
     if (next == std::string_view::npos) return "";
     pos = static_cast<size_t>((value.data() + consumed + next) - content_type.data());
@@ -86,15 +71,15 @@ core::Result<std::vector<Part>> ParseMultipart(std::string_view body, std::strin
       if (eol == std::string_view::npos) {
         return core::Status::InvalidArgument("multipart part headers are not terminated");
       }
-      std::string_view line = Trim(body.substr(pos, eol - pos));
+      std::string_view line = core::TrimSpace(body.substr(pos, eol - pos));
       pos = eol + 1;
       if (line.empty()) break;
       size_t colon = line.find(':');
       if (colon == std::string_view::npos) {
         return core::Status::InvalidArgument("malformed multipart part header");
       }
-      if (Lower(Trim(line.substr(0, colon))) == "content-type") {
-        part.content_type = std::string(Trim(line.substr(colon + 1)));
+      if (core::AsciiLower(core::TrimSpace(line.substr(0, colon))) == "content-type") {
+        part.content_type = std::string(core::TrimSpace(line.substr(colon + 1)));
       }
     }
     size_t next = body.find("\r\n" + delim, pos);
