@@ -4,15 +4,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "http/session.h"
@@ -26,6 +26,7 @@ namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kKeptReadBuffer = 4096;
+constexpr size_t kReadChunk = 256;
 
 class Socket final : public WebSocketConnection, public std::enable_shared_from_this<Socket> {
  public:
@@ -193,10 +194,14 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
   connection->idle = true;
   spdlog::info("websocket {}: open {}", remote, path);
   if (callbacks.on_open) callbacks.on_open(socket);
-  beast::flat_buffer buffer;
+  // Read into a small array in this frame, not a dynamic buffer: Beast sizes a dynamic buffer
+  // for the next message before any byte arrives (~1.5 KB per idle connection). Client messages
+  // are small; a longer one is assembled here, chunk by chunk, up to read_message_max (Beast
+  // closes with 1009 past it).
+  std::array<char, kReadChunk> chunk;
+  std::string message;
   while (!hub.stopping()) {
-    auto [ec, n] = co_await ws.async_read(buffer, kAsTuple);
-    (void)n;
+    auto [ec, n] = co_await ws.async_read_some(asio::buffer(chunk), kAsTuple);
     if (ec) {
       // Beast has already answered an oversized message with close 1009 (message too big).
       if (ec != websocket::error::closed) {
@@ -204,17 +209,18 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
       }
       break;
     }
+    message.append(chunk.data(), n);
+    if (!ws.is_message_done()) continue;
     if (callbacks.on_message) {
-      std::string message = beast::buffers_to_string(buffer.data());
       try {
         callbacks.on_message(message, !ws.got_text());
       } catch (const std::exception& e) {
         spdlog::error("websocket {}: message handler threw: {}", remote, e.what());
       }
     }
-    buffer.consume(buffer.size());
-    // One large message must not pin its buffer for the rest of a long-lived connection.
-    if (buffer.capacity() > kKeptReadBuffer) buffer.shrink_to_fit();
+    message.clear();
+    // One large message must not pin its storage for the rest of a long-lived connection.
+    if (message.capacity() > kKeptReadBuffer) message.shrink_to_fit();
   }
   socket->MarkClosed();
   if (callbacks.on_close) callbacks.on_close();

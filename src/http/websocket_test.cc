@@ -189,6 +189,21 @@ TEST_F(WebSocketTest, MessagesBothWays) {
   EXPECT_EQ(client.ReadFrame().second, std::string("binary:\x01\x02", 9));
 }
 
+// Messages longer than the server's read chunk arrive whole, and messages sent back to back
+// stay apart.
+TEST_F(WebSocketTest, LongAndBackToBackMessagesArriveWhole) {
+  WsClient client(server_->port(), "/ws?who=a");
+  ASSERT_EQ(client.status(), 101);
+  std::string long_message(1000, 'z');
+  for (size_t i = 0; i < long_message.size(); i += 97) long_message[i] = 'q';
+  client.SendFrame(long_message);
+  client.SendFrame("second");
+  client.SendFrame(std::string(300, 'w'));
+  EXPECT_EQ(client.ReadFrame().second, "text:" + long_message);
+  EXPECT_EQ(client.ReadFrame().second, "text:second");
+  EXPECT_EQ(client.ReadFrame().second, "text:" + std::string(300, 'w'));
+}
+
 TEST_F(WebSocketTest, OversizeMessageClosesWith1009) {
   WsClient client(server_->port(), "/ws?who=a");
   ASSERT_EQ(client.status(), 101);
