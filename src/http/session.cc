@@ -6,6 +6,8 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,6 +19,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -64,7 +67,11 @@ core::Status StatusForHttp(int status) {
 class RemoveGuard {
  public:
   RemoveGuard(SessionHub& hub, const Connection* c) : hub_(hub), connection_(c) {}
-  ~RemoveGuard() { hub_.Remove(connection_); }
+  ~RemoveGuard() {
+    if (connection_ != nullptr) hub_.Remove(connection_);
+  }
+  // Another guard (the WebSocket phase's) takes over.
+  void Release() { connection_ = nullptr; }
 
  private:
   SessionHub& hub_;
@@ -305,6 +312,28 @@ bool SessionHub::WaitEmpty(std::chrono::steady_clock::time_point deadline) {
   return empty_cv_.wait_until(lock, deadline, [&] { return connections_.empty(); });
 }
 
+namespace {
+
+// The WebSocket phase of a session, in a coroutine of its own: the HTTP phase's frame (the
+// request loop's state, the hand-over of the upgrade) ends instead of living on under every
+// idle WebSocket (~1 KB each).
+asio::awaitable<void> RunWebSocketPhase(std::shared_ptr<SessionHub> hub,
+                                        std::shared_ptr<Connection> connection,
+                                        std::unique_ptr<PendingUpgrade> upgrade) {
+  RemoveGuard guard(*hub, connection.get());
+  try {
+    co_await RunWebSocket(*hub, connection, std::move(upgrade->request), std::move(upgrade->remote),
+                          std::move(upgrade->callbacks));
+  } catch (const std::exception& e) {
+    spdlog::error("websocket session failed: {}", e.what());
+  }
+  beast::error_code ec;
+  connection->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  connection->stream.close();
+}
+
+}  // namespace
+
 asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
                                  std::shared_ptr<Connection> connection) {
   RemoveGuard guard(*hub, connection.get());
@@ -313,10 +342,12 @@ asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
     ServeOutcome outcome = co_await ServeRequests(*hub, connection);
     orderly = outcome.orderly;
     if (outcome.upgrade) {
-      PendingUpgrade upgrade = std::move(*outcome.upgrade);
+      auto upgrade = std::make_unique<PendingUpgrade>(std::move(*outcome.upgrade));
       outcome.upgrade.reset();
-      co_await RunWebSocket(*hub, connection, std::move(upgrade.request), std::move(upgrade.remote),
-                            std::move(upgrade.callbacks));
+      guard.Release();
+      asio::co_spawn(connection->stream.get_executor(),
+                     RunWebSocketPhase(hub, connection, std::move(upgrade)), asio::detached);
+      co_return;
     }
   } catch (const std::exception& e) {
     spdlog::error("http session failed: {}", e.what());
