@@ -42,36 +42,36 @@ core::Result<std::string> BlobStore::GetRange(std::string_view key, uint64_t off
                      static_cast<size_t>(std::min<uint64_t>(length, data.size() - offset)));
 }
 
-core::Result<std::string> ReadExactly(uint64_t size, const BlobStore::Reader& read) {
-  std::string data;
-  char chunk[64 * 1024];
-  while (true) {
-    IMGPIPE_ASSIGN_OR_RETURN(size_t n, read(chunk, sizeof chunk));
-    if (n == 0) break;
-    if (n > sizeof chunk || data.size() + n > size) {
-      return core::Status::InvalidArgument("stream longer than its declared " +
-                                           std::to_string(size) + " bytes");
-    }
-    data.append(chunk, n);
-  }
-  if (data.size() != size) {
-    return core::Status::InvalidArgument("stream ended after " + std::to_string(data.size()) +
-                                         " of its declared " + std::to_string(size) + " bytes");
-  }
-  return data;
-}
-
-core::Status ReadChunk(const BlobStore::Reader& read, size_t want, std::string* out) {
-  out->resize(want);
+core::Status SizedStream::Next(size_t want, std::string* chunk) {
+  chunk->resize(want);
   size_t filled = 0;
   while (filled < want) {
-    IMGPIPE_ASSIGN_OR_RETURN(size_t n, read(out->data() + filled, want - filled));
+    IMGPIPE_ASSIGN_OR_RETURN(size_t n, read_(chunk->data() + filled, want - filled));
     if (n == 0) break;
     if (n > want - filled) return core::Status::InvalidArgument("reader overfilled its buffer");
     filled += n;
   }
-  out->resize(filled);
+  chunk->resize(filled);
+  total_ += filled;
+  if (total_ > size_) {
+    return core::Status::InvalidArgument("stream longer than its declared " +
+                                         std::to_string(size_) + " bytes");
+  }
+  if (filled < want && total_ != size_) {
+    return core::Status::InvalidArgument("stream ended after " + std::to_string(total_) +
+                                         " of its declared " + std::to_string(size_) + " bytes");
+  }
   return core::Status::Ok();
+}
+
+core::Result<std::string> ReadExactly(uint64_t size, const BlobStore::Reader& read) {
+  SizedStream stream(read, size);
+  std::string data, chunk;
+  do {
+    IMGPIPE_RETURN_IF_ERROR(stream.Next(64 * 1024, &chunk));
+    data += chunk;
+  } while (!chunk.empty());
+  return data;
 }
 
 core::Status BlobStore::PutStream(std::string_view key, uint64_t size, const Reader& read) {

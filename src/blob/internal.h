@@ -8,11 +8,24 @@
 
 namespace imgpipe::blob {
 
-// Pulls the whole stream of a PutStream into memory: exactly `size` bytes, else InvalidArgument
-// (or the reader's own error).
-core::Result<std::string> ReadExactly(uint64_t size, const BlobStore::Reader& read);
+// The stream of a PutStream, counted against its declared size: every backend pulls it in
+// chunks through Next, which fails (InvalidArgument) as soon as the stream runs past `size`, or
+// ends before it.
+class SizedStream {
+ public:
+  SizedStream(const BlobStore::Reader& read, uint64_t size) : read_(read), size_(size) {}
 
-// Pulls up to `want` bytes into `out` (replacing its contents), fewer only at the stream's end.
-core::Status ReadChunk(const BlobStore::Reader& read, size_t want, std::string* out);
+  // Fills `chunk` (replacing its contents) with up to `want` bytes, fewer only at the end; empty
+  // once all `size` bytes were read.
+  core::Status Next(size_t want, std::string* chunk);
+
+ private:
+  const BlobStore::Reader& read_;
+  const uint64_t size_;
+  uint64_t total_ = 0;
+};
+
+// The whole stream in memory (backends that store a blob in one piece).
+core::Result<std::string> ReadExactly(uint64_t size, const BlobStore::Reader& read);
 
 }  // namespace imgpipe::blob

@@ -206,23 +206,13 @@ class FsBlobStore final : public BlobStore {
   core::Status PutStream(std::string_view key, uint64_t size, const Reader& read) override {
     // Chunk by chunk into the temp file, counted against `size`; then renamed into place as Put.
     auto fill = [&](int fd, const std::string& path) -> core::Status {
+      SizedStream stream(read, size);
       std::string chunk;
-      uint64_t written = 0;
       while (true) {
-        IMGPIPE_RETURN_IF_ERROR(ReadChunk(read, 256 * 1024, &chunk));
-        if (chunk.empty()) break;
-        written += chunk.size();
-        if (written > size) {
-          return core::Status::InvalidArgument("stream longer than its declared " +
-                                               std::to_string(size) + " bytes");
-        }
+        IMGPIPE_RETURN_IF_ERROR(stream.Next(256 * 1024, &chunk));
+        if (chunk.empty()) return core::Status::Ok();
         IMGPIPE_RETURN_IF_ERROR(fs::WriteAll(fd, chunk, path));
       }
-      if (written != size) {
-        return core::Status::InvalidArgument("stream ended after " + std::to_string(written) +
-                                             " of its declared " + std::to_string(size) + " bytes");
-      }
-      return core::Status::Ok();
     };
     return StoreWith(key, fill, /*replace=*/true, /*sync=*/true);
   }

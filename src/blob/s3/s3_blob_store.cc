@@ -112,20 +112,10 @@ class S3BlobStore final : public BlobStore {
       return Store(Object(key), data, /*if_absent=*/false);
     }
     // One part in memory at a time; every part but the last is exactly part_size.
+    SizedStream stream(read, size);
     std::string part;
-    uint64_t total = 0;
-    const size_t part_size = PartSize();
     NextPart next = [&]() -> core::Result<std::string_view> {
-      IMGPIPE_RETURN_IF_ERROR(ReadChunk(read, part_size, &part));
-      total += part.size();
-      if (total > size) {
-        return core::Status::InvalidArgument("stream longer than its declared " +
-                                             std::to_string(size) + " bytes");
-      }
-      if (part.empty() && total != size) {
-        return core::Status::InvalidArgument("stream ended after " + std::to_string(total) +
-                                             " of its declared " + std::to_string(size) + " bytes");
-      }
+      IMGPIPE_RETURN_IF_ERROR(stream.Next(PartSize(), &part));
       return std::string_view(part);
     };
     return StoreMultipart(Object(key), next, /*if_absent=*/false);
