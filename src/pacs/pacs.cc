@@ -44,8 +44,9 @@ class PacsImpl final : public Pacs {
     // index never points at a missing or partial file. A crash before that leaves an unindexed
     // blob that the next ingest of the same file overwrites.
     IMGPIPE_ASSIGN_OR_RETURN(auto existing, index_.FindInstance(info.sop_instance_uid));
-    if (!existing) IMGPIPE_RETURN_IF_ERROR(blobs_.PutUnsynced(key, file));
-    return Indexed(info, key, static_cast<int64_t>(file.size()), !existing);
+    const bool write_blob = !existing;
+    if (write_blob) IMGPIPE_RETURN_IF_ERROR(blobs_.PutUnsynced(key, file));
+    return Indexed(info, key, static_cast<int64_t>(file.size()), std::move(existing), write_blob);
   }
 
   Result<IngestResult> IndexInPlace(std::string_view file, std::string_view reference) override {
@@ -53,18 +54,26 @@ class PacsImpl final : public Pacs {
       return Status::InvalidArgument("'" + std::string(reference) + "' is not an s3:// object");
     }
     IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
-    return Indexed(info, reference, static_cast<int64_t>(file.size()), /*wrote_blob=*/false);
+    IMGPIPE_ASSIGN_OR_RETURN(auto existing, index_.FindInstance(info.sop_instance_uid));
+    return Indexed(info, reference, static_cast<int64_t>(file.size()), std::move(existing),
+                   /*wrote_blob=*/false);
   }
 
+  // Commits the index row (Commit) for a file stored under `key` (`wrote_blob`: by this call,
+  // still to be synced). `existing` is the index's row for this SOPInstanceUID looked up before,
+  // if any: an instance already stored is reported as the index holds it (its key may be
+  // another: stored, or indexed in place, first).
   Result<IngestResult> Indexed(const dicom::InstanceInfo& info, std::string_view key, int64_t size,
-                               bool wrote_blob) {
+                               std::optional<InstanceRecord> existing, bool wrote_blob) {
     IngestResult result;
     IMGPIPE_ASSIGN_OR_RETURN(result.outcome, Commit(info, key, size, wrote_blob));
-    if (result.outcome == IngestOutcome::kAlreadyStored && !wrote_blob) {
-      // The index row may hold another key (indexed in place, or stored, before): report it.
-      IMGPIPE_ASSIGN_OR_RETURN(auto stored, index_.FindInstance(info.sop_instance_uid));
-      if (stored) {
-        result.instance = std::move(*stored);
+    if (result.outcome == IngestOutcome::kAlreadyStored) {
+      // Found before, or stored by a concurrent ingest meanwhile (then looked up now).
+      if (!existing) {
+        IMGPIPE_ASSIGN_OR_RETURN(existing, index_.FindInstance(info.sop_instance_uid));
+      }
+      if (existing) {
+        result.instance = std::move(*existing);
         return result;
       }
     }
