@@ -157,27 +157,17 @@ class ResultsConsumer::Impl {
   }
 
   // One pg_notify per batch, in the storing transaction (delivered once it commits, never
-  // before): a line "origin\tclient_id\tseq" per event, split below PostgreSQL's 8000-byte
-  // payload limit.
+  // before): a line "origin\tclient_id\tseq" per event. A batch holds at most 10 events
+  // (Start checks options.batch), well under PostgreSQL's 8000-byte payload limit.
   Status Announce(db::Transaction& tx, const std::vector<Event>& events) {
-    constexpr size_t kMaxPayload = 7000;
+    if (events.empty()) return Status::Ok();
     std::string payload;
-    auto flush = [&]() -> Status {
-      if (payload.empty()) return Status::Ok();
-      std::array<db::Value, 2> params = {std::string(kEventsChannel), std::move(payload)};
-      payload.clear();
-      return tx.Query("SELECT pg_notify(?, ?)", params).status();
-    };
     for (const Event& e : events) {
-      std::string line =
-          options_.announce_origin + "\t" + e.client_id + "\t" + std::to_string(e.seq);
-      if (!payload.empty() && payload.size() + 1 + line.size() > kMaxPayload) {
-        IMGPIPE_RETURN_IF_ERROR(flush());
-      }
       if (!payload.empty()) payload += '\n';
-      payload += line;
+      payload += options_.announce_origin + "\t" + e.client_id + "\t" + std::to_string(e.seq);
     }
-    return flush();
+    std::array<db::Value, 2> params = {std::string(kEventsChannel), std::move(payload)};
+    return tx.Query("SELECT pg_notify(?, ?)", params).status();
   }
 
   void Prune() {
