@@ -16,7 +16,7 @@ import botocore.session
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import ImgpipeServer  # noqa: E402
 from s3_server import CREDENTIALS, S3Server  # noqa: E402
-from test_jobs_api import wait_for  # noqa: E402
+from test_jobs_api import Api  # noqa: E402
 
 OWN = "imgpipe-own"        # imgpipe's blob store
 ARCHIVE = "hospital-pacs"  # the existing PACS bucket, never written by imgpipe
@@ -106,16 +106,14 @@ class S3ImportInPlaceTest(unittest.TestCase):
             self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
 
             # A worker reads its input from the archive; the output goes to imgpipe's bucket.
-            client = json.loads(server.request("POST", "/api/provision")[2])["client_id"]
-            status, _, reply = server.request(
-                "POST", "/api/process/window_level",
-                json.dumps({"study_id": study, "series_id": series, "image_id": image,
-                            "scope": "image", "client_id": client}),
-                {"Content-Type": "application/json"})
+            api = Api(server)
+            client = api.provision()
+            status, _, reply = api.process("window_level", {
+                "study_id": study, "series_id": series, "image_id": image, "scope": "image",
+                "client_id": client})
             self.assertEqual(status, 202, reply)
-            job_id = json.loads(reply)["job_id"]
-            job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
-                server.get_json(f"/api/jobs/{job_id}?client_id={client}")), "the job")
+            job_id = reply["job_id"]
+            job = api.wait_terminal(job_id, client)
             self.assertEqual(job["status"], "succeeded", job)
             self.assertIn(f"site/results/{job_id}/image.png", self.s3.objects(OWN, "site/results"))
             self.assertEqual(len(self.s3.objects(ARCHIVE)), n + 3)

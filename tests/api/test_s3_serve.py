@@ -12,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import ImgpipeServer  # noqa: E402
 from s3_server import CREDENTIALS, S3Server  # noqa: E402
-from test_jobs_api import wait_for  # noqa: E402
+from test_jobs_api import Api  # noqa: E402
 
 BUCKET = "imgpipe-it"
 
@@ -53,16 +53,14 @@ class S3ServeTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
 
-            client = json.loads(server.request("POST", "/api/provision")[2])["client_id"]
-            status, _, body = server.request(
-                "POST", "/api/process/window_level",
-                json.dumps({"study_id": study["study_id"], "series_id": series_id,
-                            "image_id": image, "client_id": client}),
-                {"Content-Type": "application/json"})
-            self.assertEqual(status, 202, body)
-            job_id = json.loads(body)["job_id"]
-            job = wait_for(lambda: (lambda j: j if j["status"] in ("succeeded", "failed") else None)(
-                server.get_json(f"/api/jobs/{job_id}?client_id={client}")), "the job")
+            api = Api(server)
+            client = api.provision()
+            status, _, reply = api.process("window_level", {
+                "study_id": study["study_id"], "series_id": series_id, "image_id": image,
+                "client_id": client})
+            self.assertEqual(status, 202, reply)
+            job_id = reply["job_id"]
+            job = api.wait_terminal(job_id, client)
             self.assertEqual(job["status"], "succeeded", job)
             self.assertIn(f"site-a/results/{job_id}/image.png", self.objects("site-a/results"))
             status, _, dcm = server.request("GET", job["outputs"]["dicom"] + f"?client_id={client}")
