@@ -157,11 +157,10 @@ int RunImport(const Config& config, const std::vector<std::string>& paths) {
         if (source.size > kProbeAbove) {
           // A bucket may hold other files too: a large one is read only once its Part 10
           // marker ("DICM" at byte 128) says it is DICOM.
-          auto marker = stores->blobs->GetRange(source.reference, 128, 4);
-          if (!marker.ok()) return marker.status();
-          if (*marker != "DICM") {
-            return core::Status::UnsupportedMediaType("not a DICOM Part 10 file (no DICM prefix)");
-          }
+          IMGPIPE_ASSIGN_OR_RETURN(
+              std::string prefix,
+              stores->blobs->GetRange(source.reference, 0, dicom::kPart10PrefixBytes));
+          IMGPIPE_RETURN_IF_ERROR(dicom::CheckPart10Prefix(prefix));
         }
         return stores->blobs->Get(source.reference);
       }();

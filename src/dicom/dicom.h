@@ -78,6 +78,12 @@ struct InstanceInfo {
 // without decoding). Fast: header work only.
 core::Result<InstanceInfo> ParseInstance(std::string_view file);
 
+// The Part 10 marker check ParseInstance starts with, on a file's first kPart10PrefixBytes bytes
+// (or more): UnsupportedMediaType when the 128-byte preamble is not followed by "DICM". Lets a
+// caller reject a large non-DICOM file from its first bytes, before reading it all.
+inline constexpr size_t kPart10PrefixBytes = 132;
+core::Status CheckPart10Prefix(std::string_view prefix);
+
 // One decoded frame, as stored values (before modality LUT), colour converted to RGB.
 struct Frame {
   int rows = 0;

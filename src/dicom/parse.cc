@@ -125,9 +125,7 @@ Status ReadDataset(DcmDataset& ds, DcmInputStream& in, E_TransferSyntax xfer) {
 
 // Loads preamble, meta header and dataset from memory into `ff`; returns the transfer syntax UID.
 core::Result<std::string> Load(std::string_view bytes, DcmFileFormat& ff) {
-  if (bytes.size() < 132 || bytes.substr(128, 4) != "DICM") {
-    return Status::UnsupportedMediaType("not a DICOM Part 10 file (no DICM prefix)");
-  }
+  IMGPIPE_RETURN_IF_ERROR(CheckPart10Prefix(bytes));
   DcmInputBufferStream in;
   in.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
   in.setEos();
@@ -373,6 +371,13 @@ core::Result<Parsed> Parse(std::string_view bytes) {
 }  // namespace internal
 
 void Initialize() { internal::InitDcmtk(); }
+
+core::Status CheckPart10Prefix(std::string_view prefix) {
+  if (prefix.size() < kPart10PrefixBytes || prefix.substr(128, 4) != "DICM") {
+    return core::Status::UnsupportedMediaType("not a DICOM Part 10 file (no DICM prefix)");
+  }
+  return core::Status::Ok();
+}
 
 core::Result<InstanceInfo> ParseInstance(std::string_view file) {
   try {
