@@ -19,7 +19,8 @@ BUILD_PKGS=(
 TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python3-websockets postgresql
   python3-botocore  # cross-checks the S3 request signer (src/blob/s3/sigv4_test.cc)
   chromium  # the web frontend's end-to-end tests (driven by npm playwright-core)
-  nginx-light)  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
+  nginx-light  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
+  prometheus)  # promtool: checks /metrics and deploy/prometheus/alerts.yml (check and test rules)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
 # redis-server and hiredis for the Redis Streams peer of the queue benchmark.
 BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps redis-server libhiredis-dev)

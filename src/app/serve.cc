@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "app/commands.h"
+#include "app/metrics_route.h"
 #include "app/stores.h"
 #include "core/ids.h"
 #include "dicom/dicom.h"
@@ -283,6 +284,8 @@ int RunServe(const Config& config) {
     consumer = std::move(*started);
   }
   AddOperationsRoutes(*router, *roles, ReadinessChecks(*roles, *stores, remote_events.get()));
+  std::vector<metrics::CollectorHandle> collectors =
+      AddMetricsRoute(*router, *stores->queues, roles->push ? stores->hub.get() : nullptr);
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());

@@ -33,6 +33,10 @@ struct Request {
   std::string body;
   std::string request_id;
   std::string remote;  // "ip:port" of the peer
+  // Set by Router::Dispatch: the pattern of the route that served the request
+  // ("/api/jobs/{job_id}"), "static" for the fallback, "unmatched" when none did (404, 405,
+  // malformed path). A label for metrics: a small set, never request data.
+  std::string route;
 
   // First value of query parameter / header / path parameter `name`, if present.
   std::optional<std::string_view> Query(std::string_view name) const;
@@ -118,6 +122,7 @@ class Router {
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     bool rest = false;
     Handler handler;

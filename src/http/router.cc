@@ -97,6 +97,7 @@ Response MethodNotAllowed(const Request& request, const std::set<std::string>& m
 void Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
   Route route;
   route.method = std::string(method);
+  route.pattern = std::string(pattern);
   for (std::string_view segment : SplitPath(pattern)) route.segments.emplace_back(segment);
   if (!route.segments.empty()) {
     const std::string& last = route.segments.back();
@@ -120,7 +121,9 @@ const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
 }
 
 Response Router::Dispatch(Request& request) const {
+  request.route = "unmatched";
   if (FindWebSocket(request.path) != nullptr) {
+    request.route = request.path;
     Response response = ErrorResponse(
         core::Status::InvalidArgument("this is a WebSocket endpoint: send an Upgrade request"));
     response.status = 426;
@@ -168,6 +171,9 @@ Response Router::Dispatch(Request& request) const {
       return ErrorResponse(core::Status::NotFound("no route for " + std::string(raw_path)));
     }
     handler = &fallback_;
+    request.route = "static";
+  } else {
+    request.route = best->pattern;
   }
 
   request.path_params = std::move(best_params);

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "http/message.h"
 #include "http/websocket.h"
+#include "metrics/metrics.h"
 
 namespace imgpipe::http::internal {
 namespace asio = boost::asio;
@@ -87,10 +88,37 @@ std::string RemoteOf(tcp::socket& socket) {
   return address + ":" + std::to_string(endpoint.port());
 }
 
-// Writes `response`, logs the access line and returns whether the write succeeded.
+// HTTP requests by method, route pattern and status, and their latency (request start to the
+// response written).
+struct HttpMetrics {
+  metrics::Family<metrics::Counter>& requests = metrics::Global().CounterFamily(
+      "imgpipe_http_requests_total", "HTTP requests answered, by method, route and status.",
+      {"method", "route", "status"});
+  metrics::Family<metrics::Histogram>& duration = metrics::Global().HistogramFamily(
+      "imgpipe_http_request_duration_seconds",
+      "Time from a request's start to its response written, by method and route.",
+      {"method", "route"}, metrics::LatencyBuckets());
+};
+
+HttpMetrics& Metrics() {
+  static HttpMetrics* m = new HttpMetrics();
+  return *m;
+}
+
+// The method as a label: the standard ones, else "other" (a client picks the method freely).
+std::string_view MethodLabel(std::string_view method) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}) {
+    if (method == known) return known;
+  }
+  return "other";
+}
+
+// Writes `response`, logs the access line, counts it under `route` (Request::route) and returns
+// whether the write succeeded.
 asio::awaitable<bool> Send(SessionHub& hub, Connection& c, Response response,
-                           std::string_view method, std::string_view raw_path, unsigned version,
-                           bool keep_alive, const std::string& request_id,
+                           std::string_view method, std::string_view raw_path,
+                           std::string_view route, unsigned version, bool keep_alive,
+                           const std::string& request_id,
                            std::chrono::steady_clock::time_point start) {
   const int status = response.status;
   BeastResponse message =
@@ -99,6 +127,11 @@ asio::awaitable<bool> Send(SessionHub& hub, Connection& c, Response response,
   c.stream.expires_after(hub.options().body_timeout);
   auto [ec, written] = co_await bhttp::async_write(c.stream, message, kAsTuple);
   (void)written;
+  const std::string_view method_label = MethodLabel(method);
+  Metrics().requests.Labels({method_label, route, std::to_string(status)}).Inc();
+  Metrics()
+      .duration.Labels({method_label, route})
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
@@ -118,7 +151,7 @@ asio::awaitable<bool> Fail(SessionHub& hub, Connection& c, int status, const Bea
   std::string raw_path(RawPath(message.target()));
   Response response = ErrorResponse(StatusForHttp(status));
   response.status = status;  // 431 has no Status code of its own
-  co_await Send(hub, c, std::move(response), method, raw_path, 11,
+  co_await Send(hub, c, std::move(response), method, raw_path, "unread", 11,
                 /*keep_alive=*/false, request_id, start);
   co_return false;
 }
@@ -234,7 +267,7 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
       }
       if (decision.refuse) {  // refused: no WebSocket is opened
         co_await Send(hub, c, std::move(*decision.refuse), request.method, RawPath(request.target),
-                      version, /*keep_alive=*/false, request_id, start);
+                      request.path, version, /*keep_alive=*/false, request_id, start);
         co_return Closed();
       }
       {
@@ -264,13 +297,19 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
     }
     keep_alive = keep_alive && !hub.stopping();
     bool sent = co_await Send(hub, c, std::move(response), request.method, RawPath(request.target),
-                              version, keep_alive, request_id, start);
+                              built.ok() ? std::string_view(request.route) : "unread", version,
+                              keep_alive, request_id, start);
     if (!sent) co_return Closed();
     if (!keep_alive) co_return Closed(built.ok());
   }
 }
 
 }  // namespace
+
+SessionHub::SessionHub(ServerOptions options, std::shared_ptr<const Router> router)
+    : options_(std::move(options)), router_(std::move(router)) {
+  Metrics();
+}
 
 bool SessionHub::Add(const std::shared_ptr<Connection>& connection) {
   std::lock_guard lock(mu_);

@@ -29,8 +29,8 @@ struct Connection {
 // stopping flag. Thread-safe.
 class SessionHub {
  public:
-  SessionHub(ServerOptions options, std::shared_ptr<const Router> router)
-      : options_(std::move(options)), router_(std::move(router)) {}
+  // Also registers the HTTP metrics, so they are on /metrics before the first request ends.
+  SessionHub(ServerOptions options, std::shared_ptr<const Router> router);
 
   const ServerOptions& options() const { return options_; }
   const Router& router() const { return *router_; }

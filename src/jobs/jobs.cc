@@ -9,6 +9,7 @@
 #include "core/sha256.h"
 #include "core/uid.h"
 #include "jobs/job_store.h"
+#include "metrics/metrics.h"
 
 namespace imgpipe::jobs {
 namespace {
@@ -45,6 +46,42 @@ std::string Quoted(std::string_view s) {
   return out;
 }
 
+// Jobs by algorithm: submitted, terminal by outcome, run time and submit-to-result latency.
+struct JobMetrics {
+  metrics::Family<metrics::Counter>& submitted = metrics::Global().CounterFamily(
+      "imgpipe_jobs_submitted_total", "Jobs accepted by the router (202), by algorithm.",
+      {"algorithm"});
+  metrics::Family<metrics::Counter>& finished = metrics::Global().CounterFamily(
+      "imgpipe_jobs_total",
+      "Jobs that reached a terminal status, by algorithm and outcome (succeeded, failed, "
+      "cancelled).",
+      {"algorithm", "outcome"});
+  metrics::Family<metrics::Histogram>& duration = metrics::Global().HistogramFamily(
+      "imgpipe_job_duration_seconds",
+      "Time a worker took to run a job (load, algorithm, outputs), by algorithm.", {"algorithm"},
+      metrics::LatencyBuckets());
+  metrics::Family<metrics::Histogram>& end_to_end = metrics::Global().HistogramFamily(
+      "imgpipe_job_end_to_end_seconds",
+      "Time from the job's submission to its result on the results queue, by algorithm.",
+      {"algorithm"}, metrics::LatencyBuckets());
+};
+
+JobMetrics& Metrics() {
+  static JobMetrics* m = new JobMetrics();
+  return *m;
+}
+
+// Counts a job that just became terminal at `now_ms`.
+void CountTerminal(const JobRecord& job, double run_ms, int64_t now_ms) {
+  Metrics().finished.Labels({job.algorithm, job.status}).Inc();
+  if (run_ms > 0) Metrics().duration.Labels({job.algorithm}).Observe(run_ms / 1000);
+  if (job.created_at_ms > 0) {
+    Metrics()
+        .end_to_end.Labels({job.algorithm})
+        .Observe(static_cast<double>(std::max<int64_t>(0, now_ms - job.created_at_ms)) / 1000);
+  }
+}
+
 }  // namespace
 
 std::string QueueName(std::string_view algorithm) { return "algo." + std::string(algorithm); }
@@ -71,7 +108,9 @@ std::string ResultMessageBody(const JobRecord& job) {
 
 JobService::JobService(db::Database& db, queue::QueueService& queues, pacs::Pacs& pacs,
                        const algorithms::Registry& registry, JobServiceOptions options)
-    : db_(db), queues_(queues), pacs_(pacs), registry_(registry), options_(std::move(options)) {}
+    : db_(db), queues_(queues), pacs_(pacs), registry_(registry), options_(std::move(options)) {
+  Metrics();  // the job metrics exist from the start (empty until the first job)
+}
 
 Result<std::unique_ptr<JobService>> JobService::Create(db::Database& db,
                                                        queue::QueueService& queues,
@@ -211,6 +250,8 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
     return Status::Ok();
   }));
   if (first) return SubmitResult{std::move(*first), true};
+  Metrics().submitted.Labels({job.algorithm}).Inc();
+
   queues_.NotifyCommitted(queue_name);
   spdlog::info("jobs: job {} queued on {} for client {}", job.job_id, queue_name,
                core::ShortHash(job.client_id));
@@ -255,6 +296,7 @@ Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view c
     IMGPIPE_ASSIGN_OR_RETURN(job, internal::FindJob(tx, job_id));
     return SendResult(tx, *job);
   }));
+  CountTerminal(*job, 0, now);
   queues_.NotifyCommitted(kResultsQueue);
   spdlog::info("jobs: job {} cancelled", job->job_id);
   if (cancel_listener_) cancel_listener_(job->job_id);
@@ -290,14 +332,18 @@ Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, i
 Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outcome) {
   const int64_t now = NowMs();
   bool changed = false;
+  std::optional<JobRecord> finished;
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
     IMGPIPE_ASSIGN_OR_RETURN(changed, internal::FinishJob(tx, job_id, outcome, now));
     if (!changed) return Status::Ok();
-    IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(tx, job_id));
-    if (!job) return Status::Internal("finished job vanished");
-    return SendResult(tx, *job);
+    IMGPIPE_ASSIGN_OR_RETURN(finished, internal::FindJob(tx, job_id));
+    if (!finished) return Status::Internal("finished job vanished");
+    return SendResult(tx, *finished);
   }));
-  if (changed) queues_.NotifyCommitted(kResultsQueue);
+  if (changed) {
+    CountTerminal(*finished, outcome.duration_ms, now);
+    queues_.NotifyCommitted(kResultsQueue);
+  }
   return changed;
 }
 

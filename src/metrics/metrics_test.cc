@@ -1,10 +1,10 @@
+#include "metrics/metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-#include "metrics/metrics.h"
 
 namespace imgpipe::metrics {
 namespace {
@@ -107,9 +107,8 @@ TEST(MetricsTest, ProcessCollectorReportsTheStandardMetrics) {
   Registry registry;
   CollectorHandle handle = AddProcessCollector(registry);
   std::string text = registry.Render();
-  for (const char* name : {"process_resident_memory_bytes", "process_open_fds",
-                           "process_max_fds", "process_cpu_seconds_total",
-                           "process_start_time_seconds"}) {
+  for (const char* name : {"process_resident_memory_bytes", "process_open_fds", "process_max_fds",
+                           "process_cpu_seconds_total", "process_start_time_seconds"}) {
     EXPECT_NE(text.find(std::string("# TYPE ") + name), std::string::npos) << name;
   }
   // RSS is at least a megabyte for any process linked with the C++ runtime and gtest.

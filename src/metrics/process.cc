@@ -76,8 +76,8 @@ CollectorHandle AddProcessCollector(Registry& registry) {
     out.Add("process_open_fds", "Number of open file descriptors.", Type::kGauge, OpenFds());
     out.Add("process_max_fds", "Maximum number of open file descriptors.", Type::kGauge,
             static_cast<double>(files.rlim_cur));
-    out.Add("process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds.", Type::kGauge, start);
+    out.Add("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+            Type::kGauge, start);
   });
 }
 

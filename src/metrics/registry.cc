@@ -37,8 +37,7 @@ void AppendEscaped(std::string& out, std::string_view text, bool quotes) {
 
 using LabelPairs = std::vector<std::pair<std::string, std::string>>;
 
-void AppendSample(std::string& out, std::string_view name, const LabelPairs& labels,
-                  double value) {
+void AppendSample(std::string& out, std::string_view name, const LabelPairs& labels, double value) {
   out += name;
   if (!labels.empty()) {
     out += '{';
@@ -93,7 +92,8 @@ std::string FormatValue(double value) {
   if (value == std::trunc(value) && std::fabs(value) < 1e15) {
     r = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(value));
   } else {
-    r = std::to_chars(buf, buf + sizeof buf, value);  // shortest round-trip form
+    // Shortest round-trip form; "general" keeps 0.0005 (a bucket bound) out of exponent form.
+    r = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::general);
   }
   return std::string(buf, r.ptr);
 }
@@ -155,8 +155,8 @@ void CollectorHandle::Reset() {
 
 template <typename T>
 Family<T>& Registry::FamilyOf(
-    std::map<std::string, std::unique_ptr<Family<T>>, std::less<>>& families,
-    std::string_view name, std::string_view help, Type type, std::vector<std::string> label_names,
+    std::map<std::string, std::unique_ptr<Family<T>>, std::less<>>& families, std::string_view name,
+    std::string_view help, Type type, std::vector<std::string> label_names,
     std::function<std::unique_ptr<T>()> make) {
   std::lock_guard lock(mu_);
   if (auto it = families.find(name); it != families.end()) {
@@ -165,11 +165,11 @@ Family<T>& Registry::FamilyOf(
     }
     return *it->second;
   }
-  const bool taken = counters_.contains(name) || gauges_.contains(name) ||
-                     histograms_.contains(name);
+  const bool taken =
+      counters_.contains(name) || gauges_.contains(name) || histograms_.contains(name);
   if (taken) throw std::logic_error("metric " + std::string(name) + " registered as another kind");
-  auto family = std::unique_ptr<Family<T>>(new Family<T>(
-      std::string(name), std::string(help), type, std::move(label_names), std::move(make)));
+  auto family = std::unique_ptr<Family<T>>(new Family<T>(std::string(name), std::string(help), type,
+                                                         std::move(label_names), std::move(make)));
   return *families.emplace(std::string(name), std::move(family)).first->second;
 }
 
@@ -188,10 +188,9 @@ Family<Gauge>& Registry::GaugeFamily(std::string_view name, std::string_view hel
 Family<Histogram>& Registry::HistogramFamily(std::string_view name, std::string_view help,
                                              std::vector<std::string> label_names,
                                              std::vector<double> bounds) {
-  return FamilyOf<Histogram>(histograms_, name, help, Type::kHistogram, std::move(label_names),
-                             [bounds = std::move(bounds)] {
-                               return std::make_unique<Histogram>(bounds);
-                             });
+  return FamilyOf<Histogram>(
+      histograms_, name, help, Type::kHistogram, std::move(label_names),
+      [bounds = std::move(bounds)] { return std::make_unique<Histogram>(bounds); });
 }
 
 CollectorHandle Registry::AddCollector(std::function<void(Exposition&)> collect) {

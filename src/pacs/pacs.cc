@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <optional>
 
 #include "core/uid.h"
+#include "metrics/metrics.h"
 #include "pacs/index.h"
 #include "pacs/render_cache.h"
 
@@ -16,6 +18,27 @@ namespace {
 
 using core::Result;
 using core::Status;
+
+// Previews: cache hits and misses (the hit ratio is hits / (hits + misses)) and the time of a
+// render on a miss (read the file, decode, window, encode).
+struct PreviewMetrics {
+  metrics::Family<metrics::Counter>& lookups = metrics::Global().CounterFamily(
+      "imgpipe_render_cache_requests_total",
+      "Preview requests by render cache result (hit or miss).", {"result"});
+  metrics::Counter& hits = lookups.Labels({"hit"});
+  metrics::Counter& misses = lookups.Labels({"miss"});
+  metrics::Histogram& render_seconds =
+      metrics::Global()
+          .HistogramFamily("imgpipe_render_duration_seconds",
+                           "Time to render a preview not in the cache (read, decode, encode).", {},
+                           metrics::LatencyBuckets())
+          .Get();
+};
+
+PreviewMetrics& Metrics() {
+  static PreviewMetrics* m = new PreviewMetrics();
+  return *m;
+}
 
 std::string RenderKey(const InstanceRecord& instance, const dicom::RenderOptions& o) {
   std::string key = instance.image_id;
@@ -31,7 +54,9 @@ std::string RenderKey(const InstanceRecord& instance, const dicom::RenderOptions
 class PacsImpl final : public Pacs {
  public:
   PacsImpl(db::Database& db, blob::BlobStore& blobs, const PacsOptions& options)
-      : index_(db), blobs_(blobs), cache_(options.render_cache_bytes) {}
+      : index_(db), blobs_(blobs), cache_(options.render_cache_bytes) {
+    Metrics();  // the preview metrics exist (at 0) from the start
+  }
 
   Status Init() { return index_.Migrate(); }
 
@@ -180,9 +205,16 @@ class PacsImpl final : public Pacs {
                                      std::to_string(std::max<int64_t>(1, instance.frames)));
     }
     std::string key = RenderKey(instance, options);
-    if (auto hit = cache_.Get(key)) return hit;
+    if (auto hit = cache_.Get(key)) {
+      Metrics().hits.Inc();
+      return hit;
+    }
+    Metrics().misses.Inc();
+    const auto start = std::chrono::steady_clock::now();
     IMGPIPE_ASSIGN_OR_RETURN(std::string file, ReadFile(instance));
     IMGPIPE_ASSIGN_OR_RETURN(dicom::EncodedImage image, dicom::Render(file, options));
+    Metrics().render_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     auto shared = std::make_shared<const dicom::EncodedImage>(std::move(image));
     cache_.Put(key, shared);
     return shared;

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/ids.h"
+#include "metrics/metrics.h"
 #include "push/push.h"
 
 namespace imgpipe::push {
@@ -153,12 +154,31 @@ http::Response Refuse(const Status& status) { return http::ErrorResponse(status)
 }  // namespace
 
 PushCounters& Counters() {
-  static PushCounters* counters = new PushCounters;
+  // Exposed on GET /metrics for the process's life (the collector is never removed).
+  static PushCounters* counters = [] {
+    auto* c = new PushCounters;
+    static metrics::CollectorHandle handle =
+        metrics::Global().AddCollector([c](metrics::Exposition& out) {
+          using metrics::Type;
+          out.Add("imgpipe_push_sent_total", "Events sent to WebSocket connections.",
+                  Type::kCounter, static_cast<double>(c->sent.load()));
+          out.Add("imgpipe_push_failures_total",
+                  "Events not sent because their connection was closing (the client gets them "
+                  "when it resumes).",
+                  Type::kCounter, static_cast<double>(c->failed.load()));
+          out.Add("imgpipe_push_disconnects_total", "WebSocket connections that ended.",
+                  Type::kCounter, static_cast<double>(c->disconnects.load()));
+          out.Add("imgpipe_push_connections", "WebSocket connections open now.", Type::kGauge,
+                  static_cast<double>(c->connected.load()));
+        });
+    return c;
+  }();
   return *counters;
 }
 
 void RegisterWebSocket(http::Router& router, EventStore& store, Hub& hub,
                        std::function<Result<bool>(std::string_view)> client_exists) {
+  Counters();  // the push metrics exist (at 0) from the start, for alerts and dashboards
   router.AddWebSocket(
       "/ws", [&store, &hub, exists = std::move(client_exists)](http::Request& request) {
         http::UpgradeDecision decision;
