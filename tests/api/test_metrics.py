@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import websockets
@@ -18,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import ImgpipeServer  # noqa: E402
 from test_jobs_api import Api, wait_for  # noqa: E402
 
+DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -77,6 +79,30 @@ class MetricsTest(unittest.TestCase):
                        "imgpipe_render_duration_seconds", "imgpipe_render_cache_requests_total",
                        "process_resident_memory_bytes", "process_open_fds"):
             self.assertIn(f"# TYPE {family} ", text, family)
+
+    def test_alerts_and_dashboard_use_only_metrics_the_server_exports(self):
+        text, _ = self.scrape()
+        exported = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        with open(os.path.join(DEPLOY, "prometheus", "alerts.yml")) as f:
+            alerts = f.read()
+        with open(os.path.join(DEPLOY, "grafana", "imgpipe-dashboard.json")) as f:
+            dashboard = json.load(f)
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(exprs), 10)
+        used = set()
+        for source in [alerts] + exprs:
+            used |= set(re.findall(r"\b((?:imgpipe|process)_[a-z_]+?)(?:_bucket)?\b", source))
+        self.assertGreater(len(used), 10)
+        self.assertEqual(sorted(used - exported), [])
+        # Every dashboard query is valid PromQL: promtool checks them as recording rules.
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as rules:
+            json.dump({"groups": [{"name": "dashboard", "rules": [
+                {"record": f"dashboard:panel_{i}", "expr": e} for i, e in enumerate(exprs)]}]},
+                rules)
+            rules.flush()
+            check = subprocess.run(["promtool", "check", "rules", rules.name],
+                                   capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_http_previews_and_process(self):
         _, before = self.scrape()
