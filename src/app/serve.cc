@@ -101,18 +101,37 @@ core::Result<Roles> ParseRoles(const std::string& text) {
   return roles;
 }
 
-// One dependency /readyz checks: ok, or why not.
+// One dependency /readyz checks: ok, or why not. A check that is not `required` is reported
+// without making the process unready.
 struct ReadinessCheck {
   const char* name;
   std::function<core::Status()> check;
+  bool required = true;
 };
+
+// The algorithm queues against the depth at which submissions get 429 (queue.max_depth).
+core::Status QueuesWithinLimits(queue::QueueService& queues, int64_t max_depth) {
+  if (max_depth <= 0) return core::Status::Ok();
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<std::string> names, queues.ListQueues());
+  std::string full;
+  for (const std::string& name : names) {
+    if (!name.starts_with("algo.") || name.ends_with(".dlq")) continue;
+    IMGPIPE_ASSIGN_OR_RETURN(queue::QueueStats stats, queues.Stats(name));
+    if (stats.visible < max_depth) continue;
+    full += (full.empty() ? "" : "; ") + name + " holds " + std::to_string(stats.visible) +
+            " messages (limit " + std::to_string(max_depth) + ")";
+  }
+  if (full.empty()) return core::Status::Ok();
+  return core::Status::ResourceExhausted(full + ": its submissions get 429 until workers drain it");
+}
 
 // What each role needs to do its work (docs/deployment.md "Readiness"): every role the metadata
 // database (queues, jobs and events live there); api and worker the blob store (a folder, or
 // the S3 bucket); push on PostgreSQL its LISTEN connection (other processes' results reach its
 // clients through it).
 std::vector<ReadinessCheck> ReadinessChecks(const Roles& roles, Stores& stores,
-                                            const push::RemoteEvents* remote_events) {
+                                            const push::RemoteEvents* remote_events,
+                                            int64_t max_queue_depth) {
   std::vector<ReadinessCheck> checks;
   // A round trip, not a count: a probe every few seconds must cost nothing on a large index.
   checks.push_back({"database", [&stores]() -> core::Status {
@@ -125,6 +144,15 @@ std::vector<ReadinessCheck> ReadinessChecks(const Roles& roles, Stores& stores,
                         core::Status st = stores.blobs->Size("readyz/probe").status();
                         return st.code() == core::StatusCode::kNotFound ? core::Status::Ok() : st;
                       }});
+  }
+  if (roles.api) {
+    // Reported, not required: every api process shares the queues, so a full queue would take
+    // them all out of a load balancer at once, while reads and other algorithms still work.
+    checks.push_back({"queues",
+                      [&stores, max_queue_depth] {
+                        return QueuesWithinLimits(*stores.queues, max_queue_depth);
+                      },
+                      /*required=*/false});
   }
   if (remote_events != nullptr) {
     checks.push_back({"notifications", [remote_events] {
@@ -153,7 +181,7 @@ void AddOperationsRoutes(http::Router& router, const Roles& roles,
     for (const ReadinessCheck& c : checks) {
       core::Status st = c.check();
       results[c.name] = st.ok() ? "ok" : st.ToString();
-      ready = ready && st.ok();
+      ready = ready && (st.ok() || !c.required);
     }
     http::Response response = http::Response::Json(
         ready ? 200 : 503,
@@ -283,7 +311,7 @@ int RunServe(const Config& config) {
     }
     consumer = std::move(*started);
   }
-  AddOperationsRoutes(*router, *roles, ReadinessChecks(*roles, *stores, remote_events.get()));
+  AddOperationsRoutes(*router, *roles, ReadinessChecks(*roles, *stores, remote_events.get(), config.queue_max_depth));
   std::vector<metrics::CollectorHandle> collectors =
       AddMetricsRoute(*router, *stores->queues, roles->push ? stores->hub.get() : nullptr);
   auto server = http::Server::Start(options, router);

@@ -376,7 +376,12 @@ class QueueLimitTest(unittest.TestCase):
         # Other algorithms have their own queues.
         status, _, _ = self.api.process("canny", body)
         self.assertEqual(status, 202)
-        # Cancel a queued job: it is cancelled at once, and the queue has room again.
+        # /readyz names the full queue, and stays ready: reads and other queues still work.
+        ready = self.server.get_json("/readyz")
+        self.assertEqual(ready["status"], "ready")
+        self.assertIn("algo.clahe holds 2 messages (limit 2)", ready["checks"]["queues"])
+        self.assertNotIn("algo.canny", ready["checks"]["queues"])
+        # Cancel a queued job: it is cancelled at once (its message stays until a worker drops it).
         status, _, data = self.server.request("DELETE", f"/api/jobs/{ids[0]}?client_id={client}")
         self.assertEqual(status, 200, data)
         self.assertEqual(json.loads(data)["status"], "cancelled")
