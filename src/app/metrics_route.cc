@@ -14,15 +14,45 @@ using metrics::Type;
 
 constexpr std::string_view kDlqSuffix = ".dlq";
 
-// One family per QueueStats field, one sample per queue (dead-letter queues are reported with
-// their queue, as imgpipe_queue_dead_letter_messages).
+// One family per QueueStats field.
+struct QueueFamily {
+  const char* name;
+  const char* help;
+  Type type;
+  double (*value)(const queue::QueueStats&);
+};
+
+constexpr QueueFamily kQueueFamilies[] = {
+    {"imgpipe_queue_visible_messages", "Messages waiting to be received, by queue.", Type::kGauge,
+     [](const queue::QueueStats& s) { return static_cast<double>(s.visible); }},
+    {"imgpipe_queue_in_flight_messages",
+     "Messages received and not yet deleted (their visibility timeout running), by queue.",
+     Type::kGauge, [](const queue::QueueStats& s) { return static_cast<double>(s.in_flight); }},
+    {"imgpipe_queue_oldest_message_age_seconds",
+     "Age of the oldest message not yet deleted, by queue (0 when empty).", Type::kGauge,
+     [](const queue::QueueStats& s) { return static_cast<double>(s.oldest_age_ms) / 1000; }},
+    {"imgpipe_queue_dead_letter_messages",
+     "Messages in the queue's dead-letter queue ({queue}.dlq).", Type::kGauge,
+     [](const queue::QueueStats& s) { return static_cast<double>(s.dead_letters); }},
+    {"imgpipe_queue_sent_messages_total", "Messages sent to the queue since it was created.",
+     Type::kCounter, [](const queue::QueueStats& s) { return static_cast<double>(s.sent); }},
+    {"imgpipe_queue_received_messages_total",
+     "Deliveries from the queue since it was created (redeliveries included).", Type::kCounter,
+     [](const queue::QueueStats& s) { return static_cast<double>(s.received); }},
+    {"imgpipe_queue_deleted_messages_total",
+     "Messages deleted (acknowledged) from the queue since it was created.", Type::kCounter,
+     [](const queue::QueueStats& s) { return static_cast<double>(s.deleted); }},
+};
+
+// Every queue's stats, one sample per queue in each family (a dead-letter queue is reported
+// with its queue, as imgpipe_queue_dead_letter_messages).
 void CollectQueues(queue::QueueService& queues, Exposition& out) {
   auto names = queues.ListQueues();
   if (!names.ok()) {
     spdlog::warn("metrics: cannot list queues: {}", names.status().ToString());
     return;
   }
-  std::vector<Sample> visible, in_flight, age, dead, sent, received, deleted;
+  std::vector<std::vector<Sample>> samples(std::size(kQueueFamilies));
   for (const std::string& name : *names) {
     if (name.ends_with(kDlqSuffix)) continue;
     auto stats = queues.Stats(name);
@@ -30,34 +60,14 @@ void CollectQueues(queue::QueueService& queues, Exposition& out) {
       spdlog::warn("metrics: no stats for queue {}: {}", name, stats.status().ToString());
       continue;
     }
-    auto sample = [&name](double value) { return Sample{{{"queue", name}}, value}; };
-    visible.push_back(sample(static_cast<double>(stats->visible)));
-    in_flight.push_back(sample(static_cast<double>(stats->in_flight)));
-    age.push_back(sample(static_cast<double>(stats->oldest_age_ms) / 1000));
-    dead.push_back(sample(static_cast<double>(stats->dead_letters)));
-    sent.push_back(sample(static_cast<double>(stats->sent)));
-    received.push_back(sample(static_cast<double>(stats->received)));
-    deleted.push_back(sample(static_cast<double>(stats->deleted)));
+    for (size_t i = 0; i < std::size(kQueueFamilies); ++i) {
+      samples[i].push_back(Sample{{{"queue", name}}, kQueueFamilies[i].value(*stats)});
+    }
   }
-  out.Add("imgpipe_queue_visible_messages", "Messages waiting to be received, by queue.",
-          Type::kGauge, std::move(visible));
-  out.Add("imgpipe_queue_in_flight_messages",
-          "Messages received and not yet deleted (their visibility timeout running), by queue.",
-          Type::kGauge, std::move(in_flight));
-  out.Add("imgpipe_queue_oldest_message_age_seconds",
-          "Age of the oldest message not yet deleted, by queue (0 when empty).", Type::kGauge,
-          std::move(age));
-  out.Add("imgpipe_queue_dead_letter_messages",
-          "Messages in the queue's dead-letter queue ({queue}.dlq).", Type::kGauge,
-          std::move(dead));
-  out.Add("imgpipe_queue_sent_messages_total", "Messages sent to the queue since it was created.",
-          Type::kCounter, std::move(sent));
-  out.Add("imgpipe_queue_received_messages_total",
-          "Deliveries from the queue since it was created (redeliveries included).", Type::kCounter,
-          std::move(received));
-  out.Add("imgpipe_queue_deleted_messages_total",
-          "Messages deleted (acknowledged) from the queue since it was created.", Type::kCounter,
-          std::move(deleted));
+  for (size_t i = 0; i < std::size(kQueueFamilies); ++i) {
+    const QueueFamily& f = kQueueFamilies[i];
+    out.Add(f.name, f.help, f.type, std::move(samples[i]));
+  }
 }
 
 }  // namespace

@@ -148,11 +148,10 @@ std::vector<ReadinessCheck> ReadinessChecks(const Roles& roles, Stores& stores,
   if (roles.api) {
     // Reported, not required: every api process shares the queues, so a full queue would take
     // them all out of a load balancer at once, while reads and other algorithms still work.
-    checks.push_back({"queues",
-                      [&stores, max_queue_depth] {
-                        return QueuesWithinLimits(*stores.queues, max_queue_depth);
-                      },
-                      /*required=*/false});
+    checks.push_back(
+        {"queues",
+         [&stores, max_queue_depth] { return QueuesWithinLimits(*stores.queues, max_queue_depth); },
+         /*required=*/false});
   }
   if (remote_events != nullptr) {
     checks.push_back({"notifications", [remote_events] {
@@ -311,7 +310,9 @@ int RunServe(const Config& config) {
     }
     consumer = std::move(*started);
   }
-  AddOperationsRoutes(*router, *roles, ReadinessChecks(*roles, *stores, remote_events.get(), config.queue_max_depth));
+  AddOperationsRoutes(
+      *router, *roles,
+      ReadinessChecks(*roles, *stores, remote_events.get(), config.queue_max_depth));
   std::vector<metrics::CollectorHandle> collectors =
       AddMetricsRoute(*router, *stores->queues, roles->push ? stores->hub.get() : nullptr);
   auto server = http::Server::Start(options, router);
