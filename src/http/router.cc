@@ -97,6 +97,7 @@ Response MethodNotAllowed(const Request& request, const std::set<std::string>& m
 void Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
   Route route;
   route.method = std::string(method);
+  route.pattern = std::string(pattern);
   for (std::string_view segment : SplitPath(pattern)) route.segments.emplace_back(segment);
   if (!route.segments.empty()) {
     const std::string& last = route.segments.back();
@@ -111,6 +112,14 @@ void Router::AddWebSocket(std::string_view path, UpgradeHandler handler) {
 }
 
 void Router::SetFallback(Handler handler) { fallback_ = std::move(handler); }
+
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(routes_.size() + websockets_.size());
+  for (const Route& route : routes_) out.emplace_back(route.method, route.pattern);
+  for (const auto& [path, handler] : websockets_) out.emplace_back("GET", path);
+  return out;
+}
 
 const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
   for (const auto& [p, handler] : websockets_) {
