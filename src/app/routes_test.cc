@@ -41,7 +41,8 @@ json::object Document() { return json::parse(OpenApiDocument()).as_object(); }
 
 std::set<Operation> Documented() {
   std::set<Operation> out;
-  for (const auto& [path, item] : Document().at("paths").as_object()) {
+  json::object doc = Document();
+  for (const auto& [path, item] : doc.at("paths").as_object()) {
     for (const auto& [method, op] : item.as_object()) out.emplace(method, path);
   }
   return out;
