@@ -109,6 +109,12 @@ const std::map<std::string, Setter>& Setters() {
          IMGPIPE_ASSIGN_OR_RETURN(c.log_json, ParseBool("log.json", v));
          return Status::Ok();
        }},
+      {"log.file",
+       [](Config& c, const std::string& v) {
+         c.log_file = v;
+         return Status::Ok();
+       }},
+      {"log.retention_days", Bounded("log.retention_days", &Config::log_retention_days, 0, 36'500)},
       {"http.threads",
        [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint("http.threads", v));

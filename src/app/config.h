@@ -21,6 +21,10 @@ struct Config {
   std::string roles = "api,worker,push";
   std::string log_level = "info";
   bool log_json = false;
+  // Also log to this file, rotated daily ("imgpipe.log" -> "imgpipe_2026-11-29.log"); "" = stderr
+  // only. Daily files older than log_retention_days days are deleted (0 keeps them all).
+  std::string log_file;
+  int log_retention_days = 1;
   int http_threads = 0;  // 0 = one per core
   uint64_t body_limit_mb = 512;
   uint64_t render_cache_mb = 256;  // 0 disables the preview cache

@@ -76,6 +76,41 @@ TEST(ConfigTest, WebRootDefaultsToTheSourceTreeAndIsOverridable) {
   EXPECT_EQ(flag->web_root, "/from/flag");
 }
 
+TEST(ConfigTest, LogFileAndRetentionFromEachLayer) {
+  auto defaults = LoadConfig({}, {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->log_file, "");  // stderr only
+  EXPECT_EQ(defaults->log_retention_days, 1);
+
+  std::string path = ::testing::TempDir() + "/imgpipe_log_test.toml";
+  {
+    std::ofstream out(path);
+    out << "[log]\nfile = \"/var/log/imgpipe/imgpipe.log\"\nretention_days = 7\n";
+  }
+  auto file = LoadConfig({{"config", path}}, {});
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->log_file, "/var/log/imgpipe/imgpipe.log");
+  EXPECT_EQ(file->log_retention_days, 7);
+
+  auto env = LoadConfig({{"config", path}},
+                        {{"IMGPIPE_LOG_FILE", "/env.log"}, {"IMGPIPE_LOG_RETENTION_DAYS", "0"}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->log_file, "/env.log");
+  EXPECT_EQ(env->log_retention_days, 0);  // 0 = keep every file
+
+  auto flags =
+      LoadConfig({{"config", path}, {"log-file", "/flag.log"}, {"log-retention-days", "3"}},
+                 {{"IMGPIPE_LOG_FILE", "/env.log"}});
+  std::remove(path.c_str());
+  ASSERT_TRUE(flags.ok()) << flags.status().ToString();
+  EXPECT_EQ(flags->log_file, "/flag.log");
+  EXPECT_EQ(flags->log_retention_days, 3);
+
+  EXPECT_FALSE(LoadConfig({{"log-retention-days", "-1"}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({{"log-retention-days", "soon"}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({}, {{"IMGPIPE_LOG_RETENTION_DAYS", "99999"}}).ok());
+}
+
 TEST(ConfigTest, RejectsTyposAndBadValues) {
   EXPECT_FALSE(LoadConfig({{"lisen", "x"}}, {}).ok());
   EXPECT_FALSE(LoadConfig({{"render-cache-mb", "-1"}}, {}).ok());

@@ -24,6 +24,8 @@ commands:
   serve    [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [--database-url URL]
            [--roles api,worker,push] [--demo] [--render-cache-mb N] [--body-limit-mb N]
            [--threads N] [--log-level LEVEL] [--log-json]
+           [--log-file PATH] [--log-retention-days N]
+                              (also log to PATH, rotated daily; 0 days = keep every file)
            [--web-root DIR]   (the web frontend's build served at "/"; default web/dist)
            [--blob-url s3://bucket/prefix] [--blob-s3-endpoint URL] [--blob-s3-region R]
                               (blobs on S3-compatible storage; default the folder data_dir/blobs)
@@ -122,7 +124,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "imgpipe: %s\n", config.status().message().c_str());
     return 2;
   }
-  core::InitLogging({config->log_level, config->log_json});
+  if (core::Status st = core::InitLogging({.level = config->log_level,
+                                           .json = config->log_json,
+                                           .file = config->log_file,
+                                           .retention_days = config->log_retention_days});
+      !st.ok()) {
+    std::fprintf(stderr, "imgpipe: %s\n", st.message().c_str());
+    return 1;
+  }
 
   if (cl.command == "serve") return app::RunServe(*config);
   if (cl.command == "import") return app::RunImport(*config, cl.args);

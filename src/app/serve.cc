@@ -12,6 +12,8 @@
 
 #include "app/commands.h"
 #include "app/metrics_route.h"
+#include "app/openapi.h"
+#include "app/routes.h"
 #include "app/stores.h"
 #include "core/ids.h"
 #include "dicom/dicom.h"
@@ -72,9 +74,7 @@ int LoadDemoIfEmpty(pacs::Pacs& pacs) {
   return 0;
 }
 
-struct Roles {
-  bool api = false, worker = false, push = false;
-};
+}  // namespace
 
 core::Result<Roles> ParseRoles(const std::string& text) {
   Roles roles;
@@ -100,6 +100,8 @@ core::Result<Roles> ParseRoles(const std::string& text) {
   }
   return roles;
 }
+
+namespace {
 
 // One dependency /readyz checks: ok, or why not. A check that is not `required` is reported
 // without making the process unready.
@@ -210,6 +212,28 @@ std::vector<std::string> SplitNames(const std::string& text) {
 
 }  // namespace
 
+std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, const Roles& roles,
+                                                          Stores& stores,
+                                                          const push::RemoteEvents* remote_events,
+                                                          int64_t max_queue_depth) {
+  if (roles.api) {
+    pacs::RegisterRoutes(router, *stores.pacs);
+    jobs::RegisterRoutes(router, *stores.jobs, *stores.queues, *stores.blobs, *stores.registry);
+    push::RegisterRoutes(router, *stores.events, [&stores](std::string_view client_id) {
+      return stores.jobs->ClientExists(client_id);
+    });
+  }
+  if (roles.push) {
+    push::RegisterWebSocket(
+        router, *stores.events, *stores.hub,
+        [&stores](std::string_view client_id) { return stores.jobs->ClientExists(client_id); });
+  }
+  AddOperationsRoutes(router, roles,
+                      ReadinessChecks(roles, stores, remote_events, max_queue_depth));
+  AddOpenApiRoute(router);
+  return AddMetricsRoute(router, *stores.queues, roles.push ? stores.hub.get() : nullptr);
+}
+
 std::string PublicBaseUrl(const std::string& host, int port) {
   std::string h = host;
   if (h == "0.0.0.0" || h.empty()) h = "127.0.0.1";
@@ -239,19 +263,6 @@ int RunServe(const Config& config) {
   if (config.demo && LoadDemoIfEmpty(*stores->pacs) != 0) return 1;
 
   auto router = std::make_shared<http::Router>();
-  if (roles->api) {
-    pacs::RegisterRoutes(*router, *stores->pacs);
-    jobs::RegisterRoutes(*router, *stores->jobs, *stores->queues, *stores->blobs,
-                         *stores->registry);
-    push::RegisterRoutes(*router, *stores->events, [&stores](std::string_view client_id) {
-      return stores->jobs->ClientExists(client_id);
-    });
-  }
-  if (roles->push) {
-    push::RegisterWebSocket(
-        *router, *stores->events, *stores->hub,
-        [&stores](std::string_view client_id) { return stores->jobs->ClientExists(client_id); });
-  }
   if (roles->api && !config.web_root.empty()) {
     // The web frontend at "/", on the APIs' port: only where no route answers (static_files.h).
     spdlog::info("web frontend served from {}", config.web_root);
@@ -310,11 +321,8 @@ int RunServe(const Config& config) {
     }
     consumer = std::move(*started);
   }
-  AddOperationsRoutes(
-      *router, *roles,
-      ReadinessChecks(*roles, *stores, remote_events.get(), config.queue_max_depth));
   std::vector<metrics::CollectorHandle> collectors =
-      AddMetricsRoute(*router, *stores->queues, roles->push ? stores->hub.get() : nullptr);
+      RegisterServeRoutes(*router, *roles, *stores, remote_events.get(), config.queue_max_depth);
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());

@@ -79,6 +79,9 @@ class WebSocketConnection {
   // messages, then ends the connection.
   virtual void Close(int code, std::string reason) = 0;
   virtual const std::string& remote() const = 0;
+  // Why the connection ended or is ending, for logs ("closed by the client (1000)", "server
+  // stopping", "too slow: ..."): the first cause wins; "" while it is open.
+  virtual std::string CloseReason() const = 0;
 };
 
 // What an upgrade handler gives to accept a connection. Callbacks run on the connection's strand,
@@ -118,6 +121,10 @@ class Router {
   // paths. The handler answers 404 itself for what it does not serve. One fallback; a later
   // call replaces it. Like Add, call it before the router serves.
   void SetFallback(Handler handler);
+  // Every route as (method, pattern), in the order added, patterns as given to Add; a WebSocket
+  // endpoint as ("GET", path). The fallback is not a route. For checks that the API's description
+  // (GET /openapi.json) matches what is served.
+  std::vector<std::pair<std::string, std::string>> Routes() const;
 
  private:
   struct Route {

@@ -113,6 +113,14 @@ void Router::AddWebSocket(std::string_view path, UpgradeHandler handler) {
 
 void Router::SetFallback(Handler handler) { fallback_ = std::move(handler); }
 
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(routes_.size() + websockets_.size());
+  for (const Route& route : routes_) out.emplace_back(route.method, route.pattern);
+  for (const auto& [path, handler] : websockets_) out.emplace_back("GET", path);
+  return out;
+}
+
 const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
   for (const auto& [p, handler] : websockets_) {
     if (p == path) return &handler;

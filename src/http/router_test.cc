@@ -189,5 +189,16 @@ TEST(RequestTest, Accessors) {
   EXPECT_EQ(Response::NoContent().status, 204);
 }
 
+TEST(RouterRoutesTest, ListsRoutesAndWebSocketsAsAdded) {
+  Router router;
+  router.Add("GET", "/a/{id}", Reply("a"));
+  router.Add("POST", "/files/{path...}", Reply("f"));
+  router.AddWebSocket("/ws", [](Request&) { return UpgradeDecision{}; });
+  router.SetFallback(Reply("fallback"));  // not a route
+  using Pair = std::pair<std::string, std::string>;
+  EXPECT_EQ(router.Routes(),
+            (std::vector<Pair>{{"GET", "/a/{id}"}, {"POST", "/files/{path...}"}, {"GET", "/ws"}}));
+}
+
 }  // namespace
 }  // namespace imgpipe::http

@@ -46,6 +46,8 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
       if (queue_.size() - queue_head_ >= max_queued_) {
         spdlog::warn("websocket {}: {} messages waiting; disconnecting a client too slow to read",
                      remote_, queue_.size() - queue_head_);
+        SetReasonLocked("too slow: " + std::to_string(queue_.size() - queue_head_) +
+                        " messages waiting");
         closing_ = true;
         ClearQueueLocked();
         // A close frame would wait behind the blocked write: drop the connection instead (the
@@ -75,9 +77,15 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
 
   const std::string& remote() const override { return remote_; }
 
-  // The read loop ended: nothing more may be written.
-  void MarkClosed() {
+  std::string CloseReason() const override {
     std::lock_guard lock(mu_);
+    return reason_;
+  }
+
+  // The read loop ended, for `reason`: nothing more may be written.
+  void MarkClosed(std::string reason) {
+    std::lock_guard lock(mu_);
+    SetReasonLocked(std::move(reason));
     closing_ = true;
     closed_ = true;
     ClearQueueLocked();
@@ -90,7 +98,12 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
     queue_head_ = 0;
   }
 
+  void SetReasonLocked(std::string reason) {
+    if (reason_.empty()) reason_ = std::move(reason);
+  }
+
   void RequestCloseLocked(int code, std::string reason) {
+    SetReasonLocked("closed by the server (" + std::to_string(code) + " " + reason + ")");
     closing_ = true;
     close_code_ = code;
     close_reason_ = std::move(reason);
@@ -151,7 +164,8 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
   websocket::stream<beast::tcp_stream&> ws_;
   const std::string remote_;
   const size_t max_queued_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::string reason_;  // why it ended; GUARDED_BY(mu_)
   // Messages waiting, from queue_head_ on. A vector (not std::deque, which allocates ~600 bytes
   // even when empty) released whenever the writer drains it.
   std::vector<std::string> queue_;  // GUARDED_BY(mu_)
@@ -200,10 +214,20 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
   // closes with 1009 past it).
   std::array<char, kReadChunk> chunk;
   std::string message;
+  std::string reason = "server stopping";
   while (!hub.stopping()) {
     auto [ec, n] = co_await ws.async_read_some(asio::buffer(chunk), kAsTuple);
     if (ec) {
       // Beast has already answered an oversized message with close 1009 (message too big).
+      if (ec == websocket::error::closed) {
+        reason = "closed by the client (" + std::to_string(ws.reason().code) + ")";
+      } else if (ec == beast::error::timeout) {
+        reason = "no answer to pings";
+      } else if (ec == websocket::error::message_too_big) {
+        reason = "message too big (1009)";
+      } else {
+        reason = ec.message();
+      }
       if (ec != websocket::error::closed) {
         spdlog::info("websocket {}: closed: {}", remote, ec.message());
       }
@@ -222,7 +246,7 @@ asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> 
     // One large message must not pin its storage for the rest of a long-lived connection.
     if (message.capacity() > kKeptReadBuffer) message.shrink_to_fit();
   }
-  socket->MarkClosed();
+  socket->MarkClosed(std::move(reason));
   if (callbacks.on_close) callbacks.on_close();
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/ids.h"
+#include "core/log.h"
 #include "core/sha256.h"
 #include "core/uid.h"
 #include "jobs/job_store.h"
@@ -144,7 +145,8 @@ Result<std::string> JobService::Provision() {
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) {
     return internal::InsertClient(tx, client_id, now);
   }));
-  spdlog::info("jobs: provisioned client {}", core::ShortHash(client_id));
+  core::ScopedLogFields fields({.client = core::ShortHash(client_id)});
+  spdlog::info("jobs: provisioned client");
   return client_id;
 }
 
@@ -253,8 +255,11 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
   Metrics().submitted.Labels({job.algorithm}).Inc();
 
   queues_.NotifyCommitted(queue_name);
-  spdlog::info("jobs: job {} queued on {} for client {}", job.job_id, queue_name,
-               core::ShortHash(job.client_id));
+  core::ScopedLogFields fields(
+      {.job_id = job.job_id,
+       .client = core::ShortHash(job.client_id),
+       .extra = {{"algorithm", job.algorithm}, {"scope", job.scope}, {"queue", queue_name}}});
+  spdlog::info("jobs: job submitted");
   return SubmitResult{std::move(job), false};
 }
 
@@ -298,7 +303,10 @@ Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view c
   }));
   CountTerminal(*job, 0, now);
   queues_.NotifyCommitted(kResultsQueue);
-  spdlog::info("jobs: job {} cancelled", job->job_id);
+  {
+    core::ScopedLogFields fields({.job_id = job->job_id, .client = core::ShortHash(client_id)});
+    spdlog::info("jobs: job cancelled");
+  }
   if (cancel_listener_) cancel_listener_(job->job_id);
   return std::move(*job);
 }

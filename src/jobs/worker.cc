@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include "core/ids.h"
+#include "core/log.h"
 #include "jobs/worker_internal.h"
 
 namespace imgpipe::jobs {
@@ -157,6 +159,7 @@ class WorkerPool::Impl {
       Ack(queue, m);
       return;
     }
+    core::ScopedLogFields job_fields({.job_id = *job_id});
     Result<std::optional<JobRecord>> started = jobs_.StartRun(*job_id, m.receive_count);
     if (!started.ok()) {
       spdlog::warn("worker: job {} not started: {}", *job_id, started.status().ToString());
@@ -168,6 +171,8 @@ class WorkerPool::Impl {
       return;
     }
     const JobRecord& job = **started;
+    // Every line about the run (here, in the algorithm, in Complete) names the job and client.
+    core::ScopedLogFields fields({.client = core::ShortHash(job.client_id)});
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     {
       std::lock_guard lock(mu_);
@@ -296,7 +301,10 @@ class WorkerPool::Impl {
                                            m.dead_letter_reason + ")");
           Result<bool> finished = jobs_.Finish(*job_id, Failure(why));
           if (!finished.ok()) continue;  // try again next sweep
-          if (*finished) spdlog::warn("worker: job {} failed: {}", *job_id, why.message());
+          if (*finished) {
+            core::ScopedLogFields fields({.job_id = *job_id});
+            spdlog::warn("worker: job {} failed: {}", *job_id, why.message());
+          }
         }
         swept_.insert(m.message_id);
       }

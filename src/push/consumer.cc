@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/ids.h"
+#include "core/log.h"
 #include "push/push.h"
 
 namespace imgpipe::push {
@@ -149,8 +150,10 @@ class ResultsConsumer::Impl {
     // ack only brings the messages back, and their events are stored already (not again).
     for (const Event& e : fresh) {
       size_t receivers = hub_.Publish(e);
-      spdlog::debug("push: event {} of client {} to {} connections", e.seq,
-                    core::ShortHash(e.client_id), receivers);
+      core::ScopedLogFields fields({.job_id = e.job_id,
+                                    .client = core::ShortHash(e.client_id),
+                                    .extra = {{"seq", e.seq}, {"connections", receivers}}});
+      spdlog::debug("push: event stored and published");
     }
     Result<std::vector<Status>> deleted = queues_.DeleteBatch(kResultsQueue, acks);
     if (!deleted.ok()) spdlog::warn("push: ack failed: {}", deleted.status().ToString());

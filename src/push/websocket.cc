@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/ids.h"
+#include "core/log.h"
 #include "metrics/metrics.h"
 #include "push/push.h"
 
@@ -27,7 +28,10 @@ std::string ErrorMessage(std::string_view code, std::string_view message) {
 class PushSession : public std::enable_shared_from_this<PushSession> {
  public:
   PushSession(std::string client_id, EventStore& store, Hub& hub)
-      : client_id_(std::move(client_id)), store_(store), hub_(hub) {}
+      : client_id_(std::move(client_id)),
+        client_hash_(core::ShortHash(client_id_)),
+        store_(store),
+        hub_(hub) {}
 
   // Subscribes, then sends hello and the replay under the session lock: a live event published
   // meanwhile waits for the lock, so nothing precedes hello and nothing is sent twice. A client
@@ -40,6 +44,12 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
     Counters().connected.fetch_add(1);
     std::lock_guard lock(mu_);
     connection_ = std::move(connection);
+    remote_ = connection_->remote();
+    {
+      core::ScopedLogFields fields(
+          {.client = client_hash_, .extra = {{"conn", remote_}, {"last_seq", last_seq}}});
+      spdlog::info("push: connected");
+    }
     Result<int64_t> last = store_.LastSeq(client_id_);
     connection_->Send(json::serialize(json::object{
         {"type", "hello"}, {"client_id", client_id_}, {"last_seq", last.ok() ? *last : 0}}));
@@ -71,9 +81,15 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
     hub_.Unsubscribe(subscription_);
     std::lock_guard lock(mu_);
     if (connection_) {
+      std::string reason = connection_->CloseReason();
       connection_.reset();
       Counters().connected.fetch_sub(1);
       Counters().disconnects.fetch_add(1);
+      core::ScopedLogFields fields({.client = client_hash_,
+                                    .extra = {{"conn", remote_},
+                                              {"reason", reason.empty() ? "unknown" : reason},
+                                              {"sent_seq", sent_seq_}}});
+      spdlog::info("push: disconnected");
     }
   }
 
@@ -113,8 +129,9 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
     while (connection_) {
       Result<std::vector<Event>> events = store_.After(client_id_, sent_seq_, kPage);
       if (!events.ok()) {
-        spdlog::warn("push: replay for client {} failed: {}", core::ShortHash(client_id_),
-                     events.status().ToString());
+        core::ScopedLogFields fields(
+            {.client = client_hash_, .extra = {{"conn", remote_}, {"after_seq", sent_seq_}}});
+        spdlog::warn("push: replay failed: {}", events.status().ToString());
         return;
       }
       for (const Event& e : *events) SendEventLocked(e);
@@ -127,11 +144,23 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
     if (connection_->Send(event.json)) {
       sent_seq_ = event.seq;
       Counters().sent.fetch_add(1);
+      core::ScopedLogFields fields(
+          {.job_id = event.job_id,
+           .client = client_hash_,
+           .extra = {{"seq", event.seq}, {"type", event.type}, {"conn", remote_}}});
+      spdlog::info("push: sent");
     } else {
       // Closing (too slow, or gone): it resumes from its last seq when it reconnects.
       Counters().failed.fetch_add(1);
-      spdlog::info("push: event {} not sent to client {}: connection closing", event.seq,
-                   core::ShortHash(client_id_));
+      std::string reason = connection_->CloseReason();
+      core::ScopedLogFields fields(
+          {.job_id = event.job_id,
+           .client = client_hash_,
+           .extra = {{"seq", event.seq},
+                     {"type", event.type},
+                     {"conn", remote_},
+                     {"reason", reason.empty() ? "connection closing" : reason}}});
+      spdlog::warn("push: not sent");
     }
   }
 
@@ -141,12 +170,14 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   }
 
   const std::string client_id_;
+  const std::string client_hash_;  // what logs show: the client id is a capability
   EventStore& store_;
   Hub& hub_;
   uint64_t subscription_ = 0;
   std::mutex mu_;
   std::shared_ptr<http::WebSocketConnection> connection_;  // GUARDED_BY(mu_)
   int64_t sent_seq_ = 0;                                   // GUARDED_BY(mu_)
+  std::string remote_;  // the connection's peer, "ip:port"; GUARDED_BY(mu_)
 };
 
 http::Response Refuse(const Status& status) { return http::ErrorResponse(status); }
