@@ -121,9 +121,32 @@ std::string Absolute(const Endpoints& endpoints, const std::string& url) {
   return endpoints.origin + (url.empty() || url.front() != '/' ? "/" : "") + url;
 }
 
-// Downloads every output of `result` into `dir`, named by the URL's last path segment.
+// Where an output goes under the download folder: its path below /results/{job}/ ("image.png",
+// "1/image.png" for an image of a series job), else its last segment; `name` (the output's key)
+// when that is empty or would leave the folder.
+fs::path LocalName(const std::string& url, const std::string& job_id, std::string name) {
+  for (char& c : name) c = c == '/' || c == '\\' ? '_' : c;
+  if (name.empty() || name == "." || name == "..") name = "output";
+  std::string path = url.substr(0, url.find_first_of("?#"));
+  const std::string marker = "/results/" + job_id + "/";
+  if (size_t at = path.find(marker); !job_id.empty() && at != std::string::npos) {
+    path = path.substr(at + marker.size());
+  } else {
+    path = path.substr(path.rfind('/') + 1);
+  }
+  fs::path local;
+  for (const auto& part : fs::path(path)) {
+    if (part.empty() || part == "." || part == ".." || part == "/") return name;
+    local /= part;
+  }
+  return local.empty() ? fs::path(name) : local;
+}
+
+// Downloads every output of `result` into `dir` (see LocalName).
 int DownloadOutputs(const Endpoints& endpoints, const std::string& client_id,
                     const json::object& result, const std::string& dir, bool quiet_stdout) {
+  const json::value* id = result.if_contains("job_id");
+  const std::string job_id = id != nullptr && id->is_string() ? std::string(id->as_string()) : "";
   std::error_code fs_error;
   fs::create_directories(dir, fs_error);
   if (fs_error) return Fail(kExitUsage, "--output " + dir + ": " + fs_error.message());
@@ -132,15 +155,14 @@ int DownloadOutputs(const Endpoints& endpoints, const std::string& client_id,
   for (const auto& [name, value] : outputs->as_object()) {
     if (!value.is_string()) continue;
     const std::string url = Absolute(endpoints, std::string(value.as_string()));
-    std::string file = url.substr(0, url.find_first_of("?#"));
-    file = file.substr(file.rfind('/') + 1);
-    if (file.empty() || file == "." || file == "..") file = std::string(name);
+    const fs::path file = LocalName(url, job_id, std::string(name));
     std::string bytes;
     if (int rc = CallBytes("GET", url, "", {{"X-Client-Id", client_id}}, &bytes,
                            {.timeout = std::chrono::minutes(5), .body_limit = 4ull << 30})) {
       return rc;
     }
     const fs::path path = fs::path(dir) / file;
+    fs::create_directories(path.parent_path(), fs_error);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     f.close();

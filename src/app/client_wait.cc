@@ -92,10 +92,13 @@ void EventStream::Connect(bool quiet) {
   std::string url = endpoints_.ws_endpoint +
                     (endpoints_.ws_endpoint.find('?') == std::string::npos ? "?" : "&") +
                     "client_id=" + UrlEncode(client_id_);
-  if (last_seq_ > 0) url += "&last_seq=" + std::to_string(last_seq_);
+  // A reconnect resumes after what was seen; the first connection replays all stored events,
+  // which WaitForResult skips unless they are the job's.
+  if (connected_before_) url += "&last_seq=" + std::to_string(last_seq_);
   auto ws = http::WebSocketClient::Connect(url, kConnectTimeout);
   if (ws.ok()) {
     ws_ = std::move(*ws);
+    connected_before_ = true;
     reconnect_failures_ = 0;
     return;
   }

@@ -58,7 +58,8 @@ class EventStream {
   Endpoints endpoints_;
   std::string client_id_;
   std::unique_ptr<http::WebSocketClient> ws_;
-  int64_t last_seq_ = 0;
+  int64_t last_seq_ = 0;  // the highest sequence number seen (hello's, then events')
+  bool connected_before_ = false;
   int reconnect_failures_ = 0;
 };
 

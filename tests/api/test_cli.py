@@ -85,6 +85,7 @@ class DroppingProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
     def _pump_down(self, src, dst, cut_after_hello):
         seen = b""
@@ -104,6 +105,7 @@ class DroppingProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
     def close(self):
         self.listener.close()
@@ -199,8 +201,10 @@ class CliTest(unittest.TestCase):
 
     def test_series_job_shows_progress_then_one_result_and_is_listed(self):
         client = self.provision()
+        out = os.path.join(self.tmp, "series-outputs")
         done = self.run_cli("process", "window_level", "--study", self.study, "--series",
-                            self.series, "--scope", "series", "--client-id", client, "--json")
+                            self.series, "--scope", "series", "--client-id", client, "--json",
+                            "--output", out)
         self.assertEqual(done.returncode, 0, done.stderr)
         result = json.loads(done.stdout)
         self.assertEqual(result["status"], "succeeded")
@@ -209,6 +213,12 @@ class CliTest(unittest.TestCase):
         total = len(self.images)
         self.assertTrue(all(int(t) == total for _, t in progress), progress)
         self.assertEqual([int(d) for d, _ in progress], sorted(int(d) for d, _ in progress))
+        # Outputs keep their place under the job ("1/image.png"), the manifest beside them.
+        with open(os.path.join(out, "manifest.json")) as f:
+            self.assertEqual(len(json.load(f)["images"]), total)
+        for name, url in result["outputs"].items():
+            local = url.split("/results/" + result["job_id"] + "/", 1)[1]
+            self.assertTrue(os.path.isfile(os.path.join(out, local)), (name, local))
 
         listed = self.run_cli("jobs", "--client-id", client)
         self.assertEqual(listed.returncode, 0, listed.stderr)
