@@ -99,8 +99,10 @@ int RunJobs(const Config& config, const std::map<std::string, std::string>& env,
     const json::object& job = v.as_object();
     std::string progress;
     if (const json::value* p = job.if_contains("progress"); p && p->is_object()) {
-      progress = std::to_string(Int(p->as_object(), "done")) + "/" +
-                 std::to_string(Int(p->as_object(), "total"));
+      if (Int(p->as_object(), "total") > 0) {
+        progress = std::to_string(Int(p->as_object(), "done")) + "/" +
+                   std::to_string(Int(p->as_object(), "total"));
+      }
     }
     std::string duration;
     if (const json::value* d = job.if_contains("duration_ms"); d && d->is_number()) {
@@ -109,7 +111,8 @@ int RunJobs(const Config& config, const std::map<std::string, std::string>& env,
       duration = buf;
     }
     rows.push_back({Text(job, "job_id"), Text(job, "algorithm"), Text(job, "scope"),
-                    Text(job, "status"), progress, duration});
+                    Text(job, "status"), progress.empty() ? "-" : progress,
+                    duration.empty() ? "-" : duration});
   }
   PrintTable({"JOB", "ALGORITHM", "SCOPE", "STATUS", "PROGRESS", "DURATION"}, rows);
   return kExitOk;
