@@ -1,6 +1,7 @@
 // The subcommands of the imgpipe binary. Each returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,5 +19,12 @@ int RunEnv(const Config& config, bool powershell);
 
 // The base URL clients use for a listen address ("0.0.0.0:80" -> "http://127.0.0.1:80").
 std::string PublicBaseUrl(const std::string& host, int port);
+// Splits a listen address "HOST:PORT" ("[::1]:80" gives "::1"); InvalidArgument when malformed.
+core::Status ParseListen(const std::string& listen, std::string* host, uint16_t* port);
+
+// The command-line client: `command` is provision, process, jobs or queues; `args` the words
+// after it. Endpoints come from API_BASE / WS_ENDPOINT in `env`, else from `config`.
+int RunClient(const std::string& command, const Config& config,
+              const std::map<std::string, std::string>& env, const std::vector<std::string>& args);
 
 }  // namespace imgpipe::app

@@ -18,7 +18,7 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: imgpipe COMMAND [options]
+constexpr const char* kUsage = R"usage(usage: imgpipe COMMAND [options]
 
 commands:
   serve    [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [--database-url URL]
@@ -36,8 +36,26 @@ commands:
   env      [--powershell]     print the deployment outputs as environment variables
   version                     print the version
 
+the command-line client (talks to a running server at API_BASE / WS_ENDPOINT, default: what
+`imgpipe env` prints; so `eval "$(imgpipe env)"` works):
+  provision [--json]          provision a client id and print it
+  process  ALGORITHM --study S [--series SE] [--image I] [--scope image|series|study]
+           [--param NAME=VALUE ...] [--client-id C] [--json] [--output DIR]
+           [--timeout SECONDS] [--idempotency-key K]
+                              submit a job, wait for its result on the WebSocket (polling when
+                              there is none) and print it; --output downloads its outputs.
+                              The client id: --client-id, else $IMGPIPE_CLIENT_ID, else a new one
+  jobs     [--client-id C] [--status S] [--limit N] [--json]   that client's jobs
+  queues   [--json]           the queues: depth, in flight, oldest message, dead letters
+  exit codes: 0 success, 1 the job failed or was cancelled, 2 usage error, 3 the server refused
+  the request (4xx), 4 cannot reach the server, timeout or server error (5xx)
+
 Settings come from imgpipe.toml (or --config), then IMGPIPE_* variables, then flags.
-)";
+)usage";
+
+bool IsClientCommand(const std::string& command) {
+  return command == "provision" || command == "process" || command == "jobs" || command == "queues";
+}
 
 const std::set<std::string> kBooleanFlags = {"demo", "log-json", "powershell"};
 
@@ -86,6 +104,23 @@ int main(int argc, char** argv) {
   // preview throughput). Keep up to 64 MB of freed memory per arena instead.
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  if (argc >= 2 && IsClientCommand(argv[1])) {
+    // The client parses its own flags (repeatable --param, boolean --json); settings such as the
+    // default listen address come from imgpipe.toml and IMGPIPE_* variables only.
+    std::vector<std::string> args(argv + 2, argv + argc);
+    for (const std::string& a : args) {
+      if (a == "--help" || a == "-h") {
+        std::printf("%s", kUsage);
+        return 0;
+      }
+    }
+    auto config = app::LoadConfig({}, app::ProcessEnvironment());
+    if (!config.ok()) {
+      std::fprintf(stderr, "imgpipe: %s\n", config.status().message().c_str());
+      return 2;
+    }
+    return app::RunClient(argv[1], *config, app::ProcessEnvironment(), args);
+  }
   CommandLine cl;
   std::string error;
   if (!Parse(argc, argv, &cl, &error)) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/outputs.h"
 #include "app/stores.h"
 #include "core/status.h"
 #include "http/http.h"
@@ -24,12 +25,14 @@ core::Result<Roles> ParseRoles(const std::string& text);
 // Every route and WebSocket endpoint a process with `roles` serves on `stores` (not the web
 // frontend, which is the router's fallback): the PACS API, DICOMweb and the processing API for
 // api, /ws for push, and for every role /healthz, /readyz, /version and /openapi.json.
-// /metrics for every role. `remote_events` (push on PostgreSQL, else null) is checked by
+// /metrics for every role; GET /api/info (api) builds its URLs from `listen_base` when a request
+// has no usable Host header. `remote_events` (push on PostgreSQL, else null) is checked by
 // /readyz, which also reports algorithm queues holding `max_queue_depth` messages or more (0:
 // no limit). The references must outlive the router; the returned handles (the /metrics
 // collectors) must be destroyed before `stores`.
 [[nodiscard]] std::vector<metrics::CollectorHandle> RegisterServeRoutes(
     http::Router& router, const Roles& roles, Stores& stores,
-    const push::RemoteEvents* remote_events, int64_t max_queue_depth);
+    const push::RemoteEvents* remote_events, const ListenBase& listen_base,
+    int64_t max_queue_depth);
 
 }  // namespace imgpipe::app

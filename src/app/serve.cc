@@ -13,6 +13,7 @@
 #include "app/commands.h"
 #include "app/metrics_route.h"
 #include "app/openapi.h"
+#include "app/outputs.h"
 #include "app/routes.h"
 #include "app/stores.h"
 #include "core/ids.h"
@@ -29,26 +30,6 @@
 
 namespace imgpipe::app {
 namespace {
-
-core::Status ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return core::Status::InvalidArgument("listen must be HOST:PORT, not \"" + listen + "\"");
-  }
-  *host = listen.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  int p = 0;
-  std::string digits = listen.substr(colon + 1);
-  if (digits.empty() || digits.size() > 5 ||
-      digits.find_first_not_of("0123456789") != std::string::npos ||
-      (p = std::stoi(digits)) > 65535) {
-    return core::Status::InvalidArgument("listen port must be 0..65535, not \"" + digits + "\"");
-  }
-  *port = static_cast<uint16_t>(p);
-  return core::Status::Ok();
-}
 
 int LoadDemoIfEmpty(pacs::Pacs& pacs) {
   auto count = pacs.CountInstances();
@@ -215,6 +196,7 @@ std::vector<std::string> SplitNames(const std::string& text) {
 std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, const Roles& roles,
                                                           Stores& stores,
                                                           const push::RemoteEvents* remote_events,
+                                                          const ListenBase& listen_base,
                                                           int64_t max_queue_depth) {
   if (roles.api) {
     pacs::RegisterRoutes(router, *stores.pacs);
@@ -222,6 +204,7 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
     push::RegisterRoutes(router, *stores.events, [&stores](std::string_view client_id) {
       return stores.jobs->ClientExists(client_id);
     });
+    RegisterInfoRoute(router, *stores.registry, listen_base, IMGPIPE_VERSION);
   }
   if (roles.push) {
     push::RegisterWebSocket(
@@ -232,6 +215,26 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
                       ReadinessChecks(roles, stores, remote_events, max_queue_depth));
   AddOpenApiRoute(router);
   return AddMetricsRoute(router, *stores.queues, roles.push ? stores.hub.get() : nullptr);
+}
+
+core::Status ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return core::Status::InvalidArgument("listen must be HOST:PORT, not \"" + listen + "\"");
+  }
+  *host = listen.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  int p = 0;
+  std::string digits = listen.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos ||
+      (p = std::stoi(digits)) > 65535) {
+    return core::Status::InvalidArgument("listen port must be 0..65535, not \"" + digits + "\"");
+  }
+  *port = static_cast<uint16_t>(p);
+  return core::Status::Ok();
 }
 
 std::string PublicBaseUrl(const std::string& host, int port) {
@@ -262,6 +265,7 @@ int RunServe(const Config& config) {
   }
   if (config.demo && LoadDemoIfEmpty(*stores->pacs) != 0) return 1;
 
+  ListenBase listen_base;  // set once listening; outlives the router
   auto router = std::make_shared<http::Router>();
   if (roles->api && !config.web_root.empty()) {
     // The web frontend at "/", on the APIs' port: only where no route answers (static_files.h).
@@ -321,21 +325,20 @@ int RunServe(const Config& config) {
     }
     consumer = std::move(*started);
   }
-  std::vector<metrics::CollectorHandle> collectors =
-      RegisterServeRoutes(*router, *roles, *stores, remote_events.get(), config.queue_max_depth);
+  std::vector<metrics::CollectorHandle> collectors = RegisterServeRoutes(
+      *router, *roles, *stores, remote_events.get(), listen_base, config.queue_max_depth);
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());
     return 1;
   }
   std::string base = PublicBaseUrl((*server)->host(), (*server)->port());
+  listen_base.Set(base);
   // Scripts wait for this line; it must be first on stdout and flushed at once.
   std::printf("listening on %s\n", base.c_str());
-  std::printf("PACS_API_BASE=%s/pacs\n", base.c_str());
-  std::printf("API_BASE=%s/api\n", base.c_str());
-  std::string ws_base = "ws" + base.substr(4);  // http://... -> ws://...
-  std::printf("WS_ENDPOINT=%s/ws\n", ws_base.c_str());
-  std::printf("DICOMWEB_BASE=%s/dicomweb\n", base.c_str());
+  for (const auto& [name, value] : OutputVariables(ComputeOutputs(base, *stores->registry))) {
+    std::printf("%s=%s\n", name.c_str(), value.c_str());
+  }
   std::fflush(stdout);
   spdlog::info("imgpipe {} serving on {} (data: {}, store: {}, {})", IMGPIPE_VERSION, base,
                config.data_dir, stores->db->Describe(), stores->blobs->Describe());
@@ -353,18 +356,21 @@ int RunEnv(const Config& config, bool powershell) {
     std::fprintf(stderr, "imgpipe: %s\n", st.message().c_str());
     return 2;
   }
-  std::string base = PublicBaseUrl(host, port);
-  const std::pair<const char*, std::string> vars[] = {
-      {"API_BASE", base + "/api"},
-      {"PACS_API_BASE", base + "/pacs"},
-      {"WS_ENDPOINT", "ws" + base.substr(4) + "/ws"},
-      {"DICOMWEB_BASE", base + "/dicomweb"},
-  };
-  for (const auto& [name, value] : vars) {
+  // The algorithms `serve` would register with this configuration.
+  auto registry = algorithms::Registry::WithBuiltIns();
+  if (!config.external_algorithms_dir.empty()) {
+    if (auto st = algorithms::LoadExternalAlgorithms(config.external_algorithms_dir, *registry);
+        !st.ok()) {
+      std::fprintf(stderr, "imgpipe: algorithms.external_dir: %s\n", st.message().c_str());
+      return 1;
+    }
+  }
+  for (const auto& [name, value] :
+       OutputVariables(ComputeOutputs(PublicBaseUrl(host, port), *registry))) {
     if (powershell) {
-      std::printf("$Env:%s=\"%s\"\n", name, value.c_str());
+      std::printf("$Env:%s = \"%s\"\n", name.c_str(), value.c_str());
     } else {
-      std::printf("export %s=%s\n", name, value.c_str());
+      std::printf("export %s=%s\n", name.c_str(), value.c_str());
     }
   }
   return 0;

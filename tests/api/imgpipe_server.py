@@ -51,9 +51,14 @@ class ImgpipeServer(HttpEndpoint):
         self.host, port = self.base[len("http://"):].split(":")
         self.port = int(port)
         self.stderr_lines = []
+        self.stdout_lines = [line]  # every stdout line, "listening on ..." first
         self._drain = threading.Thread(target=self._read_stderr, daemon=True)
         self._drain.start()
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
 
     def _read_stderr(self):
         for line in self.proc.stderr:

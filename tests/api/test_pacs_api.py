@@ -432,7 +432,7 @@ class ProcessTest(unittest.TestCase):
         self.assertIn("export WS_ENDPOINT=ws://127.0.0.1:9999/ws", out.stdout)
         out = subprocess.run([BIN, "env", "--listen", "127.0.0.1:9999", "--powershell"],
                              capture_output=True, text=True, timeout=30)
-        self.assertIn('$Env:WS_ENDPOINT="ws://127.0.0.1:9999/ws"', out.stdout)
+        self.assertIn('$Env:WS_ENDPOINT = "ws://127.0.0.1:9999/ws"', out.stdout)
         out = subprocess.run([BIN, "version"], capture_output=True, text=True, timeout=30)
         self.assertTrue(out.stdout.startswith("imgpipe "))
         out = subprocess.run([BIN, "serve", "--no-such-flag", "1"], capture_output=True,
