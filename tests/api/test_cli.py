@@ -80,7 +80,11 @@ class DroppingProxy:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
+        self._close_both(src, dst)
+
+    @staticmethod
+    def _close_both(*sockets):
+        for s in sockets:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -100,12 +104,7 @@ class DroppingProxy:
                     break
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        self._close_both(src, dst)
 
     def close(self):
         self.listener.close()
