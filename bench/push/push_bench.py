@@ -118,7 +118,12 @@ def peer():
 
 def imgpipe():
     data = tempfile.mkdtemp(prefix="imgpipe-push-bench-")
-    env = dict(os.environ, IMGPIPE_QUEUE_MAX_DEPTH="0")
+    # The load generator is one address and few clients, faster than any user: no limits.
+    env = dict(os.environ, IMGPIPE_QUEUE_MAX_DEPTH="0", IMGPIPE_LIMITS_SUBMITS_PER_S_PER_CLIENT="0",
+               IMGPIPE_LIMITS_SUBMITS_PER_S_PER_ADDRESS="0",
+               IMGPIPE_LIMITS_CONNECTS_PER_S_PER_ADDRESS="0",
+               IMGPIPE_LIMITS_MAX_ACTIVE_JOBS_PER_CLIENT="0",
+               IMGPIPE_LIMITS_MAX_CONNECTIONS_PER_CLIENT="0")
     proc = subprocess.Popen(
         [os.path.join(BUILD, "src/app/imgpipe"), "serve", "--demo", "--roles", "api,push",
          "--listen", "127.0.0.1:0", "--data-dir", data, "--log-level", "warn"],

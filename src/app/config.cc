@@ -160,6 +160,27 @@ const std::map<std::string, Setter>& Setters() {
        Bounded("push.max_message_kb", &Config::push_max_message_kb, 1, 16384)},
       {"push.max_queued", Bounded("push.max_queued", &Config::push_max_queued, 1, 1'000'000)},
       {"push.retention_h", Bounded("push.retention_h", &Config::push_retention_h, 1, 24 * 365)},
+      {"limits.submits_per_s_per_client",
+       Bounded("limits.submits_per_s_per_client", &Config::limits_submits_per_s_per_client, 0,
+               1'000'000)},
+      {"limits.submits_per_s_per_address",
+       Bounded("limits.submits_per_s_per_address", &Config::limits_submits_per_s_per_address, 0,
+               1'000'000)},
+      {"limits.connects_per_s_per_address",
+       Bounded("limits.connects_per_s_per_address", &Config::limits_connects_per_s_per_address, 0,
+               1'000'000)},
+      {"limits.burst_s", Bounded("limits.burst_s", &Config::limits_burst_s, 1, 3600)},
+      {"limits.max_active_jobs_per_client",
+       Bounded("limits.max_active_jobs_per_client", &Config::limits_max_active_jobs_per_client, 0,
+               1'000'000'000)},
+      {"limits.max_connections_per_client",
+       Bounded("limits.max_connections_per_client", &Config::limits_max_connections_per_client, 0,
+               1'000'000)},
+      {"limits.trusted_proxies",
+       [](Config& c, const std::string& v) {
+         c.limits_trusted_proxies = v;
+         return Status::Ok();
+       }},
       {"admin_key",
        [](Config& c, const std::string& v) {
          c.admin_key = v;

@@ -47,6 +47,18 @@ struct Config {
   int push_max_message_kb = 64;
   int push_max_queued = 1024;
   int push_retention_h = 24;
+  // Limits (docs/configuration.md "Limits"; 0 turns one off): submissions per second per client
+  // and per client address, new connections (provisions and WebSockets) per second per address,
+  // each allowing bursts of limits_burst_s seconds' worth; jobs queued or running per client;
+  // WebSocket connections open at once per client. Behind a proxy on one of
+  // limits_trusted_proxies (comma-separated IPs), the address is the X-Forwarded-For it adds.
+  int limits_submits_per_s_per_client = 20;
+  int limits_submits_per_s_per_address = 100;
+  int limits_connects_per_s_per_address = 20;
+  int limits_burst_s = 5;
+  int64_t limits_max_active_jobs_per_client = 1000;
+  int limits_max_connections_per_client = 32;
+  std::string limits_trusted_proxies = "127.0.0.1,::1";
   std::string admin_key;
   // The web frontend's build (index.html, assets/), served at "/" by the api role. LoadConfig's
   // default is the source tree's web/dist (compiled in), so it works from any working directory;

@@ -27,12 +27,12 @@ core::Result<Roles> ParseRoles(const std::string& text);
 // api, /ws for push, and for every role /healthz, /readyz, /version and /openapi.json.
 // /metrics for every role; GET /api/info (api) builds its URLs from `listen_base` when a request
 // has no usable Host header. `remote_events` (push on PostgreSQL, else null) is checked by
-// /readyz, which also reports algorithm queues holding `max_queue_depth` messages or more (0:
-// no limit). The references must outlive the router; the returned handles (the /metrics
-// collectors) must be destroyed before `stores`.
+// /readyz, which also reports algorithm queues holding config.queue_max_depth messages or more.
+// The config's limits.* apply to submissions, provisions and WebSocket connections. The references
+// must outlive the router; the returned handles (the /metrics collectors) must be destroyed before
+// `stores`.
 [[nodiscard]] std::vector<metrics::CollectorHandle> RegisterServeRoutes(
     http::Router& router, const Roles& roles, Stores& stores,
-    const push::RemoteEvents* remote_events, const ListenBase& listen_base,
-    int64_t max_queue_depth);
+    const push::RemoteEvents* remote_events, const ListenBase& listen_base, const Config& config);
 
 }  // namespace imgpipe::app

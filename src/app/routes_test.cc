@@ -57,7 +57,7 @@ class ServeRoutesTest : public ::testing::Test {
     if (!stores.ok() || !roles.ok()) return {};
     http::Router router;
     ListenBase listen_base;
-    auto collectors = RegisterServeRoutes(router, *roles, *stores, nullptr, listen_base, 0);
+    auto collectors = RegisterServeRoutes(router, *roles, *stores, nullptr, listen_base, config);
     std::set<Operation> out;
     for (const auto& [method, pattern] : router.Routes()) {
       EXPECT_TRUE(out.emplace(Lower(method), OpenApiPath(pattern)).second)

@@ -17,6 +17,7 @@
 #include "app/routes.h"
 #include "app/stores.h"
 #include "core/ids.h"
+#include "core/strings.h"
 #include "dicom/dicom.h"
 #include "http/http.h"
 #include "http/static_files.h"
@@ -197,22 +198,44 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
                                                           Stores& stores,
                                                           const push::RemoteEvents* remote_events,
                                                           const ListenBase& listen_base,
-                                                          int64_t max_queue_depth) {
+                                                          const Config& config) {
+  std::vector<std::string> trusted_proxies;
+  for (const std::string& ip : SplitNames(config.limits_trusted_proxies)) {
+    if (std::string_view trimmed = core::TrimSpace(ip); !trimmed.empty()) {
+      trusted_proxies.emplace_back(trimmed);
+    }
+  }
+  // A rate per second, with bursts of limits_burst_s seconds' worth.
+  auto rate = [&config](int per_s) {
+    return core::RateLimiter::Options{
+        .rate_per_s = static_cast<double>(per_s),
+        .burst = std::max(1.0, static_cast<double>(per_s) * config.limits_burst_s)};
+  };
   if (roles.api) {
     pacs::RegisterRoutes(router, *stores.pacs);
-    jobs::RegisterRoutes(router, *stores.jobs, *stores.queues, *stores.blobs, *stores.registry);
+    jobs::RoutesOptions job_routes;
+    job_routes.submits_per_client = rate(config.limits_submits_per_s_per_client);
+    job_routes.submits_per_address = rate(config.limits_submits_per_s_per_address);
+    job_routes.provisions_per_address = rate(config.limits_connects_per_s_per_address);
+    job_routes.trusted_proxies = trusted_proxies;
+    jobs::RegisterRoutes(router, *stores.jobs, *stores.queues, *stores.blobs, *stores.registry,
+                         job_routes);
     push::RegisterRoutes(router, *stores.events, [&stores](std::string_view client_id) {
       return stores.jobs->ClientExists(client_id);
     });
     RegisterInfoRoute(router, *stores.registry, listen_base, IMGPIPE_VERSION);
   }
   if (roles.push) {
+    push::WebSocketOptions ws;
+    ws.connects_per_address = rate(config.limits_connects_per_s_per_address);
+    ws.max_connections_per_client = static_cast<size_t>(config.limits_max_connections_per_client);
+    ws.trusted_proxies = trusted_proxies;
     push::RegisterWebSocket(
         router, *stores.events, *stores.hub,
-        [&stores](std::string_view client_id) { return stores.jobs->ClientExists(client_id); });
+        [&stores](std::string_view client_id) { return stores.jobs->ClientExists(client_id); }, ws);
   }
   AddOperationsRoutes(router, roles,
-                      ReadinessChecks(roles, stores, remote_events, max_queue_depth));
+                      ReadinessChecks(roles, stores, remote_events, config.queue_max_depth));
   AddOpenApiRoute(router);
   return AddMetricsRoute(router, *stores.queues, roles.push ? stores.hub.get() : nullptr);
 }
@@ -325,8 +348,8 @@ int RunServe(const Config& config) {
     }
     consumer = std::move(*started);
   }
-  std::vector<metrics::CollectorHandle> collectors = RegisterServeRoutes(
-      *router, *roles, *stores, remote_events.get(), listen_base, config.queue_max_depth);
+  std::vector<metrics::CollectorHandle> collectors =
+      RegisterServeRoutes(*router, *roles, *stores, remote_events.get(), listen_base, config);
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());

@@ -60,6 +60,7 @@ core::Result<Stores> OpenStores(const Config& config) {
   IMGPIPE_ASSIGN_OR_RETURN(s.queues, queue::NewSqlQueueService(*s.db));
   jobs::JobServiceOptions job_options;
   job_options.max_queue_depth = config.queue_max_depth;
+  job_options.max_active_jobs_per_client = config.limits_max_active_jobs_per_client;
   job_options.queue_options.visibility_timeout =
       std::chrono::seconds(config.queue_visibility_timeout_s);
   job_options.queue_options.max_receive_count = config.queue_max_receive_count;

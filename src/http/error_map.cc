@@ -1,4 +1,5 @@
 // The ONE map from core::StatusCode to HTTP statuses, and the JSON error body.
+#include <algorithm>
 #include <string>
 
 #include "core/log.h"
@@ -55,6 +56,13 @@ Response ErrorResponse(const core::Status& status) {
       status.code() == core::StatusCode::kUnavailable) {
     response.SetHeader("Retry-After", "1");
   }
+  return response;
+}
+
+Response TooManyRequests(std::string message, std::chrono::milliseconds retry_after) {
+  Response response = ErrorResponse(core::Status::ResourceExhausted(std::move(message)));
+  const int64_t seconds = std::max<int64_t>(1, (retry_after.count() + 999) / 1000);
+  response.SetHeader("Retry-After", std::to_string(seconds));
   return response;
 }
 

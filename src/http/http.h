@@ -61,6 +61,14 @@ struct Response {
 int HttpStatusFor(core::StatusCode code);
 // {"error":{"code":"not_found","message":"..."}} with the mapped status.
 Response ErrorResponse(const core::Status& status);
+// 429 with the error body of Status::ResourceExhausted(message) and Retry-After in whole seconds
+// (at least 1), for rate limits that know when the client may come back.
+Response TooManyRequests(std::string message, std::chrono::milliseconds retry_after);
+
+// The address (IP, no port) of the client that sent `request`: the peer's, or, when the peer is
+// one of `trusted_proxies` (exact IP texts, e.g. "127.0.0.1" for an nginx on the same host), the
+// last X-Forwarded-For entry: the one that proxy added, which the client cannot forge.
+std::string ClientAddress(const Request& request, const std::vector<std::string>& trusted_proxies);
 
 using Handler = std::function<Response(Request&)>;
 

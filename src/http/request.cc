@@ -1,4 +1,5 @@
 // Request/Response accessors and percent-decoding.
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <string>
@@ -106,6 +107,27 @@ std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space)
     }
   }
   return out;
+}
+
+std::string ClientAddress(const Request& request, const std::vector<std::string>& trusted_proxies) {
+  // remote is "ip:port" or "[v6]:port".
+  std::string_view peer = request.remote;
+  if (size_t colon = peer.rfind(':'); colon != std::string_view::npos) peer = peer.substr(0, colon);
+  if (peer.size() >= 2 && peer.front() == '[' && peer.back() == ']') {
+    peer = peer.substr(1, peer.size() - 2);
+  }
+  if (std::find(trusted_proxies.begin(), trusted_proxies.end(), peer) == trusted_proxies.end()) {
+    return std::string(peer);
+  }
+  auto forwarded = request.Header("x-forwarded-for");
+  if (!forwarded) return std::string(peer);
+  std::string_view last = *forwarded;
+  if (size_t comma = last.rfind(','); comma != std::string_view::npos) {
+    last = last.substr(comma + 1);
+  }
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  return last.empty() ? std::string(peer) : std::string(last);
 }
 
 }  // namespace imgpipe::http

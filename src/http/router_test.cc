@@ -189,6 +189,31 @@ TEST(RequestTest, Accessors) {
   EXPECT_EQ(Response::NoContent().status, 204);
 }
 
+TEST(RequestTest, ClientAddressTrustsOnlyConfiguredProxies) {
+  Request r;
+  r.remote = "10.1.2.3:5555";
+  r.headers.emplace_back("x-forwarded-for", "6.6.6.6");
+  const std::vector<std::string> trusted = {"127.0.0.1", "::1"};
+  EXPECT_EQ(ClientAddress(r, trusted), "10.1.2.3");  // not a proxy: its header is ignored
+  r.remote = "127.0.0.1:40000";
+  EXPECT_EQ(ClientAddress(r, trusted), "6.6.6.6");
+  r.headers[0].second = "1.1.1.1, 2.2.2.2 ,  3.3.3.3 ";  // the proxy appends the peer it saw
+  EXPECT_EQ(ClientAddress(r, trusted), "3.3.3.3");
+  r.remote = "[::1]:40000";
+  EXPECT_EQ(ClientAddress(r, trusted), "3.3.3.3");
+  EXPECT_EQ(ClientAddress(r, {}), "::1");
+  r.headers.clear();
+  EXPECT_EQ(ClientAddress(r, trusted), "::1");  // a trusted peer without the header is itself
+}
+
+TEST(ErrorMapTest, TooManyRequestsRoundsRetryAfterUp) {
+  Response r = TooManyRequests("slow down", std::chrono::milliseconds(1001));
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.Header("Retry-After"), "2");
+  EXPECT_NE(r.body.find(R"("code":"resource_exhausted","message":"slow down")"), std::string::npos);
+  EXPECT_EQ(TooManyRequests("x", std::chrono::milliseconds(3)).Header("Retry-After"), "1");
+}
+
 TEST(RouterRoutesTest, ListsRoutesAndWebSocketsAsAdded) {
   Router router;
   router.Add("GET", "/a/{id}", Reply("a"));

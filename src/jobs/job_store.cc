@@ -130,6 +130,15 @@ Result<std::optional<JobRecord>> FindJob(db::Transaction& tx, std::string_view j
   return QueryOne(tx, SelectJobs("job_id = ?"), params);
 }
 
+Result<int64_t> CountActiveJobs(db::Transaction& tx, std::string_view client_id, int64_t cap) {
+  Value params[] = {std::string(client_id), std::string(kStatusQueued), std::string(kStatusRunning),
+                    cap};
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT COUNT(*) FROM (SELECT 1 FROM jobs_jobs WHERE"
+                                               " client_id = ? AND status IN (?, ?) LIMIT ?) a",
+                                               params));
+  return rows.empty() ? int64_t{0} : rows[0].Int(0);
+}
+
 Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
                                               int limit, std::string_view status) {
   std::vector<Value> params;

@@ -212,6 +212,16 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
   }
 
   IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, Validate(request));
+  if (const int64_t cap = options_.max_active_jobs_per_client; cap > 0) {
+    IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+    IMGPIPE_ASSIGN_OR_RETURN(int64_t active,
+                             internal::CountActiveJobs(*tx, request.client_id, cap));
+    if (active >= cap) {
+      return Status::ResourceExhausted("this client has " + std::to_string(active) +
+                                       " jobs queued or running (limit " + std::to_string(cap) +
+                                       "); wait for some to finish");
+    }
+  }
   const std::string queue_name = QueueName(job.algorithm);
   if (options_.max_queue_depth > 0) {
     IMGPIPE_ASSIGN_OR_RETURN(queue::QueueStats stats, queues_.Stats(queue_name));

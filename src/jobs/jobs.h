@@ -117,6 +117,9 @@ struct JobServiceOptions {
   // A submit is refused with ResourceExhausted when the algorithm's queue already holds this many
   // visible messages. 0 disables the check.
   int64_t max_queue_depth = 10'000;
+  // A submit is refused with ResourceExhausted when the client already has this many jobs queued
+  // or running (one client must not fill the queues for everyone). 0 disables the check.
+  int64_t max_active_jobs_per_client = 0;
   // Options of every "algo.*" queue (EnsureQueue on creation).
   queue::QueueOptions queue_options;
   // Clock (Unix ms), for tests. Default: the system clock.

@@ -3,6 +3,7 @@
 #include "jobs/routes.h"
 
 #include <boost/json.hpp>
+#include <memory>
 
 #include "jobs/worker_internal.h"
 
@@ -79,7 +80,19 @@ Result<std::string> StringField(const json::object& body, std::string_view name)
   return std::string(v->as_string());
 }
 
-Result<Response> Process(Request& request, JobService& jobs, const RoutesOptions& options) {
+// The rate limiters of one RegisterRoutes call, shared by its handlers.
+struct Limits {
+  explicit Limits(const RoutesOptions& o)
+      : submits_per_client(o.submits_per_client),
+        submits_per_address(o.submits_per_address),
+        provisions_per_address(o.provisions_per_address),
+        trusted_proxies(o.trusted_proxies) {}
+  core::RateLimiter submits_per_client, submits_per_address, provisions_per_address;
+  const std::vector<std::string> trusted_proxies;
+};
+
+Result<Response> Process(Request& request, JobService& jobs, const RoutesOptions& options,
+                         Limits& limits) {
   IMGPIPE_ASSIGN_OR_RETURN(json::object body, ParseJsonObject(request, options));
   for (const auto& [key, value] : body) {
     static constexpr std::string_view kKnown[] = {"study_id", "series_id", "image_id",
@@ -100,6 +113,11 @@ Result<Response> Process(Request& request, JobService& jobs, const RoutesOptions
     if (auto header = request.Header("x-client-id")) r.client_id = *header;
   }
   if (r.client_id.empty()) return Status::Unauthenticated("client_id is required");
+  // Keyed by the id as sent: an unknown id gets its 401 from Submit once within the limit (the
+  // limiter's memory is bounded whatever ids arrive).
+  if (auto wait = limits.submits_per_client.Take(r.client_id); wait.count() > 0) {
+    return http::TooManyRequests("too many submissions for this client", wait);
+  }
   if (const json::value* params = body.if_contains("params")) r.params = *params;
   if (auto key = request.Header("idempotency-key")) r.idempotency_key = std::string(*key);
   IMGPIPE_ASSIGN_OR_RETURN(SubmitResult submitted, jobs.Submit(r));
@@ -214,10 +232,16 @@ json::object JobJson(const JobRecord& job) {
 void RegisterRoutes(http::Router& router, JobService& jobs, queue::QueueService& queues,
                     blob::BlobStore& blobs, const algorithms::Registry& registry,
                     const RoutesOptions& options) {
-  router.Add("POST", "/api/provision", Bind([&jobs](Request&) -> Result<Response> {
-               IMGPIPE_ASSIGN_OR_RETURN(std::string client, jobs.Provision());
-               return JsonOf(201, json::object{{"client_id", client}});
-             }));
+  auto limits = std::make_shared<Limits>(options);
+  router.Add("POST", "/api/provision", [&jobs, limits](Request& r) -> Response {
+    std::string address = http::ClientAddress(r, limits->trusted_proxies);
+    if (auto wait = limits->provisions_per_address.Take(address); wait.count() > 0) {
+      return http::TooManyRequests("too many clients provisioned from " + address, wait);
+    }
+    Result<std::string> client = jobs.Provision();
+    if (!client.ok()) return http::ErrorResponse(client.status());
+    return JsonOf(201, json::object{{"client_id", *client}});
+  });
   router.Add("GET", "/api/algorithms", Bind([&registry](Request&) -> Result<Response> {
                json::array out;
                for (const algorithms::Algorithm* a : registry.List()) {
@@ -228,8 +252,14 @@ void RegisterRoutes(http::Router& router, JobService& jobs, queue::QueueService&
                }
                return JsonOf(200, json::object{{"algorithms", std::move(out)}});
              }));
-  router.Add("POST", "/api/process/{algorithm}",
-             Bind([&jobs, options](Request& r) { return Process(r, jobs, options); }));
+  router.Add("POST", "/api/process/{algorithm}", [&jobs, options, limits](Request& r) -> Response {
+    std::string address = http::ClientAddress(r, limits->trusted_proxies);
+    if (auto wait = limits->submits_per_address.Take(address); wait.count() > 0) {
+      return http::TooManyRequests("too many submissions from " + address, wait);
+    }
+    Result<Response> response = Process(r, jobs, options, *limits);
+    return response.ok() ? std::move(*response) : http::ErrorResponse(response.status());
+  });
   router.Add("GET", "/api/jobs", Bind([&jobs](Request& r) { return ListJobs(r, jobs); }));
   router.Add("GET", "/api/jobs/{job_id}", Bind([&jobs](Request& r) -> Result<Response> {
                IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, OwnJob(r, jobs));

@@ -8,9 +8,11 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "algorithms/algorithms.h"
 #include "blob/blob_store.h"
+#include "core/rate_limiter.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "queue/queue.h"
@@ -21,6 +23,10 @@ struct RoutesOptions {
   // Largest JSON body POST /api/process accepts (413 past it), and its nesting depth (400).
   size_t max_json_bytes = 64 << 10;
   int max_json_depth = 32;
+  // Rate limits, 429 with Retry-After past them (a rate of 0 turns one off): submissions per
+  // client and per client address (http::ClientAddress), provisions per client address.
+  core::RateLimiter::Options submits_per_client, submits_per_address, provisions_per_address;
+  std::vector<std::string> trusted_proxies;  // see http::ClientAddress
 };
 
 // Registers the /api routes on `router`. Everything passed must outlive the router.

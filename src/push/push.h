@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/rate_limiter.h"
 #include "core/status.h"
 #include "db/database.h"
 #include "http/http.h"
@@ -170,8 +171,17 @@ void RegisterRoutes(http::Router& router, EventStore& store,
 // "error":{"code","message"}} (the connection stays open). Several connections of one client
 // all receive its events. Heartbeats, the incoming size limit (1009) and the slow-client cut-off
 // are the http module's (ServerOptions::ws_*).
+// Limits on opening connections, each answered 429 with Retry-After before any socket opens:
+// new connections per client address (http::ClientAddress; a rate of 0 is no limit) and
+// connections open at once per client (0: no limit).
+struct WebSocketOptions {
+  core::RateLimiter::Options connects_per_address;
+  size_t max_connections_per_client = 0;
+  std::vector<std::string> trusted_proxies;
+};
 void RegisterWebSocket(http::Router& router, EventStore& store, Hub& hub,
-                       std::function<core::Result<bool>(std::string_view)> client_exists);
+                       std::function<core::Result<bool>(std::string_view)> client_exists,
+                       const WebSocketOptions& options = {});
 
 // Push counters, process-wide (exposed on /metrics by the observability issue).
 struct PushCounters {
