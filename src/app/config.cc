@@ -176,6 +176,10 @@ const std::map<std::string, Setter>& Setters() {
       {"limits.max_connections_per_client",
        Bounded("limits.max_connections_per_client", &Config::limits_max_connections_per_client, 0,
                1'000'000)},
+      {"limits.max_json_kb",
+       Bounded("limits.max_json_kb", &Config::limits_max_json_kb, 1, 64 * 1024)},
+      {"limits.max_json_depth",
+       Bounded("limits.max_json_depth", &Config::limits_max_json_depth, 1, 1000)},
       {"limits.trusted_proxies",
        [](Config& c, const std::string& v) {
          c.limits_trusted_proxies = v;

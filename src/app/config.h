@@ -59,6 +59,9 @@ struct Config {
   int64_t limits_max_active_jobs_per_client = 1000;
   int limits_max_connections_per_client = 32;
   std::string limits_trusted_proxies = "127.0.0.1,::1";
+  // JSON request bodies (POST /api/process): largest size (413 past it) and nesting depth (400).
+  int limits_max_json_kb = 64;
+  int limits_max_json_depth = 32;
   std::string admin_key;
   // The web frontend's build (index.html, assets/), served at "/" by the api role. LoadConfig's
   // default is the source tree's web/dist (compiled in), so it works from any working directory;

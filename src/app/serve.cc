@@ -214,6 +214,8 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
   if (roles.api) {
     pacs::RegisterRoutes(router, *stores.pacs);
     jobs::RoutesOptions job_routes;
+    job_routes.max_json_bytes = static_cast<size_t>(config.limits_max_json_kb) << 10;
+    job_routes.max_json_depth = config.limits_max_json_depth;
     job_routes.submits_per_client = rate(config.limits_submits_per_s_per_client);
     job_routes.submits_per_address = rate(config.limits_submits_per_s_per_address);
     job_routes.provisions_per_address = rate(config.limits_connects_per_s_per_address);

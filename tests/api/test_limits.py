@@ -111,6 +111,25 @@ class LimitsTest(unittest.TestCase):
         # A new forged address on every call changes nothing: the peer is the address.
         self.until_limited(submit, "too many submissions from 127.0.0.1", at_least=3)
 
+    def test_json_body_size_and_depth(self):
+        server, api, body = self.start("--roles", "api", max_json_kb=1, max_json_depth=4)
+        client = api.provision()
+
+        def post(payload):
+            status, _, data = server.request("POST", "/api/process/window_level", payload,
+                                             {"Content-Type": "application/json"})
+            return status, json.loads(data)
+
+        status, reply = post(json.dumps(dict(body, client_id=client, params={"width": 400})))
+        self.assertEqual(status, 202, reply)
+        status, reply = post(json.dumps(dict(body, client_id=client, params={"x": "y" * 2000})))
+        self.assertEqual(status, 413, reply)
+        self.assertIn("larger than 1024 bytes", reply["error"]["message"])
+        status, reply = post(json.dumps(dict(body, client_id=client,
+                                             params={"a": {"b": {"c": {"d": 1}}}})))
+        self.assertEqual(status, 400, reply)
+        self.assertIn("not valid JSON", reply["error"]["message"])
+
     def test_jobs_queued_per_client(self):
         # No workers: jobs stay queued.
         server, api, body = self.start("--roles", "api", max_active_jobs_per_client=2)
