@@ -128,6 +128,11 @@ const std::map<std::string, Setter>& Setters() {
          if (c.body_limit_mb == 0) return Status::InvalidArgument("http.body_limit_mb must be > 0");
          return Status::Ok();
        }},
+      {"http.cors_origins",
+       [](Config& c, const std::string& v) {
+         c.http_cors_origins = v;
+         return Status::Ok();
+       }},
       {"render_cache_mb",
        [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.render_cache_mb, ParseUint("render_cache_mb", v));

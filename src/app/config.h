@@ -27,6 +27,9 @@ struct Config {
   int log_retention_days = 1;
   int http_threads = 0;  // 0 = one per core
   uint64_t body_limit_mb = 512;
+  // Origins whose pages may call the API from a browser (CORS), comma-separated; "*" = any;
+  // "" (default) = none but imgpipe's own pages. http.cors_origins / IMGPIPE_HTTP_CORS_ORIGINS.
+  std::string http_cors_origins;
   uint64_t render_cache_mb = 256;  // 0 disables the preview cache
   bool demo = false;               // serve --demo: load demo data into an empty store
   // Workers: the algorithms this process runs (comma-separated names; "" = all), and receiving

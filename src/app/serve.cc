@@ -321,6 +321,11 @@ int RunServe(const Config& config) {
                         ? config.http_threads
                         : static_cast<int>(std::max(4u, 4 * std::thread::hardware_concurrency()));
   options.body_limit = config.body_limit_mb << 20;
+  for (const std::string& origin : SplitNames(config.http_cors_origins)) {
+    if (std::string_view trimmed = core::TrimSpace(origin); !trimmed.empty()) {
+      options.cors_origins.emplace_back(trimmed);
+    }
+  }
   options.ws_ping_interval = std::chrono::seconds(config.push_ping_interval_s);
   options.ws_max_message = static_cast<size_t>(config.push_max_message_kb) << 10;
   options.ws_max_queued = static_cast<size_t>(config.push_max_queued);

@@ -149,6 +149,9 @@ class Router {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
+  // Origins (e.g. "https://viewer.example.org") whose pages may call the API from a browser
+  // (CORS); "*" allows any; empty (the default) allows none but the server's own pages.
+  std::vector<std::string> cors_origins;
   uint16_t port = 8080;                // 0 picks a free port; see Server::port()
   int threads = 0;                     // 0 = std::thread::hardware_concurrency()
   uint64_t body_limit = 512ull << 20;  // bytes; larger bodies get 413 before they are read

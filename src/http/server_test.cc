@@ -189,6 +189,59 @@ TEST_F(ServerTest, ServesRouteWithHeaders) {
   EXPECT_TRUE(core::IsAcceptableRequestId(reply.headers["x-request-id"]));
 }
 
+TEST_F(ServerTest, CorsOnlyForListedOrigins) {
+  ServerOptions options = TestOptions();
+  options.cors_origins = {"https://viewer.example"};
+  StartServer(options);
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  // A preflight from the listed origin: 204 with what the API accepts, not the router's 405.
+  client.Send(
+      "OPTIONS /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://viewer.example\r\n"
+      "Access-Control-Request-Method: POST\r\n"
+      "Access-Control-Request-Headers: content-type\r\n\r\n");
+  Client::Reply preflight = client.Read();
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.headers["access-control-allow-origin"], "https://viewer.example");
+  EXPECT_NE(preflight.headers["access-control-allow-methods"].find("POST"), std::string::npos);
+  EXPECT_NE(preflight.headers["access-control-allow-headers"].find("Content-Type"),
+            std::string::npos);
+  // Its requests carry the origin back, errors included.
+  client.Send(Get("/hello/x", "Origin: https://viewer.example\r\n"));
+  Client::Reply ok = client.Read();
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.headers["access-control-allow-origin"], "https://viewer.example");
+  EXPECT_EQ(ok.headers["vary"], "Origin");
+  EXPECT_NE(ok.headers["access-control-expose-headers"].find("X-Request-Id"), std::string::npos);
+  client.Send(Get("/nope", "Origin: https://viewer.example\r\n"));
+  Client::Reply missing = client.Read();
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.headers["access-control-allow-origin"], "https://viewer.example");
+  // Another origin gets nothing: no preflight answer, no header.
+  client.Send(
+      "OPTIONS /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+      "Access-Control-Request-Method: POST\r\n\r\n");
+  Client::Reply refused = client.Read();
+  EXPECT_EQ(refused.status, 405);
+  EXPECT_EQ(refused.headers.count("access-control-allow-origin"), 0u);
+  client.Send(Get("/hello/x", "Origin: https://evil.example\r\n"));
+  EXPECT_EQ(client.Read().headers.count("access-control-allow-origin"), 0u);
+}
+
+TEST_F(ServerTest, NoCorsByDefault) {
+  StartServer();
+  Client client(server_->port());
+  ASSERT_TRUE(client.connected());
+  client.Send(
+      "OPTIONS /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://viewer.example\r\n"
+      "Access-Control-Request-Method: POST\r\n\r\n");
+  Client::Reply preflight = client.Read();
+  EXPECT_EQ(preflight.status, 405);
+  EXPECT_EQ(preflight.headers.count("access-control-allow-origin"), 0u);
+  client.Send(Get("/hello/x", "Origin: https://viewer.example\r\n"));
+  EXPECT_EQ(client.Read().headers.count("access-control-allow-origin"), 0u);
+}
+
 TEST_F(ServerTest, NotFoundAndMethodNotAllowedAreJson) {
   StartServer();
   Client client(server_->port());

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "http/cors.h"
 #include "http/message.h"
 #include "http/websocket.h"
 #include "metrics/metrics.h"
@@ -282,6 +283,9 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
     if (!built.ok()) {
       response = ErrorResponse(built);
       keep_alive = false;
+    } else if (auto preflight = internal::CorsPreflight(request, hub.options().cors_origins)) {
+      response = std::move(*preflight);
+      request.route = "cors preflight";
     } else {
       core::ScopedRequestId scoped(request_id);
       try {
@@ -291,6 +295,7 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
         response = ErrorResponse(core::Status::Internal("internal error"));
       }
     }
+    if (built.ok()) internal::AddCorsHeaders(request, hub.options().cors_origins, response);
     if (auto connection = response.Header("Connection");
         connection && beast::iequals(*connection, "close")) {
       keep_alive = false;

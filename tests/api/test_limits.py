@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Limits against a live `imgpipe serve` (issue 9, point 2): submissions per client and per
+"""Limits and CORS against a live `imgpipe serve` (issue 9, points 1 and 2): submissions per client and per
 address, provisions and WebSocket connections per address, jobs queued per client, WebSocket
 connections per client; each refused with 429, a clear message and Retry-After, while other
 clients and addresses go on."""
@@ -194,6 +194,28 @@ class LimitsTest(unittest.TestCase):
             for ws in opened:
                 await ws.close()
         asyncio.run(scenario())
+
+
+class CorsTest(unittest.TestCase):
+    """http.cors_origins: browsers on the listed origins may call the API; no one else."""
+
+    def test_listed_origin_only(self):
+        server = ImgpipeServer("--demo", env={
+            "IMGPIPE_HTTP_CORS_ORIGINS": "https://viewer.example, https://other.example"})
+        self.addCleanup(server.cleanup)
+        status, headers, _ = server.request("OPTIONS", "/api/process/window_level", headers={
+            "Origin": "https://other.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, idempotency-key"})
+        self.assertEqual(status, 204)
+        self.assertEqual(headers["access-control-allow-origin"], "https://other.example")
+        self.assertIn("Idempotency-Key", headers["access-control-allow-headers"])
+        status, headers, _ = server.request("GET", "/pacs/studies",
+                                            headers={"Origin": "https://viewer.example"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["access-control-allow-origin"], "https://viewer.example")
+        status, headers, _ = server.request("GET", "/pacs/studies",
+                                            headers={"Origin": "https://evil.example"})
+        self.assertNotIn("access-control-allow-origin", headers)
 
 
 if __name__ == "__main__":
