@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "app/commands.h"
@@ -93,6 +94,28 @@ struct ReadinessCheck {
   bool required = true;
 };
 
+// A check's last answer, reused while younger than `max_age`. Thread-safe.
+class CachedStatus {
+ public:
+  core::Status Get(std::chrono::steady_clock::duration max_age,
+                   const std::function<core::Status()>& compute) {
+    std::lock_guard lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (!valid_ || now - computed_at_ >= max_age) {
+      last_ = compute();
+      computed_at_ = now;
+      valid_ = true;
+    }
+    return last_;
+  }
+
+ private:
+  std::mutex mu_;
+  bool valid_ = false;                                 // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point computed_at_;  // GUARDED_BY(mu_)
+  core::Status last_;                                  // GUARDED_BY(mu_)
+};
+
 // The algorithm queues against the depth at which submissions get 429 (queue.max_depth).
 core::Status QueuesWithinLimits(queue::QueueService& queues, int64_t max_depth) {
   if (max_depth <= 0) return core::Status::Ok();
@@ -132,10 +155,16 @@ std::vector<ReadinessCheck> ReadinessChecks(const Roles& roles, Stores& stores,
   if (roles.api) {
     // Reported, not required: every api process shares the queues, so a full queue would take
     // them all out of a load balancer at once, while reads and other algorithms still work.
-    checks.push_back(
-        {"queues",
-         [&stores, max_queue_depth] { return QueuesWithinLimits(*stores.queues, max_queue_depth); },
-         /*required=*/false});
+    // Counting a queue's messages costs more than a probe every few seconds should: the answer
+    // is reused for 5 s.
+    auto cache = std::make_shared<CachedStatus>();
+    checks.push_back({"queues",
+                      [&stores, max_queue_depth, cache] {
+                        return cache->Get(std::chrono::seconds(5), [&] {
+                          return QueuesWithinLimits(*stores.queues, max_queue_depth);
+                        });
+                      },
+                      /*required=*/false});
   }
   if (remote_events != nullptr) {
     checks.push_back({"notifications", [remote_events] {

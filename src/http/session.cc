@@ -90,14 +90,14 @@ std::string RemoteOf(tcp::socket& socket) {
 }
 
 // HTTP requests by method, route pattern and status, and their latency (request start to the
-// response written).
+// response ready to send).
 struct HttpMetrics {
   metrics::Family<metrics::Counter>& requests = metrics::Global().CounterFamily(
       "imgpipe_http_requests_total", "HTTP requests answered, by method, route and status.",
       {"method", "route", "status"});
   metrics::Family<metrics::Histogram>& duration = metrics::Global().HistogramFamily(
       "imgpipe_http_request_duration_seconds",
-      "Time from a request's start to its response written, by method and route.",
+      "Time from a request's start to its response ready to send, by method and route.",
       {"method", "route"}, metrics::LatencyBuckets());
 };
 
@@ -125,14 +125,16 @@ asio::awaitable<bool> Send(SessionHub& hub, Connection& c, Response response,
   BeastResponse message =
       ToBeast(std::move(response), version, method == "HEAD", keep_alive, request_id);
   const size_t bytes = message.body().size();
-  c.stream.expires_after(hub.options().body_timeout);
-  auto [ec, written] = co_await bhttp::async_write(c.stream, message, kAsTuple);
-  (void)written;
+  // Counted before the write: a client that reads the response and then scrapes /metrics sees
+  // its request counted (the latency is to the response ready, not to the last byte sent).
   const std::string_view method_label = MethodLabel(method);
   Metrics().requests.Labels({method_label, route, std::to_string(status)}).Inc();
   Metrics()
       .duration.Labels({method_label, route})
       .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  c.stream.expires_after(hub.options().body_timeout);
+  auto [ec, written] = co_await bhttp::async_write(c.stream, message, kAsTuple);
+  (void)written;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();

@@ -61,7 +61,8 @@ class CrossNodePushTest(unittest.TestCase):
         # Runs last (names sort): it stops PostgreSQL for a while.
         a = self.a.get_json("/readyz")
         self.assertEqual(a["roles"], ["api", "worker", "push"])
-        self.assertEqual(a["checks"], {"database": "ok", "blobs": "ok", "notifications": "ok"})
+        self.assertEqual(a["checks"], {"database": "ok", "blobs": "ok", "queues": "ok",
+                                       "notifications": "ok"})
         b = self.b.get_json("/readyz")  # push only: no blob store to check
         self.assertEqual(b, {"status": "ready", "roles": ["push"],
                              "checks": {"database": "ok", "notifications": "ok"}})

@@ -103,7 +103,7 @@ class S3ServeTest(unittest.TestCase):
         try:
             ready = server.get_json("/readyz")
             self.assertEqual(ready, {"status": "ready", "roles": ["api", "worker", "push"],
-                                     "checks": {"database": "ok", "blobs": "ok"}})
+                                     "checks": {"database": "ok", "blobs": "ok", "queues": "ok"}})
             self.s3server.kill()
             status, headers, body = server.request("GET", "/readyz")
             self.assertEqual(status, 503)
