@@ -66,7 +66,12 @@ http::Response Multipart(http::Request& request) {
 
 void BuildRouter() {
   namespace fs = std::filesystem;
-  fs::path base = fs::temp_directory_path() / ("imgpipe-fuzz-http-" + std::to_string(getpid()));
+  static const fs::path base =
+      fs::temp_directory_path() / ("imgpipe-fuzz-http-" + std::to_string(getpid()));
+  std::atexit([] {
+    std::error_code ignored;
+    fs::remove_all(base, ignored);
+  });
   fs::create_directories(base / "root" / "assets");
   std::ofstream(base / "root" / "index.html") << "<html>index</html>";
   std::ofstream(base / "root" / "assets" / "app.js") << "console.log(1)";

@@ -119,6 +119,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spdlog::set_level(spdlog::level::off);
   dicom::Initialize();
   BuildStack();
+  std::atexit([] {  // the ":memory:" database is a temp folder, removed when it closes
+    delete stack;
+    stack = nullptr;
+  });
   return 0;
 }
 
