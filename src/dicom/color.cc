@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dctk.h"
@@ -32,6 +33,11 @@ core::Result<Lut> ReadLut(DcmDataset& ds, const DcmTagKey& descriptor_tag,
       ds.findAndGetUint16(descriptor_tag, first, 1).bad() ||
       ds.findAndGetUint16(descriptor_tag, bits, 2).bad()) {
     return Status::InvalidArgument("PALETTE COLOR without a usable LUT descriptor");
+  }
+  // PS3.3 C.7.6.3.1.5 allows 8 or 16 bits per entry; fewer are tolerated, more cannot be read.
+  if (bits < 1 || bits > 16) {
+    return Status::InvalidArgument("palette LUT descriptor gives " + std::to_string(bits) +
+                                   " bits per entry (8 or 16 expected)");
   }
   const size_t n = count == 0 ? 65536 : count;
   Lut lut;

@@ -201,6 +201,26 @@ TEST(DecodeTest, PaletteColor8And16BitEntries) {
                 {255, 0, 0, 0, 255, 0, 7, 8, 9, 9, 10, 11}, 1, 3);
 }
 
+// The descriptor's bits per entry shifts each 16-bit entry: a value over 16 (fuzz_dicom found
+// 10240) must be refused, never used as a shift count. Render refuses it too.
+TEST(DecodeTest, PaletteWithImpossibleEntryBitsIsRejected) {
+  ImageSpec s = Spec(8, 1, 1, 4);
+  s.photometric = "PALETTE COLOR";
+  s.pixels = {10, 11, 12, 13};
+  std::vector<Uint16> lut = {1, 2, 3, 4};
+  for (int bits : {0, 17, 10240}) {
+    SCOPED_TRACE(bits);
+    auto ff = MakeImage(s);
+    AddPalette(*ff->getDataset(), bits, lut, lut, lut, 10);
+    std::string file = Save(*ff, EXS_LittleEndianExplicit);
+    ASSERT_TRUE(ParseInstance(file).ok());
+    auto frame = DecodeFrame(file, 1);
+    ASSERT_FALSE(frame.ok());
+    EXPECT_EQ(frame.status().code(), StatusCode::kInvalidArgument) << frame.status().ToString();
+    EXPECT_FALSE(Render(file, {}).ok());
+  }
+}
+
 struct CodecCase {
   const char* name;
   E_TransferSyntax xfer;

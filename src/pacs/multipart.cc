@@ -47,6 +47,7 @@ core::Result<std::vector<Part>> ParseMultipart(std::string_view body, std::strin
     return core::Status::InvalidArgument("multipart body needs a boundary of 1 to 200 characters");
   }
   const std::string delim = "--" + std::string(boundary);
+  const std::string lf_delim = "\n" + delim;
   std::vector<Part> parts;
   size_t pos = body.find(delim);
   if (pos == std::string_view::npos) {
@@ -82,20 +83,17 @@ core::Result<std::vector<Part>> ParseMultipart(std::string_view body, std::strin
         part.content_type = std::string(core::TrimSpace(line.substr(colon + 1)));
       }
     }
-    size_t next = body.find("\r\n" + delim, pos);
-    size_t body_end = next;
-    size_t skip = 2;
-    if (next == std::string_view::npos) {
-      next = body.find("\n" + delim, pos);
-      body_end = next;
-      skip = 1;
-    }
+    // The part ends at the first line that starts with the delimiter; the line break before it
+    // (CRLF, or a bare LF) belongs to the delimiter. One forward search per part keeps the parse
+    // linear in the body whatever its line breaks.
+    size_t next = body.find(lf_delim, pos);
     if (next == std::string_view::npos) {
       return core::Status::InvalidArgument("multipart body has no closing boundary");
     }
+    size_t body_end = next > pos && body[next - 1] == '\r' ? next - 1 : next;
     part.body = body.substr(pos, body_end - pos);
     parts.push_back(part);
-    pos = next + skip + delim.size();
+    pos = next + lf_delim.size();
   }
 }
 

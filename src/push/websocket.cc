@@ -8,6 +8,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
+#include "push/client_message.h"
 #include "push/push.h"
 
 namespace imgpipe::push {
@@ -57,23 +58,10 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
   }
 
   void OnMessage(std::string_view text, bool binary) {
-    if (binary) return Send(ErrorMessage("invalid_argument", "messages are JSON text"));
-    boost::system::error_code ec;
-    json::value message = json::parse(text, ec);
-    const json::value* action = nullptr;
-    if (!ec && message.is_object()) action = message.as_object().if_contains("action");
-    if (action == nullptr || !action->is_string()) {
-      return Send(ErrorMessage("invalid_argument", R"(expected {"action": "ping" | "resume"})"));
-    }
-    if (*action == "ping") return Send(R"({"type":"pong"})");
-    if (*action == "resume") {
-      const json::value* seq = message.as_object().if_contains("last_seq");
-      if (seq == nullptr || !seq->is_int64() || seq->as_int64() < 0) {
-        return Send(ErrorMessage("invalid_argument", "resume needs last_seq, an integer >= 0"));
-      }
-      return Replay(seq->as_int64());
-    }
-    Send(ErrorMessage("invalid_argument", "unknown action"));
+    Result<ClientMessage> message = ParseClientMessage(text, binary);
+    if (!message.ok()) return Send(ErrorMessage("invalid_argument", message.status().message()));
+    if (message->action == ClientMessage::Action::kPing) return Send(R"({"type":"pong"})");
+    Replay(message->last_seq);
   }
 
   // Disconnect cleanup: fail-fast, never retried; a second call is a no-op.
