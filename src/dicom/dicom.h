@@ -1,9 +1,12 @@
 // dicom: parse, validate, decode every transfer syntax, render, and write DICOM.
 //
 // All entry points take a whole DICOM Part 10 file held in memory (the blob store hands out
-// bytes, not paths). Parsing is bounded: no allocation or read is ever driven by a length field
-// larger than the bytes actually present, so a lying or truncated file fails fast with
-// InvalidArgument (malformed) or UnsupportedMediaType (not DICOM at all).
+// bytes, not paths). Parsing is bounded: no read is ever driven by a length field larger than the
+// bytes actually present, so a lying or truncated file fails fast with InvalidArgument
+// (malformed) or UnsupportedMediaType (not DICOM at all). One known exception to "no allocation":
+// DCMTK reserves an element's declared length (up to 4 GiB) before finding the bytes missing;
+// the pages are never touched and the parse fails at once (ParseTest.LyingLengthIsRejected,
+// fuzz/regressions/fuzz_dicom; docs/fuzzing.md).
 //
 // Decoding: DCMTK for native, deflated, JPEG (baseline, extended, lossless), JPEG-LS and RLE;
 // OpenJPEG for JPEG 2000. GDCM is never linked into this process (it can abort on valid files).
