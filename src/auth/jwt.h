@@ -40,10 +40,10 @@ class JwtVerifier {
   // Parses a JWKS document ({"keys": [...]}). Keys of unsupported types or uses ("use" other than
   // "sig") are skipped; InvalidArgument when no usable key remains or the JSON is malformed.
   static core::Result<std::unique_ptr<JwtVerifier>> FromJwks(std::string_view jwks_json,
-                                                              const JwtOptions& options);
+                                                             const JwtOptions& options);
   // Reads the JWKS file at `path` then as FromJwks; NotFound / InvalidArgument name the file.
   static core::Result<std::unique_ptr<JwtVerifier>> FromJwksFile(const std::string& path,
-                                                                  const JwtOptions& options);
+                                                                 const JwtOptions& options);
   ~JwtVerifier();
   JwtVerifier(const JwtVerifier&) = delete;
   JwtVerifier& operator=(const JwtVerifier&) = delete;
