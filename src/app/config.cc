@@ -195,6 +195,31 @@ const std::map<std::string, Setter>& Setters() {
          c.admin_key = v;
          return Status::Ok();
        }},
+      {"auth.api_keys_file",
+       [](Config& c, const std::string& v) {
+         c.auth_api_keys_file = v;
+         return Status::Ok();
+       }},
+      {"auth.jwt_jwks_file",
+       [](Config& c, const std::string& v) {
+         c.auth_jwt_jwks_file = v;
+         return Status::Ok();
+       }},
+      {"auth.jwt_issuer",
+       [](Config& c, const std::string& v) {
+         c.auth_jwt_issuer = v;
+         return Status::Ok();
+       }},
+      {"auth.jwt_audience",
+       [](Config& c, const std::string& v) {
+         c.auth_jwt_audience = v;
+         return Status::Ok();
+       }},
+      {"auth.jwt_admin_scope",
+       [](Config& c, const std::string& v) {
+         c.auth_jwt_admin_scope = v;
+         return Status::Ok();
+       }},
       {"web.root",
        [](Config& c, const std::string& v) {
          c.web_root = v;

@@ -65,7 +65,17 @@ struct Config {
   // JSON request bodies (POST /api/process): largest size (413 past it) and nesting depth (400).
   int limits_max_json_kb = 64;
   int limits_max_json_depth = 32;
+  // Access control (docs/security.md). The admin key guards PACS writes and queue
+  // administration: admin_key / IMGPIPE_ADMIN_KEY, else (not --demo) one generated at first start
+  // and kept as a digest in the database. PACS reads and job submission need an API key from
+  // auth_api_keys_file or a JWT signed by a key of auth_jwt_jwks_file when either is set; with
+  // neither they are open. A JWT whose scope holds auth_jwt_admin_scope is also an admin.
   std::string admin_key;
+  std::string auth_api_keys_file;
+  std::string auth_jwt_jwks_file;
+  std::string auth_jwt_issuer;
+  std::string auth_jwt_audience;
+  std::string auth_jwt_admin_scope = "imgpipe:admin";
   // The web frontend's build (index.html, assets/), served at "/" by the api role. LoadConfig's
   // default is the source tree's web/dist (compiled in), so it works from any working directory;
   // "" serves no frontend. web.root / IMGPIPE_WEB_ROOT / --web-root.

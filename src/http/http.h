@@ -129,6 +129,13 @@ class Router {
   // paths. The handler answers 404 itself for what it does not serve. One fallback; a later
   // call replaces it. Like Add, call it before the router serves.
   void SetFallback(Handler handler);
+  // Decides, after a route matched and before its handler runs, whether the request may reach it:
+  // `guard` sees the request with `route` (the pattern) and `method` set, and returns nullopt to
+  // let it through or the response to send instead (401, 403). Not called for 404/405 answers,
+  // the fallback (static files) or WebSocket upgrades, which their handlers guard themselves.
+  // One guard; a later call replaces it. Like Add, call it before the router serves.
+  using Guard = std::function<std::optional<Response>(const Request&)>;
+  void SetGuard(Guard guard);
   // Every route as (method, pattern), in the order added, patterns as given to Add; a WebSocket
   // endpoint as ("GET", path). The fallback is not a route. For checks that the API's description
   // (GET /openapi.json) matches what is served.
@@ -145,6 +152,7 @@ class Router {
   std::vector<Route> routes_;
   std::vector<std::pair<std::string, UpgradeHandler>> websockets_;
   Handler fallback_;  // empty: none
+  Guard guard_;       // empty: every matched route is reachable
 };
 
 struct ServerOptions {

@@ -113,6 +113,8 @@ void Router::AddWebSocket(std::string_view path, UpgradeHandler handler) {
 
 void Router::SetFallback(Handler handler) { fallback_ = std::move(handler); }
 
+void Router::SetGuard(Guard guard) { guard_ = std::move(guard); }
+
 std::vector<std::pair<std::string, std::string>> Router::Routes() const {
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(routes_.size() + websockets_.size());
@@ -186,6 +188,9 @@ Response Router::Dispatch(Request& request) const {
 
   request.path_params = std::move(best_params);
   try {
+    if (guard_ && handler != &fallback_) {
+      if (std::optional<Response> refused = guard_(request)) return std::move(*refused);
+    }
     return (*handler)(request);
   } catch (const std::exception& e) {
     spdlog::error("handler for {} {} threw: {}", request.method, raw_path, e.what());

@@ -225,5 +225,40 @@ TEST(RouterRoutesTest, ListsRoutesAndWebSocketsAsAdded) {
             (std::vector<Pair>{{"GET", "/a/{id}"}, {"POST", "/files/{path...}"}, {"GET", "/ws"}}));
 }
 
+TEST(RouterGuardTest, SeesTheMatchedPatternAndCanRefuseBeforeTheHandler) {
+  Router router;
+  int handled = 0;
+  router.Add("GET", "/open", [&handled](Request&) {
+    ++handled;
+    return Response::NoContent();
+  });
+  router.Add("POST", "/admin/{id}", [&handled](Request&) {
+    ++handled;
+    return Response::NoContent();
+  });
+  router.SetFallback(Reply("fallback"));
+  std::vector<std::string> seen;
+  router.SetGuard([&seen](const Request& r) -> std::optional<Response> {
+    seen.push_back(r.method + " " + r.route);
+    if (r.route == "/admin/{id}") {
+      return ErrorResponse(core::Status::Unauthenticated("admin key required"));
+    }
+    return std::nullopt;
+  });
+  Request open = Make("GET", "/open");
+  EXPECT_EQ(router.Dispatch(open).status, 204);
+  Request admin = Make("POST", "/admin/7");
+  EXPECT_EQ(router.Dispatch(admin).status, 401);
+  EXPECT_EQ(handled, 1);  // the refused request never reached its handler
+  // 404, 405 and the fallback are answered without asking the guard.
+  Request wrong_method = Make("GET", "/admin/7");
+  EXPECT_EQ(router.Dispatch(wrong_method).status, 405);
+  Request fallback = Make("GET", "/index.html");
+  EXPECT_EQ(router.Dispatch(fallback).status, 200);
+  Request missing = Make("POST", "/nothing");
+  EXPECT_EQ(router.Dispatch(missing).status, 404);
+  EXPECT_EQ(seen, (std::vector<std::string>{"GET /open", "POST /admin/{id}"}));
+}
+
 }  // namespace
 }  // namespace imgpipe::http
