@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -136,6 +137,10 @@ class Router {
   // One guard; a later call replaces it. Like Add, call it before the router serves.
   using Guard = std::function<std::optional<Response>(const Request&)>;
   void SetGuard(Guard guard);
+  // For a request whose body has not been read yet (method, target, headers set): the guard's
+  // refusal, if its route's guard refuses it, so the server can answer without reading a body it
+  // would throw away; nullopt otherwise (Dispatch decides everything else, 404 and 405 included).
+  std::optional<Response> Admit(Request& request) const;
   // Every route as (method, pattern), in the order added, patterns as given to Add; a WebSocket
   // endpoint as ("GET", path). The fallback is not a route. For checks that the API's description
   // (GET /openapi.json) matches what is served.
@@ -149,6 +154,17 @@ class Router {
     bool rest = false;
     Handler handler;
   };
+  // The route a request's method and path select (nullptr: none), its parameters, and the
+  // methods of the routes matching the path (for 405's Allow).
+  struct Found {
+    const Route* route = nullptr;
+    HeaderList params;
+    std::set<std::string> allowed;
+    std::string_view raw_path;  // into the request's target or path
+    bool malformed = false;     // a segment is not valid percent-encoding
+  };
+  Found Find(const Request& request) const;
+
   std::vector<Route> routes_;
   std::vector<std::pair<std::string, UpgradeHandler>> websockets_;
   Handler fallback_;  // empty: none

@@ -130,6 +130,59 @@ const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
   return nullptr;
 }
 
+Router::Found Router::Find(const Request& request) const {
+  Found found;
+  std::string_view raw_path = request.target.empty() ? request.path : request.target;
+  raw_path = raw_path.substr(0, raw_path.find('?'));
+  found.raw_path = raw_path;
+  std::vector<std::string> segments;
+  for (std::string_view raw : SplitPath(raw_path)) {
+    std::optional<std::string> decoded = PercentDecode(raw, /*plus_is_space=*/false);
+    if (!decoded) {
+      found.malformed = true;
+      return found;
+    }
+    segments.push_back(std::move(*decoded));
+  }
+
+  const bool head = request.method == "HEAD";
+  std::vector<int> best_ranks;
+  bool best_exact_head = false;  // a HEAD route beats a GET route serving HEAD
+  for (const Route& route : routes_) {
+    HeaderList params;
+    std::vector<int> ranks;
+    if (!Match(route.segments, route.rest, segments, params, ranks)) continue;
+    found.allowed.insert(route.method);
+    if (route.method == "GET") found.allowed.insert("HEAD");
+    const bool exact = route.method == request.method;
+    if (!exact && !(head && route.method == "GET")) continue;
+    // Compare specificity; on a tie an exact method (HEAD route) wins, then the earlier route.
+    if (found.route != nullptr) {
+      if (ranks < best_ranks) continue;
+      if (ranks == best_ranks && (best_exact_head || !exact || !head)) continue;
+    }
+    found.route = &route;
+    found.params = std::move(params);
+    best_ranks = std::move(ranks);
+    best_exact_head = head && exact;
+  }
+  return found;
+}
+
+std::optional<Response> Router::Admit(Request& request) const {
+  if (!guard_ || FindWebSocket(request.path) != nullptr) return std::nullopt;
+  Found found = Find(request);
+  if (found.route == nullptr) return std::nullopt;
+  request.route = found.route->pattern;
+  request.path_params = std::move(found.params);
+  try {
+    return guard_(request);
+  } catch (const std::exception& e) {  // Dispatch asks again, and answers 500 if it throws again
+    spdlog::error("guard for {} {} threw: {}", request.method, found.raw_path, e.what());
+  }
+  return std::nullopt;
+}
+
 Response Router::Dispatch(Request& request) const {
   request.route = "unmatched";
   if (FindWebSocket(request.path) != nullptr) {
@@ -140,39 +193,13 @@ Response Router::Dispatch(Request& request) const {
     response.SetHeader("Upgrade", "websocket");
     return response;
   }
-  std::string_view raw_path = request.target.empty() ? request.path : request.target;
-  raw_path = raw_path.substr(0, raw_path.find('?'));
-  std::vector<std::string> segments;
-  for (std::string_view raw : SplitPath(raw_path)) {
-    std::optional<std::string> decoded = PercentDecode(raw, /*plus_is_space=*/false);
-    if (!decoded) return ErrorResponse(core::Status::InvalidArgument("malformed path"));
-    segments.push_back(std::move(*decoded));
-  }
-
+  Found found = Find(request);
+  if (found.malformed) return ErrorResponse(core::Status::InvalidArgument("malformed path"));
   const bool head = request.method == "HEAD";
-  const Route* best = nullptr;
-  HeaderList best_params;
-  std::vector<int> best_ranks;
-  bool best_exact_head = false;   // a HEAD route beats a GET route serving HEAD
-  std::set<std::string> allowed;  // methods of routes that match the path
-  for (const Route& route : routes_) {
-    HeaderList params;
-    std::vector<int> ranks;
-    if (!Match(route.segments, route.rest, segments, params, ranks)) continue;
-    allowed.insert(route.method);
-    if (route.method == "GET") allowed.insert("HEAD");
-    const bool exact = route.method == request.method;
-    if (!exact && !(head && route.method == "GET")) continue;
-    // Compare specificity; on a tie an exact method (HEAD route) wins, then the earlier route.
-    if (best != nullptr) {
-      if (ranks < best_ranks) continue;
-      if (ranks == best_ranks && (best_exact_head || !exact || !head)) continue;
-    }
-    best = &route;
-    best_params = std::move(params);
-    best_ranks = std::move(ranks);
-    best_exact_head = head && exact;
-  }
+  const Route* best = found.route;
+  std::string_view raw_path = found.raw_path;
+  const std::set<std::string>& allowed = found.allowed;
+  HeaderList& best_params = found.params;
 
   const Handler* handler = best != nullptr ? &best->handler : nullptr;
   if (handler == nullptr) {

@@ -228,6 +228,46 @@ TEST_F(ServerTest, CorsOnlyForListedOrigins) {
   EXPECT_EQ(client.Read().headers.count("access-control-allow-origin"), 0u);
 }
 
+// A request its route's guard refuses is answered from its headers: the body is never awaited
+// (the client here never sends the 100 MB it announces), and the connection closes after.
+TEST_F(ServerTest, GuardRefusesBeforeTheBodyIsRead) {
+  std::atomic<int> guarded{0};
+  router_->SetGuard([&guarded](const Request& r) -> std::optional<Response> {
+    if (r.route != "/echo") return std::nullopt;
+    ++guarded;
+    if (r.Header("authorization") == "Bearer right") return std::nullopt;
+    return ErrorResponse(core::Status::Unauthenticated("key required"));
+  });
+  StartServer();
+  {
+    Client client(server_->port());
+    ASSERT_TRUE(client.connected());
+    client.Send(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n");
+    Client::Reply reply = client.Read();
+    EXPECT_EQ(reply.status, 401);  // not 100 Continue
+    EXPECT_EQ(reply.headers["www-authenticate"], "Bearer");
+    EXPECT_EQ(reply.headers["connection"], "close");
+    EXPECT_TRUE(client.ClosedByPeer());
+  }
+  {
+    Client client(server_->port());
+    client.Send(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer right\r\n"
+        "Content-Length: 5\r\n\r\nhello");
+    Client::Reply reply = client.Read();
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_EQ(reply.body, "hello");
+  }
+  // Once before the body (Admit), once before the handler (Dispatch); once for the refusal.
+  EXPECT_EQ(guarded.load(), 3);
+  // Routes the guard lets through, bodies or not, are served as before.
+  Client client(server_->port());
+  client.Send(Get("/hello/x"));
+  EXPECT_EQ(client.Read().status, 200);
+}
+
 TEST_F(ServerTest, NoCorsByDefault) {
   StartServer();
   Client client(server_->port());

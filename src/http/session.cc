@@ -231,6 +231,24 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
       co_return Closed(co_await Fail(hub, c, status, message, request_id, start, header_ec));
     }
     if (!parser.is_done()) {
+      // A request its route's guard refuses is answered before its body is read: a client
+      // without the right credential cannot make the server read and hold a body up to the limit.
+      Request early;
+      early.remote = remote;
+      early.request_id = request_id;
+      if (BuildRequest(message, early).ok()) {
+        std::optional<Response> refused;
+        {
+          core::ScopedRequestId scoped(request_id);
+          refused = hub.router().Admit(early);
+        }
+        if (refused) {
+          internal::AddCorsHeaders(early, options.cors_origins, *refused);
+          co_await Send(hub, c, std::move(*refused), early.method, RawPath(early.target),
+                        early.route, message.version(), /*keep_alive=*/false, request_id, start);
+          co_return Closed(/*orderly=*/false);
+        }
+      }
       if (beast::iequals(message[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, message.version()};
         c.stream.expires_after(options.body_timeout);
