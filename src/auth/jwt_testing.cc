@@ -118,7 +118,8 @@ std::string MakeToken(const boost::json::object& header, const boost::json::obje
   std::string signature;
   if (key != nullptr) {
     const boost::json::value* alg = header.if_contains("alg");
-    std::string_view name = alg != nullptr && alg->is_string() ? alg->get_string() : "RS256";
+    std::string_view name = "RS256";
+    if (alg != nullptr && alg->is_string()) name = alg->get_string();
     int bits = std::atoi(std::string(name.substr(2)).c_str());
     signature = key->Sign(input, bits == 0 ? 256 : bits);
   }
