@@ -18,6 +18,7 @@ BUILD_PKGS=(
 # Independent encoders and decoders the decoding tests compare against (run as separate processes).
 TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python3-websockets postgresql
   python3-botocore  # cross-checks the S3 request signer (src/blob/s3/sigv4_test.cc)
+  python3-jwt python3-cryptography  # JWT vectors for src/auth's verifier (tests/api/jwt_vectors.py)
   chromium  # the web frontend's end-to-end tests (driven by npm playwright-core)
   nginx-light  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
   prometheus)  # promtool: checks /metrics and deploy/prometheus/alerts.yml (check and test rules)
