@@ -11,6 +11,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 IMGPIPE_BIN=${IMGPIPE_BIN:-$ROOT/build/src/app/imgpipe}
+# Uploads need the admin key: the bench's own unless one is given (the server inherits it).
+export IMGPIPE_ADMIN_KEY=${IMGPIPE_ADMIN_KEY:-imgpipe-bench-admin-key-0123456789}
 DURATION=${BENCH_DURATION:-10}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-16}

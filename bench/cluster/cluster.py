@@ -162,6 +162,9 @@ NO_LIMITS = {f"IMGPIPE_LIMITS_{name}": "0" for name in (
     "SUBMITS_PER_S_PER_CLIENT", "SUBMITS_PER_S_PER_ADDRESS", "CONNECTS_PER_S_PER_ADDRESS",
     "MAX_ACTIVE_JOBS_PER_CLIENT", "MAX_CONNECTIONS_PER_CLIENT")}
 
+# The admin key every bench server gets (the bench uploads its image with it).
+BENCH_ADMIN_KEY = "imgpipe-bench-admin-key-0123456789"
+
 
 class Imgpipe:
     """`imgpipe serve ARGS` on 127.0.0.1, a free port and a private data dir."""
@@ -170,7 +173,7 @@ class Imgpipe:
         self.name = name
         self.data_dir = tempdir(f"imgpipe-bench-{name}-")
         # Load generators come from few addresses and clients, faster than any user: no limits.
-        full_env = dict(os.environ, **NO_LIMITS)
+        full_env = dict(os.environ, IMGPIPE_ADMIN_KEY=BENCH_ADMIN_KEY, **NO_LIMITS)
         full_env.update(env or {})
         self.log_path = os.path.join(self.data_dir, "stderr.log")
         self._log = open(self.log_path, "w")
@@ -245,7 +248,8 @@ def upload_ct(http_conn, tmp):
     gen_fixtures.ct_image(path)
     with open(path, "rb") as f:
         status, data = http_conn.request("POST", "/pacs/images", f.read(),
-                                         {"Content-Type": "application/dicom"})
+                                         {"Content-Type": "application/dicom",
+                                          "Authorization": "Bearer " + BENCH_ADMIN_KEY})
     if status not in (200, 201):
         raise RuntimeError(f"upload: {status} {data[:300]!r}")
     studies = http_conn.json("GET", "/pacs/studies")["studies"]

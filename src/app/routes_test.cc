@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "app/access.h"
 #include "app/openapi.h"
 #include "core/temp_dir.h"
 #include "dicom/dicom.h"
@@ -95,6 +96,35 @@ TEST_F(ServeRoutesTest, EachRoleServesADocumentedSubset) {
   }
   EXPECT_FALSE(Served("worker").count({"get", "/ws"}));
   EXPECT_TRUE(Served("push").count({"get", "/ws"}));
+}
+
+// Every route has its access level in app/access.cc's table (an unlisted one would be
+// admin-only), and the API's description states the same level.
+TEST_F(ServeRoutesTest, EveryRouteHasItsAccessLevelAndTheDocumentSaysIt) {
+  Config config;
+  config.data_dir = dir_.path() + "/access";
+  auto stores = OpenStores(config);
+  ASSERT_TRUE(stores.ok()) << stores.status().ToString();
+  http::Router router;
+  ListenBase listen_base;
+  auto collectors = RegisterServeRoutes(router, *ParseRoles("api,worker,push"), *stores, nullptr,
+                                        listen_base, config);
+  json::object doc = Document();
+  std::set<std::string> levels;
+  for (const auto& [method, pattern] : router.Routes()) {
+    std::optional<auth::Access> access = ListedAccess(method, pattern);
+    ASSERT_TRUE(access.has_value()) << "no access level for " << method << " " << pattern;
+    const json::value& op = doc.at("paths").at(OpenApiPath(pattern)).at(Lower(method));
+    EXPECT_EQ(op.at("x-imgpipe-access").as_string(), auth::AccessName(*access))
+        << method << " " << pattern;
+    levels.insert(auth::AccessName(*access));
+  }
+  EXPECT_EQ(levels, (std::set<std::string>{"public", "client", "user", "admin"}));
+  for (std::string_view admin :
+       {"/pacs/images", "/dicomweb/studies", "/api/queues/{name}/redrive"}) {
+    EXPECT_EQ(ListedAccess("POST", admin), auth::Access::kAdmin) << admin;
+  }
+  EXPECT_EQ(ListedAccess("GET", "/not/a/route"), std::nullopt);
 }
 
 // Path parameters are declared exactly as the path names them, every operation has responses,

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/access.h"
 #include "app/commands.h"
 #include "app/metrics_route.h"
 #include "app/openapi.h"
@@ -321,6 +322,14 @@ int RunServe(const Config& config) {
 
   ListenBase listen_base;  // set once listening; outlives the router
   auto router = std::make_shared<http::Router>();
+  if (roles->api) {
+    auto authenticator = LoadAuthenticator(config, *stores->db);
+    if (!authenticator.ok()) {
+      std::fprintf(stderr, "imgpipe: %s\n", authenticator.status().message().c_str());
+      return 2;
+    }
+    router->SetGuard(MakeGuard(*authenticator));
+  }
   if (roles->api && !config.web_root.empty()) {
     // The web frontend at "/", on the APIs' port: only where no route answers (static_files.h).
     spdlog::info("web frontend served from {}", config.web_root);

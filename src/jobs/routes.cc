@@ -2,9 +2,14 @@
 // response of http::ErrorResponse in one place (Bind).
 #include "jobs/routes.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <memory>
 
+#include "core/ids.h"
 #include "jobs/worker_internal.h"
 
 namespace imgpipe::jobs {
@@ -128,18 +133,21 @@ Result<Response> Process(Request& request, JobService& jobs, const RoutesOptions
   return response;
 }
 
+// Query parameter "limit": `fallback` when absent; InvalidArgument unless an integer in 1..1000.
+Result<int> LimitParam(const Request& request, int fallback) {
+  auto text = request.Query("limit");
+  if (!text) return fallback;
+  int limit = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+  if (ec != std::errc() || end != text->data() + text->size() || limit < 1 || limit > 1000) {
+    return Status::InvalidArgument("limit must be an integer within 1..1000");
+  }
+  return limit;
+}
+
 Result<Response> ListJobs(Request& request, JobService& jobs) {
   IMGPIPE_ASSIGN_OR_RETURN(std::string client, AskingClient(request, jobs));
-  int limit = 50;
-  if (auto text = request.Query("limit")) {
-    try {
-      size_t used = 0;
-      limit = std::stoi(std::string(*text), &used);
-      if (used != text->size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("limit must be an integer within 1..1000");
-    }
-  }
+  IMGPIPE_ASSIGN_OR_RETURN(int limit, LimitParam(request, 50));
   std::string_view status = request.Query("status").value_or("");
   IMGPIPE_ASSIGN_OR_RETURN(auto list, jobs.ListJobs(client, limit, status));
   json::array out;
@@ -188,6 +196,42 @@ json::object QueueJson(std::string_view name, const queue::QueueStats& s) {
           {"sent", s.sent},
           {"received", s.received},
           {"deleted", s.deleted}};
+}
+
+// An existing queue's name, from the path: NotFound for others (no queue is created by asking).
+Result<std::string> KnownQueue(const Request& request, queue::QueueService& queues) {
+  std::string name(request.PathParam("name"));
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<std::string> names, queues.ListQueues());
+  if (name.ends_with(".dlq") || std::find(names.begin(), names.end(), name) == names.end()) {
+    return Status::NotFound("no queue " + name);
+  }
+  return name;
+}
+
+// Dead letters without their bodies: a body holds its client's id, a capability.
+Result<Response> ListDeadLetters(const Request& request, queue::QueueService& queues) {
+  IMGPIPE_ASSIGN_OR_RETURN(std::string name, KnownQueue(request, queues));
+  IMGPIPE_ASSIGN_OR_RETURN(int limit, LimitParam(request, 100));
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<queue::Message> letters,
+                           queues.ListDeadLetters(name, limit));
+  json::array out;
+  for (const queue::Message& m : letters) {
+    out.push_back(json::object{{"message_id", m.message_id},
+                               {"job_id", m.dedup_id},
+                               {"client", core::ShortHash(m.group_id)},
+                               {"receive_count", m.receive_count},
+                               {"sent_at_ms", m.sent_at_ms},
+                               {"reason", m.dead_letter_reason}});
+  }
+  return JsonOf(200, json::object{{"queue", name}, {"dead_letters", std::move(out)}});
+}
+
+Result<Response> Redrive(const Request& request, queue::QueueService& queues) {
+  IMGPIPE_ASSIGN_OR_RETURN(std::string name, KnownQueue(request, queues));
+  IMGPIPE_ASSIGN_OR_RETURN(int limit, LimitParam(request, 1000));
+  IMGPIPE_ASSIGN_OR_RETURN(int64_t moved, queues.Redrive(name, limit));
+  spdlog::info("re-drove {} dead letters back to {}", moved, name);
+  return JsonOf(200, json::object{{"queue", name}, {"redriven", moved}});
 }
 
 Result<Response> ListQueues(queue::QueueService& queues) {
@@ -278,6 +322,10 @@ void RegisterRoutes(http::Router& router, JobService& jobs, queue::QueueService&
                IMGPIPE_ASSIGN_OR_RETURN(queue::QueueStats stats, queues.Stats(name));
                return JsonOf(200, QueueJson(name, stats));
              }));
+  router.Add("GET", "/api/queues/{name}/dead-letters",
+             Bind([&queues](Request& r) { return ListDeadLetters(r, queues); }));
+  router.Add("POST", "/api/queues/{name}/redrive",
+             Bind([&queues](Request& r) { return Redrive(r, queues); }));
 }
 
 }  // namespace imgpipe::jobs

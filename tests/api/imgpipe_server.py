@@ -29,6 +29,11 @@ class HttpEndpoint:
         return json.loads(data)
 
 
+# The admin key test servers get unless a test gives its own (env IMGPIPE_ADMIN_KEY; "" leaves
+# it unset, so the server generates one or, with --demo, runs open).
+TEST_ADMIN_KEY = "imgpipe-test-admin-key-0123456789"
+
+
 class ImgpipeServer(HttpEndpoint):
     """A server on 127.0.0.1 with a free port and a private data dir."""
 
@@ -38,7 +43,13 @@ class ImgpipeServer(HttpEndpoint):
         self.owns_data_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="imgpipe-it-")
         full_env = dict(os.environ)
+        full_env["IMGPIPE_ADMIN_KEY"] = TEST_ADMIN_KEY
         full_env.update(env or {})
+        if not full_env["IMGPIPE_ADMIN_KEY"]:
+            del full_env["IMGPIPE_ADMIN_KEY"]
+        self.admin_key = full_env.get("IMGPIPE_ADMIN_KEY")
+        # Headers for admin operations (uploads, STOW, dead letters).
+        self.admin_headers = {"Authorization": "Bearer " + self.admin_key} if self.admin_key else {}
         self.proc = subprocess.Popen(
             [self.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
              *extra_args],

@@ -85,7 +85,8 @@ class PacsApiTest(unittest.TestCase):
         cls.ingested = {}
         for path in cls.files:
             status, _, body = cls.server.request(
-                "POST", "/pacs/images", read(path), {"Content-Type": "application/dicom"})
+                "POST", "/pacs/images", read(path),
+                {"Content-Type": "application/dicom", **cls.server.admin_headers})
             assert status == 201, (path, status, body)
             cls.ingested[path] = json.loads(body)
 
@@ -106,7 +107,7 @@ class PacsApiTest(unittest.TestCase):
     def test_reingest_is_idempotent(self):
         path = self.files[0]
         status, _, body = self.server.request("POST", "/pacs/images", read(path),
-                                              {"Content-Type": "application/dicom"})
+                                              {"Content-Type": "application/dicom", **self.server.admin_headers})
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body)["status"], "already_stored")
         total = sum(s["image_count"] for s in self.server.get_json("/pacs/studies")["studies"])
@@ -115,7 +116,7 @@ class PacsApiTest(unittest.TestCase):
     def test_multipart_ingest_reports_each_part(self):
         body, ctype = multipart([read(self.files[0]), b"not dicom at all"])
         status, _, resp = self.server.request("POST", "/pacs/images", body,
-                                              {"Content-Type": ctype})
+                                              {"Content-Type": ctype, **self.server.admin_headers})
         self.assertEqual(status, 200, resp)
         result = json.loads(resp)
         self.assertEqual(result["stored"], 1)
@@ -265,17 +266,17 @@ class PacsApiTest(unittest.TestCase):
         data = read(self.files[0])
         body, ctype = multipart([data])
         status, headers, resp = self.server.request("POST", "/dicomweb/studies", body,
-                                                    {"Content-Type": ctype})
+                                                    {"Content-Type": ctype, **self.server.admin_headers})
         self.assertEqual(status, 200, resp)
         result = json.loads(resp)
         self.assertEqual(len(result["00081199"]["Value"]), 1)
         body, ctype = multipart([data, b"garbage" * 100])
         status, _, resp = self.server.request("POST", "/dicomweb/studies", body,
-                                              {"Content-Type": ctype})
+                                              {"Content-Type": ctype, **self.server.admin_headers})
         self.assertEqual(status, 202, resp)
         self.assertEqual(len(json.loads(resp)["00081198"]["Value"]), 1)
         status, _, _ = self.server.request("POST", "/dicomweb/studies", data,
-                                           {"Content-Type": "application/dicom"})
+                                           {"Content-Type": "application/dicom", **self.server.admin_headers})
         self.assertEqual(status, 415)
 
     # --- protocol --------------------------------------------------------------------------
@@ -319,7 +320,7 @@ class BadInputTest(unittest.TestCase):
     def post(self, body, ctype="application/dicom"):
         start = time.monotonic()
         status, headers, resp = self.server.request("POST", "/pacs/images", body,
-                                                    {"Content-Type": ctype})
+                                                    {"Content-Type": ctype, **self.server.admin_headers})
         return status, json.loads(resp) if resp else None, time.monotonic() - start
 
     def stored_blobs(self):
