@@ -20,6 +20,7 @@ TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python
   python3-botocore  # cross-checks the S3 request signer (src/blob/s3/sigv4_test.cc)
   chromium  # the web frontend's end-to-end tests (driven by npm playwright-core)
   nginx-light  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
+  openssl  # the throw-away CA of tests/api/test_tls_nginx.py (deploy/nginx/imgpipe-tls.conf)
   prometheus)  # promtool: checks /metrics and deploy/prometheus/alerts.yml (check and test rules)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
 # redis-server and hiredis for the Redis Streams peer of the queue benchmark.
