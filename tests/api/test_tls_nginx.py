@@ -147,7 +147,8 @@ class TlsNginxTest(unittest.TestCase):
         # Against the system's CAs (not ours) the chain does not verify: the checks above do.
         with socket.create_connection((self.nginx.host, self.nginx.port), timeout=10) as raw:
             with self.assertRaises(ssl.SSLCertVerificationError):
-                ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1")
+                with ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1"):
+                    pass
 
     def test_plain_http_only_redirects(self):
         for method, path in (("GET", "/api/algorithms?x=1"), ("GET", "/ws?client_id=c"),
@@ -172,7 +173,8 @@ class TlsNginxTest(unittest.TestCase):
                         "AES128-GCM-SHA256:AES128-SHA256:AES128-SHA")  # CBC, or no ECDHE
         with socket.create_connection((self.nginx.host, self.nginx.port), timeout=10) as raw:
             with self.assertRaisesRegex(ssl.SSLError, "(?i)handshake failure|no shared cipher"):
-                ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                    pass
 
     def test_tls_11_and_lower_are_refused(self):
         with socket.create_connection((self.nginx.host, self.nginx.port), timeout=10) as sock:
