@@ -280,15 +280,17 @@ class TlsNginxTest(unittest.TestCase):
         status, headers, _ = self.nginx.request("GET", "/api/algorithms",
                                                 headers={"X-Request-Id": "tls-check-7"})
         self.assertEqual((status, headers["x-request-id"]), (200, "tls-check-7"))
-        # Without one, nginx makes it: the id imgpipe answers with is the one nginx logged.
-        path = f"/pacs/studies/rid-probe-{secrets.token_hex(4)}"
-        status, headers, _ = self.nginx.request("GET", path)
-        self.assertIn(status, (400, 404))  # an answer from imgpipe, not from nginx
-        rid = headers["x-request-id"]
-        self.assertRegex(rid, r"^[0-9a-f]{32}$")
-        line = self.log_line(lambda x: f" {path} HTTP/" in x)
-        self.assertRegex(line, r" TLSv1\.[23]/\S+ ")
-        self.assertEqual(re.search(r"rid=(\S+)", line).group(1), rid)
+        # Without one, or with one imgpipe would not keep, nginx makes it: the id imgpipe
+        # answers with is the one nginx logged.
+        for sent in ({}, {"X-Request-Id": "not acceptable!"}):
+            path = f"/pacs/studies/rid-probe-{secrets.token_hex(4)}"
+            status, headers, _ = self.nginx.request("GET", path, headers=sent)
+            self.assertIn(status, (400, 404))  # an answer from imgpipe, not from nginx
+            rid = headers["x-request-id"]
+            self.assertRegex(rid, r"^[0-9a-f]{32}$")
+            line = self.log_line(lambda x: f" {path} HTTP/" in x)
+            self.assertRegex(line, r" TLSv1\.[23]/\S+ ")
+            self.assertEqual(re.search(r"rid=(\S+)", line).group(1), rid)
 
     def test_access_log_holds_no_client_id(self):
         client = self.api.provision()
