@@ -21,6 +21,7 @@ TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python
   python3-jwt python3-cryptography  # JWT vectors for src/auth's verifier (tests/api/jwt_vectors.py)
   chromium  # the web frontend's end-to-end tests (driven by npm playwright-core)
   nginx-light  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
+  openssl  # the throw-away CA of tests/api/test_tls_nginx.py (deploy/nginx/imgpipe-tls.conf)
   prometheus)  # promtool: checks /metrics and deploy/prometheus/alerts.yml (check and test rules)
 # Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
 # redis-server and hiredis for the Redis Streams peer of the queue benchmark.

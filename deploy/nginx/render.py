@@ -6,7 +6,15 @@
 
 Markers: `@api_server` / `@push_server` (a group of consecutive `server ADDR PARAMS;` lines
 becomes one line per address given, with the first line's PARAMS), `@listen`, `@server_name`,
-`@access_log` (the first argument is replaced; `--access-log off` keeps nginx's default log).
+`@access_log` (the first argument is replaced; `--access-log off` keeps nginx's default log); in
+imgpipe-tls.conf also `@http_listen` (the port-80 redirect), `@ssl_certificate`,
+`@ssl_certificate_key`. A marker on several lines rewrites each of them.
+
+    deploy/nginx/render.py --config deploy/nginx/imgpipe-tls.conf --api 127.0.0.1:8080 \
+        --push 127.0.0.1:8080 --server-name pacs.hospital.example \
+        --ssl-certificate /etc/letsencrypt/live/pacs.hospital.example/fullchain.pem \
+        --ssl-certificate-key /etc/letsencrypt/live/pacs.hospital.example/privkey.pem
+
 Anything not given is left as shipped. The tests and bench/cluster use this, so what they run is
 the shipped file with only these lines changed."""
 import argparse
@@ -17,10 +25,13 @@ DEFAULT = __file__.rsplit("/", 1)[0] + "/imgpipe.conf"
 _MARKED = re.compile(r"^(\s*)(\S+)\s+(\S+?)(\s[^;]*)?;\s*# @(\w+)\s*$")
 
 
-def render(text, api=None, push=None, listen=None, server_name=None, access_log=None):
+def render(text, api=None, push=None, listen=None, server_name=None, access_log=None,
+           http_listen=None, ssl_certificate=None, ssl_certificate_key=None):
     """Returns `text` with the marked lines rewritten; raises ValueError on a missing marker."""
     groups = {"api_server": api, "push_server": push}
-    singles = {"listen": listen, "server_name": server_name, "access_log": access_log}
+    singles = {"listen": listen, "server_name": server_name, "access_log": access_log,
+               "http_listen": http_listen, "ssl_certificate": ssl_certificate,
+               "ssl_certificate_key": ssl_certificate_key}
     seen = set()
     out = []
     for line in text.splitlines(keepends=True):
@@ -61,9 +72,13 @@ def main():
     p.add_argument("--listen")
     p.add_argument("--server-name")
     p.add_argument("--access-log")
+    p.add_argument("--http-listen", help="imgpipe-tls.conf: the port-80 redirect's listen")
+    p.add_argument("--ssl-certificate", help="imgpipe-tls.conf: the certificate chain file")
+    p.add_argument("--ssl-certificate-key", help="imgpipe-tls.conf: its private key file")
     a = p.parse_args()
     with open(a.config) as f:
-        sys.stdout.write(render(f.read(), a.api, a.push, a.listen, a.server_name, a.access_log))
+        sys.stdout.write(render(f.read(), a.api, a.push, a.listen, a.server_name, a.access_log,
+                                a.http_listen, a.ssl_certificate, a.ssl_certificate_key))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Runs the shipped deploy/nginx/imgpipe.conf in a throwaway nginx (stdlib only): a private prefix
-with its own pid file, error log, access log and temp folders, in the foreground
-(`daemon off`), with only the marked lines of the shipped file rewritten
-(deploy/nginx/render.py)."""
+"""Runs the shipped deploy/nginx/imgpipe.conf (NginxServer) or imgpipe-tls.conf (TlsNginxServer)
+in a throwaway nginx (stdlib only): a private prefix with its own pid file, error log, access log
+and temp folders, in the foreground (`daemon off`), with only the marked lines of the shipped file
+rewritten (deploy/nginx/render.py)."""
+import http.client
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import HttpEndpoint  # noqa: E402
 
 SHIPPED = os.path.join(ROOT, "deploy", "nginx", "imgpipe.conf")
+SHIPPED_TLS = os.path.join(ROOT, "deploy", "nginx", "imgpipe-tls.conf")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -31,10 +34,11 @@ class NginxServer(HttpEndpoint):
     """nginx on 127.0.0.1:free port in front of `api` and `push` (lists of "HOST:PORT").
     main: extra main-context lines (worker_processes, worker_rlimit_nofile...);
     worker_connections: per worker; listen_params: appended to the listen address (e.g.
-    "reuseport": the kernel spreads new connections evenly over the workers)."""
+    "reuseport": the kernel spreads new connections evenly over the workers); config: the shipped
+    file to run; render_args: more marked lines to rewrite (render.py's keywords)."""
 
     def __init__(self, api, push, main="worker_processes 1;", worker_connections=1024,
-                 listen_params=""):
+                 listen_params="", config=SHIPPED, **render_args):
         if not os.path.exists(NGINX):
             raise RuntimeError("nginx is not installed (scripts/install-deps.sh installs it)")
         self.prefix = tempfile.mkdtemp(prefix="imgpipe-nginx-")
@@ -42,10 +46,10 @@ class NginxServer(HttpEndpoint):
         self.port = free_port()
         self.host = "127.0.0.1"
         self.access_log = os.path.join(self.prefix, "access.log")
-        with open(SHIPPED) as f:
+        with open(config) as f:
             listen = f"127.0.0.1:{self.port} {listen_params}".strip()
             site = render(f.read(), api=api, push=push, listen=listen,
-                          access_log=self.access_log)
+                          access_log=self.access_log, **render_args)
         with open(os.path.join(self.prefix, "imgpipe.conf"), "w") as f:
             f.write(site)
         p = self.prefix
@@ -98,3 +102,48 @@ http {{
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+class TlsNginxServer(NginxServer):
+    """deploy/nginx/imgpipe-tls.conf: HTTPS on self.port (certificate chain `cert`, key `key`) and
+    the redirecting plain-HTTP listener on self.http_port, both on 127.0.0.1. request() and
+    get_json() speak HTTPS, verifying the server against the CA file `ca`."""
+
+    def __init__(self, api, push, cert, key, ca, **kwargs):
+        self.ca = ca
+        self.http_port = free_port()
+        super().__init__(api, push, config=SHIPPED_TLS, http_listen=f"127.0.0.1:{self.http_port}",
+                         ssl_certificate=cert, ssl_certificate_key=key, **kwargs)
+
+    def context(self, **versions):
+        """A client context trusting only the test CA, checking the host name (or IP address);
+        versions: minimum_version / maximum_version (ssl.TLSVersion)."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        for name, value in versions.items():
+            setattr(ctx, name, value)
+        return ctx
+
+    def request(self, method, path, body=None, headers=None, timeout=30, context=None,
+                source=None):
+        """HTTPS; source: the client's local address (any 127.x.y.z on Linux loopback)."""
+        conn = http.client.HTTPSConnection(
+            self.host, self.port, timeout=timeout, context=context or self.context(),
+            source_address=(source, 0) if source else None)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def http_request(self, method, path):
+        """Plain HTTP to the redirecting listener."""
+        conn = http.client.HTTPConnection(self.host, self.http_port, timeout=30)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()

@@ -68,6 +68,11 @@ class NginxLoadBalancingTest(unittest.TestCase):
             self.nginx.get_json("/pacs/studies")
         # Sequential requests find both idle: least_conn then takes them in turn.
         self.assertEqual(set(upstreams(self.nginx.log_lines(), "/")), {self.addr_a, self.addr_b})
+        # Host and X-Forwarded-Proto reach imgpipe (set in each location: a location's own
+        # proxy_set_header lines hide the server level's): the URLs it hands out name nginx.
+        info = self.nginx.get_json("/api/info")
+        self.assertEqual((info["api_base"], info["ws_endpoint"]),
+                         ("http://127.0.0.1/api", "ws://127.0.0.1/ws"))
 
         client = self.api.provision()
         study, series, images = self.api.ct()
