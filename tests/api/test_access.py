@@ -58,8 +58,11 @@ class AdminKeyGeneratedTest(unittest.TestCase):
                 key = f.read().strip()
             self.assertEqual(stat.S_IMODE(os.stat(key_file).st_mode), 0o600)
             self.assertRegex(key, r"^[A-Za-z0-9_-]{43}$")
-            banner = "".join(server.stderr_lines)
-            self.assertIn(key, banner)  # shown once, on stderr
+            # Shown once, on stderr (read by a thread: wait for it).
+            deadline = time.monotonic() + 30
+            while key not in "".join(server.stderr_lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIn(key, "".join(server.stderr_lines))
             # Only the banner shows it: no log line (they start with "[") carries it.
             for line in server.stderr_lines:
                 if line.startswith("["):
