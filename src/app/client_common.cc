@@ -4,10 +4,12 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 
 #include "algorithms/algorithms.h"
 #include "app/commands.h"
 #include "app/outputs.h"
+#include "core/strings.h"
 #include "http/client.h"
 
 namespace imgpipe::app::client {
@@ -133,7 +135,17 @@ std::string UrlEncode(std::string_view text) {
 int CallBytes(std::string_view method, const std::string& url, std::string_view body,
               const http::HeaderList& headers, std::string* out,
               const http::FetchOptions& options) {
-  auto reply = http::Fetch(method, url, body, headers, options);
+  // The deployment's credential, when it asks for one (docs/security.md): $IMGPIPE_TOKEN (an
+  // API key, a JWT or the admin key), sent unless the caller set its own.
+  http::HeaderList all = headers;
+  const char* token = std::getenv("IMGPIPE_TOKEN");
+  bool has_auth = std::any_of(all.begin(), all.end(), [](const auto& h) {
+    return core::AsciiLower(h.first) == "authorization";
+  });
+  if (token != nullptr && *token != '\0' && !has_auth) {
+    all.emplace_back("Authorization", std::string("Bearer ") + token);
+  }
+  auto reply = http::Fetch(method, url, body, all, options);
   if (!reply.ok()) {
     if (reply.status().code() == core::StatusCode::kInvalidArgument) {
       return Fail(kExitUsage, reply.status().message());

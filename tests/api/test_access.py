@@ -216,6 +216,20 @@ class CredentialsTest(unittest.TestCase):
         self.assertEqual(self.status_of("GET", f"/api/jobs/{reply['job_id']}?client_id={client}"),
                          200)
 
+    def test_the_cli_sends_imgpipe_token(self):
+        binary = os.environ.get("IMGPIPE_BIN", "build/src/app/imgpipe")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMGPIPE_")}
+        env["API_BASE"] = self.server.base + "/api"
+        refused = subprocess.run([binary, "provision"], capture_output=True, text=True, env=env,
+                                 timeout=60)
+        self.assertEqual(refused.returncode, 3, refused.stderr)  # refused by the server
+        self.assertIn("HTTP 401", refused.stderr)
+        for token in (API_KEY, self.token()):
+            done = subprocess.run([binary, "provision"], capture_output=True, text=True,
+                                  env={**env, "IMGPIPE_TOKEN": token}, timeout=60)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertRegex(done.stdout.strip(), r"^[A-Za-z0-9_-]{22}$")
+
     def test_admin_operations_need_the_admin_key_or_an_admin_token(self):
         stow = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'}
         empty = b"--b--\r\n"
