@@ -150,6 +150,34 @@ head -c 20 /dev/zero | tr '\0' '\377' > mask.raw)sh");
   EXPECT_EQ(out->mask->pixels[19], 255);
 }
 
+TEST(ExternalTest, NoServerSecretReachesTheProgramAndItsFolderIsPrivate) {
+  ScratchDir dir, tmp;
+  ScopedEnv tmpdir("TMPDIR", tmp.path());
+  // What a server process may hold in its environment (docs/security.md, "Secrets").
+  ScopedEnv admin("IMGPIPE_ADMIN_KEY", "admin-key-value-7f3a");
+  ScopedEnv db("IMGPIPE_DATABASE_URL", "postgresql://u:db-pass-7f3a@h/db");
+  ScopedEnv aws_key("AWS_ACCESS_KEY_ID", "AKIA7F3A");
+  ScopedEnv aws_secret("AWS_SECRET_ACCESS_KEY", "aws-secret-7f3a");
+  ScopedEnv aws_token("AWS_SESSION_TOKEN", "aws-token-7f3a");
+  ScopedEnv pg_password("PGPASSWORD", "pg-pass-7f3a");
+  const std::string script = dir.Script("secrets.sh", R"sh(
+env; cat /proc/$$/environ | tr '\0' '\n'
+echo "mode=$(stat -c %a .)"
+echo "files=$(ulimit -n) core=$(ulimit -c)"
+printf '{}' > output.json)sh");
+  core::Result<Output> out = RunSpec(SpecFor(script));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const std::string& log = out->log;
+  EXPECT_EQ(log.find("7f3a"), std::string::npos) << log;
+  EXPECT_EQ(log.find("7F3A"), std::string::npos) << log;
+  for (const char* name : {"IMGPIPE_ADMIN_KEY", "IMGPIPE_DATABASE_URL", "AWS_", "PGPASSWORD"}) {
+    EXPECT_EQ(log.find(name), std::string::npos) << name << " in " << log;
+  }
+  EXPECT_NE(log.find("mode=700"), std::string::npos) << log;
+  EXPECT_NE(log.find("files=256 core=0"), std::string::npos) << log;
+  EXPECT_TRUE(IsEmptyDir(tmp.path())) << "work folder left behind";
+}
+
 TEST(ExternalTest, ACrashNamesTheSignal) {
   ScratchDir dir;
   core::Result<Output> out = RunSpec(SpecFor(dir.Script("crash.sh", "kill -SEGV $$")));

@@ -10,7 +10,10 @@ namespace imgpipe::app {
 core::Result<Stores> OpenStores(const Config& config) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(config.data_dir, ec);
+  // The data dir holds patient images and the database: one we create is the owner's alone
+  // (0700, whatever the umask). An existing one keeps the mode its operator chose.
+  const bool created = fs::create_directories(config.data_dir, ec);
+  if (!ec && created) fs::permissions(config.data_dir, fs::perms::owner_all, ec);
   if (ec) {
     return core::Status::Unavailable("cannot create data dir " + config.data_dir + ": " +
                                      ec.message());

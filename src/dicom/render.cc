@@ -145,7 +145,13 @@ core::Result<cv::Mat> ColourImage(const Frame& f) {
   return img;
 }
 
-// Output size: square pixels (the finer spacing kept), then fitted within `size` (shrink only).
+// The longest side aspect correction may produce (unless the image is longer itself): the file
+// chooses the spacings, and "1\0.0001" would otherwise ask for a raster of billions of pixels
+// (gigabytes and a minute of CPU for one preview request).
+constexpr double kMaxCorrectedSide = 8192;
+
+// Output size: square pixels (the finer spacing kept, within kMaxCorrectedSide), then fitted
+// within `size` (shrink only).
 cv::Size OutputSize(const InstanceInfo& info, int rows, int cols, int size) {
   double w = cols, h = rows;
   const double rs = info.pixel_spacing_row, cs = info.pixel_spacing_col;
@@ -154,6 +160,13 @@ cv::Size OutputSize(const InstanceInfo& info, int rows, int cols, int size) {
       h = rows * rs / cs;
     } else {
       w = cols * cs / rs;
+    }
+    const double cap =
+        std::max({kMaxCorrectedSide, static_cast<double>(rows), static_cast<double>(cols)});
+    if (w > cap || h > cap) {
+      const double scale = std::min(cap / w, cap / h);
+      w *= scale;
+      h *= scale;
     }
   }
   if (size > 0 && (w > size || h > size)) {

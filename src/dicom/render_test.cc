@@ -127,6 +127,25 @@ TEST(RenderTest, AspectCorrectionAndFit) {
   EXPECT_EQ(m.rows, 32);
 }
 
+TEST(RenderTest, AbsurdSpacingsCannotBlowUpTheRaster) {
+  ImageSpec s;
+  s.rows = 40;
+  s.columns = 80;
+  s.pixels = testing::Pattern(40 * 80, 1, 0xFF);
+  auto ff = MakeImage(s);
+  // Columns 10,000 times finer than rows: square pixels would be 80 x 400,000.
+  ff->getDataset()->putAndInsertString(DCM_PixelSpacing, "1.0\\0.0001");
+  auto tall = Render(Save(*ff, EXS_LittleEndianExplicit), {});
+  ASSERT_TRUE(tall.ok()) << tall.status().ToString();
+  EXPECT_EQ(tall->height, 8192);
+  EXPECT_EQ(tall->width, 2);  // 80 * 8192 / 400,000, rounded
+  ff->getDataset()->putAndInsertString(DCM_PixelSpacing, "0.0001\\1.0");
+  auto wide = Render(Save(*ff, EXS_LittleEndianExplicit), {});
+  ASSERT_TRUE(wide.ok()) << wide.status().ToString();
+  EXPECT_EQ(wide->width, 8192);
+  EXPECT_EQ(wide->height, 1);
+}
+
 TEST(RenderTest, RgbPassesThrough) {
   ImageSpec s;
   s.rows = 1;

@@ -93,6 +93,9 @@ BeastResponse ToBeast(Response&& response, unsigned version, bool head, bool kee
   }
   if (out.find(http::field::server) == out.end()) out.set(http::field::server, "imgpipe");
   if (out.find(http::field::date) == out.end()) out.set(http::field::date, HttpDateNow());
+  // Every response is what its Content-Type says: a browser must not sniff an output an external
+  // program wrote, or a stored file, into HTML that runs on this origin.
+  if (out.find("X-Content-Type-Options") == out.end()) out.set("X-Content-Type-Options", "nosniff");
   out.set("X-Request-Id", request_id);
   out.keep_alive(keep_alive);
   if (HasNoBody(response.status)) return out;

@@ -187,6 +187,8 @@ TEST_F(ServerTest, ServesRouteWithHeaders) {
   EXPECT_EQ(reply.headers["content-length"], std::to_string(reply.body.size()));
   EXPECT_TRUE(reply.headers.count("date"));
   EXPECT_TRUE(core::IsAcceptableRequestId(reply.headers["x-request-id"]));
+  // No response may be sniffed into another type (an external program's output, say).
+  EXPECT_EQ(reply.headers["x-content-type-options"], "nosniff");
 }
 
 TEST_F(ServerTest, CorsOnlyForListedOrigins) {

@@ -13,6 +13,10 @@ using core::Status;
 using http::Request;
 using http::Response;
 
+// What one /frames response may hold: the list repeats a frame number as often as the request
+// line allows, so without a budget a 64 KB request could ask for gigabytes of decoded pixels.
+constexpr uint64_t kMaxFramesBytes = 256ull << 20;
+
 // The instances a WADO-RS path names: a study, a series, or one instance.
 core::Result<std::vector<InstanceRecord>> Select(const Request& r, Pacs& pacs) {
   auto study = r.PathParam("study_id");
@@ -135,6 +139,14 @@ Response Frames(Request& r, Pacs& pacs) {
   std::string body;
   for (int f : frames) {
     PACS_ASSIGN_OR_RESPOND(auto frame, dicom::DecodeFrame(file, f));
+    // Every frame of an instance decodes to the same size: the first one tells the total.
+    const uint64_t total = static_cast<uint64_t>(frame.pixels.size()) * frames.size();
+    if (total > kMaxFramesBytes) {
+      return http::ErrorResponse(Status::InvalidArgument(
+          std::to_string(frames.size()) + " frames of " + std::to_string(frame.pixels.size()) +
+          " bytes are more than the " + std::to_string(kMaxFramesBytes >> 20) +
+          " MB one response may hold: ask for fewer"));
+    }
     AppendPart(
         body, boundary, "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1",
         std::string_view(reinterpret_cast<const char*>(frame.pixels.data()), frame.pixels.size()));

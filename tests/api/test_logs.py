@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Logs of a live `imgpipe serve --log-json --log-file`: every line valid JSON, the job's lines
 with its job_id and the client's hash, each push success and disconnect logged with its fields,
-the retention applied at start, and the client id (a capability) nowhere in any log."""
+the retention applied at start, and the client id (a capability) nowhere in any log; no secret a
+request carries (query string, Authorization and other headers, bodies) in any line either."""
 import asyncio
 import glob
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import unittest
@@ -111,6 +113,78 @@ class LogsTest(unittest.TestCase):
         stderr = "".join(self.server.stderr_lines)
         self.assertNotIn(client, stderr)
         self.assertIn('"msg":"push: sent"', stderr)  # the same lines on stderr
+
+
+class SecretsNotLoggedTest(unittest.TestCase):
+    """Requests that carry secrets where clients put them (query string, Authorization and other
+    headers, JSON bodies, the WebSocket URL, a malformed request): at debug level, no log line
+    holds any of them; the client id shows only as its hash."""
+
+    def test_no_secret_in_any_line(self):
+        admin_key = "admin-key-3d9c4e1f"
+        server = ImgpipeServer("--demo", "--log-json", "--log-level", "debug",
+                               env={"IMGPIPE_ADMIN_KEY": admin_key})
+        try:
+            self.scenario(server, admin_key)
+        finally:
+            server.cleanup()
+
+    def scenario(self, server, admin_key):
+        api = Api(server)
+        client = api.provision()
+        study, series, images = api.ct()
+        token = "tok-9f8e7d6c"
+        bearer = {"Authorization": "Bearer bearer-5a4b3c2d", "X-Api-Key": "apikey-1a2b3c4d",
+                  "Cookie": "session=cookie-6e5f4a3b"}
+        secrets = [client, admin_key, token, "bearer-5a4b3c2d", "apikey-1a2b3c4d",
+                   "cookie-6e5f4a3b", "body-secret-0c1d2e3f", "unknown-client-7b6a"]
+        server.request("GET", f"/api/jobs?client_id={client}&access_token={token}", headers=bearer)
+        server.request("GET", f"/api/events?after=0&client_id={client}", headers=bearer)
+        server.request("GET", "/api/jobs?client_id=unknown-client-7b6a", headers=bearer)
+        server.request("GET", f"/api/jobs/no-such-job?client_id={client}")
+        server.request("GET", f"/pacs/studies?access_token={token}", headers=bearer)
+        server.request("POST", "/pacs/images", b"not dicom", {
+            "Content-Type": "application/dicom", "Authorization": "Bearer " + admin_key})
+        status, _, reply = api.process("window_level", {
+            "study_id": study, "series_id": series, "image_id": images[0], "client_id": client},
+            headers=bearer)
+        self.assertEqual(status, 202, reply)
+        api.wait_terminal(reply["job_id"], client)
+        # Bad bodies whose content an error could echo.
+        api.process("window_level", {"study_id": "body-secret-0c1d2e3f", "client_id": client})
+        api.process("window_level", {"study_id": study, "series_id": series,
+                                     "image_id": images[0], "client_id": client,
+                                     "params": {"body-secret-0c1d2e3f": 1}})
+        server.request("POST", "/api/process/window_level", b'{"client_id": "body-secret-0c1d2e3f"',
+                       {"Content-Type": "application/json"})
+        # A request the parser refuses, with a secret in its query.
+        sock = socket.create_connection((server.host, server.port), timeout=10)
+        sock.sendall(f"GET /api/jobs?client_id={client}&access_token={token} HTTP/1.1\r\n"
+                     "Host: x\r\nContent-Length: nope\r\n\r\n".encode())
+        sock.recv(4096)
+        sock.close()
+
+        async def websocket():
+            url = f"ws://{server.host}:{server.port}/ws?client_id={client}&access_token={token}"
+            async with websockets.connect(url) as ws:
+                hello = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                self.assertEqual(hello["type"], "hello")
+                await ws.send(json.dumps({"action": "ping", "token": token}))
+                await ws.send("not json " + token)
+            bad = f"ws://{server.host}:{server.port}/ws?client_id=unknown-client-7b6a"
+            with self.assertRaises(Exception):
+                async with websockets.connect(bad) as ws:
+                    await ws.recv()
+        asyncio.run(websocket())
+        wait_for(lambda: any('"push: disconnected"' in line for line in server.stderr_lines),
+                 "the disconnect line", 30)
+        self.assertEqual(server.stop(), 0)
+        text = "".join(server.stderr_lines)
+        self.assertIn('"level":"debug"', text)  # debug lines were on
+        self.assertIn('"GET /api/jobs 200', text)  # the access lines were written
+        for secret in secrets:
+            self.assertNotIn(secret, text)
+        self.assertIn(short_hash(client), text)
 
 
 if __name__ == "__main__":

@@ -261,6 +261,14 @@ class PacsApiTest(unittest.TestCase):
         self.assertEqual(status, 200)
         frames = split_multipart(body, headers["content-type"])
         self.assertEqual(len(frames[0][1]), 512 * 512 * 2)
+        status, headers, body = self.server.request("GET", inst + "/frames/" + ",".join(["1"] * 3))
+        self.assertEqual(status, 200)
+        self.assertEqual(len(split_multipart(body, headers["content-type"])), 3)
+        # A frame repeated past the 256 MB a response may hold (513 x 512 KB): refused, before
+        # gigabytes are decoded (the list could name it 10,000 times).
+        status, _, body = self.server.request("GET", inst + "/frames/" + ",".join(["1"] * 513))
+        self.assertEqual(status, 400, body[:200])
+        self.assertIn("ask for fewer", json.loads(body)["error"]["message"])
 
     def test_stow_rs(self):
         data = read(self.files[0])

@@ -257,6 +257,17 @@ TEST(S3BlobStoreTest, MissingCredentialsAreUnauthenticated) {
   EXPECT_EQ(NewS3BlobStore(options).status().code(), StatusCode::kUnauthenticated);
 }
 
+TEST(S3BlobStoreTest, AnEndpointWithCredentialsIsRefusedWithoutEchoingThem) {
+  S3Options options = BaseOptions("http://AKIAEXAMPLE:hunter2@127.0.0.1:1");
+  core::Result<std::unique_ptr<BlobStore>> store = NewS3BlobStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+  const std::string& message = store.status().message();
+  EXPECT_NE(message.find("http://...@127.0.0.1:1"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+  EXPECT_EQ(message.find("AKIAEXAMPLE"), std::string::npos) << message;
+}
+
 // Streaming above the multipart threshold: one part in memory at a time, every part but the
 // last exactly part_size (S3 refuses smaller ones), then Get and GetRange across part seams.
 TEST(S3BlobStoreTest, PutStreamUploadsPartByPart) {

@@ -97,6 +97,21 @@ S3Client::S3Client(const S3Options& options)
 
 S3Client::~S3Client() = default;
 
+namespace {
+
+// The endpoint as an error may show it: a user-info part ("http://KEY:SECRET@host", refused
+// below) is replaced by "...", as it could hold credentials.
+std::string ShownEndpoint(std::string_view endpoint) {
+  size_t scheme_end = endpoint.find("://");
+  size_t at = endpoint.rfind('@');
+  if (at == std::string_view::npos) return std::string(endpoint);
+  size_t from = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  if (at < from) return std::string(endpoint);
+  return std::string(endpoint.substr(0, from)) + "...@" + std::string(endpoint.substr(at + 1));
+}
+
+}  // namespace
+
 core::Result<std::unique_ptr<S3Client>> S3Client::Create(const S3Options& options) {
   static std::once_flag curl_init;
   static CURLcode init_result = CURLE_OK;
@@ -109,7 +124,7 @@ core::Result<std::unique_ptr<S3Client>> S3Client::Create(const S3Options& option
   std::string_view endpoint = options.endpoint;
   size_t scheme_end = endpoint.find("://");
   if (scheme_end == std::string_view::npos) {
-    return core::Status::InvalidArgument("S3 endpoint '" + options.endpoint +
+    return core::Status::InvalidArgument("S3 endpoint '" + ShownEndpoint(options.endpoint) +
                                          "' is not an http:// or https:// URL");
   }
   client->scheme_ = Lower(endpoint.substr(0, scheme_end));
@@ -117,7 +132,7 @@ core::Result<std::unique_ptr<S3Client>> S3Client::Create(const S3Options& option
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if ((client->scheme_ != "http" && client->scheme_ != "https") || rest.empty() ||
       rest.find_first_of("/?#@ ") != std::string_view::npos) {
-    return core::Status::InvalidArgument("S3 endpoint '" + options.endpoint +
+    return core::Status::InvalidArgument("S3 endpoint '" + ShownEndpoint(options.endpoint) +
                                          "' must be http(s)://host[:port]");
   }
   bool path_style = options.path_style.value_or(true);

@@ -168,14 +168,31 @@ void PostgresTransaction::Release() {
   if (conn_ != nullptr) db_->ReturnConnection(std::move(conn_));
 }
 
+// libpq's reason for refusing a connection string, without what it quotes of the string: it
+// quotes the offending token ("invalid percent-encoded token: \"s3%zz\"") or, for some errors, the
+// whole URL, and either can be the password. The reason stays, the quoted text becomes "...".
+std::string WithoutQuotedText(std::string_view reason) {
+  std::string out;
+  bool quoted = false;
+  for (char c : reason) {
+    if (c == '"') {
+      quoted = !quoted;
+      if (quoted) out += "\"...\"";
+    } else if (!quoted) {
+      out += c;
+    }
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
 // "postgresql://user@host:port/dbname", from the parsed URL, without the password.
 core::Result<std::string> Describe(const std::string& url) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
   if (options == nullptr) {
-    std::string reason = error != nullptr ? error : "out of memory";
+    std::string reason = error != nullptr ? WithoutQuotedText(error) : "out of memory";
     PQfreemem(error);
-    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
     return core::Status::InvalidArgument("bad PostgreSQL URL: " + reason);
   }
   std::string user, host, port, dbname;

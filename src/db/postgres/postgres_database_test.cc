@@ -81,6 +81,25 @@ TEST(PostgresDatabaseTest, RefusedConnectionIsUnavailableWithAClearMessage) {
   EXPECT_EQ(OpenPostgres("postgresql://[bad").status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(PostgresDatabaseTest, AnUnparsableUrlIsRefusedWithoutEchoingThePassword) {
+  // libpq quotes the bad token, or the whole URL, in its reason; the password must not follow
+  // it into the error (printed at start, logged).
+  const std::string urls[] = {
+      "postgresql://postgres:s3cr%zzet@127.0.0.1/db",           // bad percent-encoding
+      "postgresql://postgres:s3cret@[127.0.0.1/db",             // unterminated IPv6 host
+      "postgresql://postgres@127.0.0.1/db?password=s3c%zzret",  // bad encoding in a parameter
+      "host=127.0.0.1 password=x s3cret dbname=db",             // key=value form: no "="
+  };
+  for (const std::string& url : urls) {
+    auto db = OpenPostgres(url);
+    ASSERT_FALSE(db.ok()) << url;
+    EXPECT_EQ(db.status().code(), StatusCode::kInvalidArgument) << url;
+    EXPECT_NE(db.status().message().find("bad PostgreSQL URL: "), std::string::npos)
+        << db.status().message();
+    EXPECT_EQ(db.status().message().find("s3c"), std::string::npos) << db.status().message();
+  }
+}
+
 TEST(PostgresDatabaseTest, QuestionMarksInLiteralsAreNotPlaceholders) {
   auto db = MustOpenFresh();
   ASSERT_NE(db, nullptr);
