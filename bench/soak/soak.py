@@ -51,6 +51,9 @@ async def run(args, api, ids, clients, rate, seconds, window_s=10, max_in_flight
     study, series, image = ids
     sent_at = {}  # job_id -> perf_counter at submit
     latencies = []  # (time received, ms)
+    # Results that arrived before their submit's 202 was read (the job ran faster than this
+    # process got back to the HTTP reply): job_id -> perf_counter at arrival.
+    early = {}
     sockets = []
     for client in clients:
         ws = await websockets.connect(
@@ -64,10 +67,12 @@ async def run(args, api, ids, clients, rate, seconds, window_s=10, max_in_flight
             event = json.loads(text)
             if event.get("type") != "result":
                 continue
+            now = time.perf_counter()
             t0 = sent_at.pop(event["job_id"], None)
             if t0 is not None:
-                now = time.perf_counter()
                 latencies.append((now, (now - t0) * 1000))
+            else:
+                early[event["job_id"]] = now
 
     readers = [asyncio.create_task(reader(ws)) for ws in sockets]
     https = [AsyncHttp(api.host, api.port) for _ in range(4)]
@@ -77,6 +82,9 @@ async def run(args, api, ids, clients, rate, seconds, window_s=10, max_in_flight
     next_window = start + window_s
     n = 0
     errors = 0
+
+    early_count = [0]
+    job_client = {}  # job_id -> client, to look into results that never arrive
 
     async def submit(i):
         nonlocal errors
@@ -88,7 +96,13 @@ async def run(args, api, ids, clients, rate, seconds, window_s=10, max_in_flight
         if status != 202:
             errors += 1
             return
-        sent_at[reply["job_id"]] = t0
+        arrived = early.pop(reply["job_id"], None)
+        if arrived is not None:
+            early_count[0] += 1
+            latencies.append((arrived, (arrived - t0) * 1000))
+        else:
+            sent_at[reply["job_id"]] = t0
+            job_client[reply["job_id"]] = body["client_id"]
 
     locks = [asyncio.Lock() for _ in https]
 
@@ -122,6 +136,21 @@ async def run(args, api, ids, clients, rate, seconds, window_s=10, max_in_flight
     deadline = time.perf_counter() + 60
     while sent_at and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)
+    for job_id in list(sent_at)[:10]:  # not received: what does the server say?
+        client = job_client[job_id]
+        job = conn.request("GET", f"/api/jobs/{job_id}?client_id={client}")[1][:300]
+        stored, after = [], 0
+        while True:  # every stored event of the client, a page at a time
+            page = json.loads(conn.request(
+                "GET", f"/api/events?client_id={client}&after={after}&limit=1000")[1])
+            events = page.get("events", [])
+            if not events:
+                break
+            stored += [e["seq"] for e in events if e.get("job_id") == job_id]
+            after = events[-1]["seq"]
+        log(f"not received: job {job_id}: {job!r}; stored event seq {stored}")
+    if early_count[0]:
+        log(f"{early_count[0]} results arrived before their submit's 202 was read")
     for task in readers:
         task.cancel()
     for ws in sockets:
