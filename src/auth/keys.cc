@@ -17,13 +17,6 @@ bool ConstantTimeEqual(const core::Sha256Digest& a, const core::Sha256Digest& b)
   return diff == 0;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string NewKey() { return core::RandomUrlSafeToken(32); }
@@ -44,8 +37,8 @@ Status KeySet::AddDigestHex(std::string_view hex) {
     return Status::InvalidArgument("a key digest must be 64 hex characters");
   }
   for (size_t i = 0; i < digest.size(); ++i) {
-    int hi = HexValue(hex[2 * i]);
-    int lo = HexValue(hex[2 * i + 1]);
+    int hi = core::HexDigitValue(hex[2 * i]);
+    int lo = core::HexDigitValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return Status::InvalidArgument("a key digest must be hex");
     digest[i] = static_cast<uint8_t>(hi * 16 + lo);
   }

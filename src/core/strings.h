@@ -23,4 +23,12 @@ inline std::string_view TrimSpace(std::string_view s) {
   return s;
 }
 
+// The value of hex digit `c` (either case), or -1 when `c` is not one.
+inline int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace imgpipe::core

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/strings.h"
 #include "http/http.h"
 
 namespace imgpipe::http {
@@ -27,13 +28,6 @@ std::optional<std::string_view> Find(const HeaderList& list, std::string_view na
     if (ignore_case ? EqualsIgnoreCase(key, name) : key == name) return value;
   }
   return std::nullopt;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -95,8 +89,8 @@ std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space)
     char c = s[i];
     if (c == '%') {
       if (s.size() - i < 3) return std::nullopt;  // fewer than two hex digits follow
-      int hi = HexValue(s[i + 1]);
-      int lo = HexValue(s[i + 2]);
+      int hi = core::HexDigitValue(s[i + 1]);
+      int lo = core::HexDigitValue(s[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;

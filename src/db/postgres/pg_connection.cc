@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/strings.h"
 #include "db/postgres/pg_sql.h"
 
 namespace imgpipe::db::postgres {
@@ -17,19 +18,13 @@ namespace {
 constexpr Oid kBoolOid = 16, kByteaOid = 17, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23,
               kOidOid = 26, kFloat4Oid = 700, kFloat8Oid = 701, kNumericOid = 1700;
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string DecodeBytea(const char* text, size_t len) {
   std::string out;
   if (len >= 2 && text[0] == '\\' && text[1] == 'x') {
     out.reserve((len - 2) / 2);
     for (size_t i = 2; i + 1 < len; i += 2) {
-      out.push_back(static_cast<char>(HexDigit(text[i]) << 4 | HexDigit(text[i + 1])));
+      out.push_back(
+          static_cast<char>(core::HexDigitValue(text[i]) << 4 | core::HexDigitValue(text[i + 1])));
     }
     return out;
   }
