@@ -9,18 +9,23 @@ import threading
 import json
 
 
+def exchange(conn, method, path, body=None, headers=None):
+    """One request on `conn` (then closed): (status, lowercased headers, body)."""
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
 class HttpEndpoint:
     """request() and get_json() against self.host:self.port (a server, or a proxy in front)."""
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
+        return exchange(conn, method, path, body, headers)
 
     def get_json(self, path, expect=200):
         status, headers, data = self.request("GET", path)

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(ROOT, "deploy", "nginx"))
 from render import render  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from imgpipe_server import HttpEndpoint  # noqa: E402
+from imgpipe_server import HttpEndpoint, exchange  # noqa: E402
 
 SHIPPED = os.path.join(ROOT, "deploy", "nginx", "imgpipe.conf")
 SHIPPED_TLS = os.path.join(ROOT, "deploy", "nginx", "imgpipe-tls.conf")
@@ -129,21 +129,9 @@ class TlsNginxServer(NginxServer):
         conn = http.client.HTTPSConnection(
             self.host, self.port, timeout=timeout, context=context or self.context(),
             source_address=(source, 0) if source else None)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
+        return exchange(conn, method, path, body, headers)
 
     def http_request(self, method, path):
         """Plain HTTP to the redirecting listener."""
         conn = http.client.HTTPConnection(self.host, self.http_port, timeout=30)
-        try:
-            conn.request(method, path)
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
+        return exchange(conn, method, path)
