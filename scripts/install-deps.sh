@@ -22,10 +22,12 @@ TEST_PKGS=(dcmtk libgdcm-tools curl python3 python3-pydicom python3-numpy python
   chromium  # the web frontend's end-to-end tests (driven by npm playwright-core)
   nginx-light  # deploy/nginx/imgpipe.conf in front of two servers (tests/api/test_nginx_lb.py)
   openssl  # the throw-away CA of tests/api/test_tls_nginx.py (deploy/nginx/imgpipe-tls.conf)
-  prometheus)  # promtool: checks /metrics and deploy/prometheus/alerts.yml (check and test rules)
-# Only for bench/: Orthanc side by side, wrk for load, iproute2 for a private network namespace,
-# redis-server and hiredis for the Redis Streams peer of the queue benchmark.
-BENCH_PKGS=(orthanc orthanc-dicomweb wrk iproute2 procps redis-server libhiredis-dev)
+  prometheus  # promtool: checks /metrics and deploy/prometheus/alerts.yml (check and test rules)
+  orthanc orthanc-dicomweb iproute2)  # a real PACS, in its own network namespace, for DICOM export
+                                      # and the upstream DICOMweb proxy (tests/api/orthanc.py)
+# Only for bench/: wrk for load, redis-server and hiredis for the Redis Streams peer of the queue
+# benchmark.
+BENCH_PKGS=(wrk procps redis-server libhiredis-dev)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 # Only what compiling needs (the build stage of deploy/container/Containerfile).

@@ -220,6 +220,36 @@ const std::map<std::string, Setter>& Setters() {
          c.auth_jwt_admin_scope = v;
          return Status::Ok();
        }},
+      {"dicom.listen",
+       [](Config& c, const std::string& v) {
+         c.dicom_listen = v;
+         return Status::Ok();
+       }},
+      {"dicom.aet",
+       [](Config& c, const std::string& v) {
+         c.dicom_aet = v;
+         return Status::Ok();
+       }},
+      {"dicom.allowed_aets",
+       [](Config& c, const std::string& v) {
+         c.dicom_allowed_aets = v;
+         return Status::Ok();
+       }},
+      {"export.destinations_file",
+       [](Config& c, const std::string& v) {
+         c.export_destinations_file = v;
+         return Status::Ok();
+       }},
+      {"rules.file",
+       [](Config& c, const std::string& v) {
+         c.rules_file = v;
+         return Status::Ok();
+       }},
+      {"pacs.upstream_url",
+       [](Config& c, const std::string& v) {
+         c.pacs_upstream_url = v;
+         return Status::Ok();
+       }},
       {"web.root",
        [](Config& c, const std::string& v) {
          c.web_root = v;

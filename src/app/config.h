@@ -76,6 +76,22 @@ struct Config {
   std::string auth_jwt_issuer;
   std::string auth_jwt_audience;
   std::string auth_jwt_admin_scope = "imgpipe:admin";
+  // DICOM networking (docs/dicom-networking.md). The DIMSE listener (C-ECHO, C-STORE, C-FIND) on
+  // HOST:PORT ("" = off; dicom.listen / IMGPIPE_DICOM_LISTEN / --dicom-listen), answering to the
+  // AE title dicom_aet (--aet); dicom_allowed_aets (comma-separated) limits the calling AE titles
+  // ("" = any).
+  std::string dicom_listen;
+  std::string dicom_aet = "IMGPIPE";
+  std::string dicom_allowed_aets;
+  // Export destinations, a JSON file naming remote DICOM nodes and DICOMweb servers that jobs may
+  // send their DICOM outputs to ("" = none). export.destinations_file.
+  std::string export_destinations_file;
+  // Automatic processing rules, a JSON file ("" = none). rules.file.
+  std::string rules_file;
+  // An upstream DICOMweb PACS (its base URL, e.g. http://pacs:8042/dicom-web) whose studies the
+  // PACS API also serves, fetching and caching instances on first use ("" = none).
+  // pacs.upstream_url.
+  std::string pacs_upstream_url;
   // The web frontend's build (index.html, assets/), served at "/" by the api role. LoadConfig's
   // default is the source tree's web/dist (compiled in), so it works from any working directory;
   // "" serves no frontend. web.root / IMGPIPE_WEB_ROOT / --web-root.
