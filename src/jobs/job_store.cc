@@ -12,7 +12,7 @@ using core::Status;
 using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 14> kSchema = {
+constexpr std::array<std::string_view, 15> kSchema = {
     "CREATE TABLE jobs_clients (client_id TEXT PRIMARY KEY, created_at_ms INTEGER NOT NULL)",
     "CREATE TABLE jobs_jobs ("
     " job_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, algorithm TEXT NOT NULL,"
@@ -36,6 +36,9 @@ constexpr std::array<std::string_view, 14> kSchema = {
     "ALTER TABLE jobs_jobs ADD COLUMN duration_ms DOUBLE PRECISION NOT NULL DEFAULT 0",
     // A server secret shared by every process on this database (de-identification run keys).
     "CREATE TABLE jobs_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // Clients told about a job besides its owner (SubmitRequest::notify_clients).
+    "CREATE TABLE jobs_recipients (job_id TEXT NOT NULL, client_id TEXT NOT NULL,"
+    " PRIMARY KEY (job_id, client_id))",
 };
 
 constexpr std::string_view kJobColumns =
@@ -116,6 +119,39 @@ Result<bool> InsertJob(db::Transaction& tx, const JobRecord& job,
               " ON CONFLICT (client_id, idempotency_key) DO NOTHING",
               params));
   return changed == 1;
+}
+
+Status InsertRecipients(db::Transaction& tx, std::string_view job_id,
+                        const std::vector<std::string>& clients) {
+  for (const std::string& client : clients) {
+    Value params[] = {std::string(job_id), client};
+    IMGPIPE_RETURN_IF_ERROR(tx.Exec("INSERT INTO jobs_recipients (job_id, client_id) VALUES (?, ?)"
+                                    " ON CONFLICT (job_id, client_id) DO NOTHING",
+                                    params)
+                                .status());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> ListRecipients(db::Transaction& tx, std::string_view job_id) {
+  Value params[] = {std::string(job_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto rows,
+      tx.Query("SELECT client_id FROM jobs_recipients WHERE job_id = ? ORDER BY client_id",
+               params));
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (const db::Row& r : rows) out.push_back(r.Text(0));
+  return out;
+}
+
+Result<bool> IsRecipient(db::Transaction& tx, std::string_view job_id,
+                         std::string_view client_id) {
+  Value params[] = {std::string(job_id), std::string(client_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto rows,
+      tx.Query("SELECT 1 FROM jobs_recipients WHERE job_id = ? AND client_id = ?", params));
+  return !rows.empty();
 }
 
 Result<std::optional<JobRecord>> FindByIdempotencyKey(db::Transaction& tx,

@@ -24,6 +24,12 @@ core::Result<bool> ClientExists(db::Transaction& tx, std::string_view client_id)
 // `idempotency_key`.
 core::Result<bool> InsertJob(db::Transaction& tx, const JobRecord& job,
                              const std::optional<std::string>& idempotency_key);
+// The job's recipients (SubmitRequest::notify_clients).
+core::Status InsertRecipients(db::Transaction& tx, std::string_view job_id,
+                              const std::vector<std::string>& clients);
+core::Result<std::vector<std::string>> ListRecipients(db::Transaction& tx, std::string_view job_id);
+core::Result<bool> IsRecipient(db::Transaction& tx, std::string_view job_id,
+                               std::string_view client_id);
 core::Result<std::optional<JobRecord>> FindByIdempotencyKey(db::Transaction& tx,
                                                             std::string_view client_id,
                                                             std::string_view idempotency_key);

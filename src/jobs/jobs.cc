@@ -212,6 +212,7 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
   }
 
   IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, Validate(request));
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<std::string> recipients, CheckRecipients(request));
   if (const int64_t cap = options_.max_active_jobs_per_client; cap > 0) {
     IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
     IMGPIPE_ASSIGN_OR_RETURN(int64_t active,
@@ -252,6 +253,7 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
       if (!first) return Status::Internal("idempotency key conflict without a job");
       return Status::Ok();
     }
+    IMGPIPE_RETURN_IF_ERROR(internal::InsertRecipients(tx, job.job_id, recipients));
     IMGPIPE_ASSIGN_OR_RETURN(queue::SendResult sent,
                              queues_.SendInTransaction(tx, queue_name, message));
     if (sent.duplicate) {
@@ -271,6 +273,38 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
        .extra = {{"algorithm", job.algorithm}, {"scope", job.scope}, {"queue", queue_name}}});
   spdlog::info("jobs: job submitted");
   return SubmitResult{std::move(job), false};
+}
+
+Result<std::vector<std::string>> JobService::CheckRecipients(const SubmitRequest& request) {
+  std::vector<std::string> out;
+  if (request.notify_clients.empty()) return out;
+  if (request.notify_clients.size() > kMaxRecipients) {
+    return Status::InvalidArgument("notify_clients holds more than " +
+                                   std::to_string(kMaxRecipients) + " clients");
+  }
+  for (const std::string& client : request.notify_clients) {
+    if (client != request.client_id) out.push_back(client);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  for (const std::string& client : out) {
+    IMGPIPE_ASSIGN_OR_RETURN(bool known, internal::ClientExists(*tx, client));
+    if (!known) return Status::InvalidArgument("notify_clients names an unknown client");
+  }
+  return out;
+}
+
+Result<bool> JobService::MayRead(const JobRecord& job, std::string_view client_id) {
+  if (client_id.empty()) return false;
+  if (job.client_id == client_id) return true;
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  return internal::IsRecipient(*tx, job.job_id, client_id);
+}
+
+Result<std::vector<std::string>> JobService::Recipients(std::string_view job_id) {
+  IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
+  return internal::ListRecipients(*tx, job_id);
 }
 
 Result<JobRecord> JobService::GetJob(std::string_view job_id) {
@@ -330,11 +364,24 @@ std::string JobService::RunKey(std::string_view job_id) const {
 }
 
 Status JobService::SendResult(db::Transaction& tx, const JobRecord& job) {
+  return SendToEveryone(tx, job, ResultMessageBody(job), job.job_id);
+}
+
+Status JobService::SendToEveryone(db::Transaction& tx, const JobRecord& job,
+                                  const std::string& body, const std::string& dedup_id) {
   queue::OutgoingMessage message;
-  message.body = ResultMessageBody(job);
+  message.body = body;
   message.group_id = job.client_id;
-  message.dedup_id = job.job_id;
-  return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+  message.dedup_id = dedup_id;
+  IMGPIPE_RETURN_IF_ERROR(queues_.SendInTransaction(tx, kResultsQueue, message).status());
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<std::string> recipients,
+                           internal::ListRecipients(tx, job.job_id));
+  for (const std::string& client : recipients) {
+    message.group_id = client;
+    message.dedup_id = dedup_id + ":" + client;
+    IMGPIPE_RETURN_IF_ERROR(queues_.SendInTransaction(tx, kResultsQueue, message).status());
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, int attempt) {
@@ -375,11 +422,8 @@ Status JobService::ReportProgress(std::string_view job_id, int done, int total) 
     if (!job) return Status::Internal("running job vanished");
     boost::json::object body{
         {"type", "progress"}, {"job_id", job->job_id}, {"done", done}, {"total", total}};
-    queue::OutgoingMessage message;
-    message.body = boost::json::serialize(body);
-    message.group_id = job->client_id;
-    message.dedup_id = job->job_id + ":progress:" + std::to_string(done);
-    return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+    return SendToEveryone(tx, *job, boost::json::serialize(body),
+                          job->job_id + ":progress:" + std::to_string(done));
   }));
   if (changed) queues_.NotifyCommitted(kResultsQueue);
   return Status::Ok();
