@@ -12,7 +12,7 @@ using core::Status;
 using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 15> kSchema = {
+constexpr std::array<std::string_view, 16> kSchema = {
     "CREATE TABLE jobs_clients (client_id TEXT PRIMARY KEY, created_at_ms INTEGER NOT NULL)",
     "CREATE TABLE jobs_jobs ("
     " job_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, algorithm TEXT NOT NULL,"
@@ -39,6 +39,8 @@ constexpr std::array<std::string_view, 15> kSchema = {
     // Clients told about a job besides its owner (SubmitRequest::notify_clients).
     "CREATE TABLE jobs_recipients (job_id TEXT NOT NULL, client_id TEXT NOT NULL,"
     " PRIMARY KEY (job_id, client_id))",
+    // ListJobs: the jobs a client receives, newest first.
+    "CREATE INDEX jobs_recipients_by_client ON jobs_recipients(client_id, job_id)",
 };
 
 constexpr std::string_view kJobColumns =
@@ -177,19 +179,40 @@ Result<int64_t> CountActiveJobs(db::Transaction& tx, std::string_view client_id,
 
 Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
                                               int limit, std::string_view status) {
-  std::vector<Value> params;
-  params.emplace_back(std::string(client_id));
-  std::string where = "client_id = ?";
-  if (!status.empty()) {
-    where += " AND status = ?";
-    params.emplace_back(std::string(status));
+  // Two index walks (owned, received), each newest first and cut at `limit`, merged.
+  auto query = [&](std::string sql) -> Result<std::vector<db::Row>> {
+    std::vector<Value> params;
+    params.emplace_back(std::string(client_id));
+    if (!status.empty()) {
+      sql += " AND j.status = ?";
+      params.emplace_back(std::string(status));
+    }
+    sql += " ORDER BY j.job_id DESC LIMIT ?";
+    params.emplace_back(static_cast<int64_t>(limit));
+    return tx.Query(sql, params);
+  };
+  std::string columns;
+  for (size_t start = 0; start < kJobColumns.size();) {
+    size_t comma = kJobColumns.find(',', start);
+    if (comma == std::string_view::npos) comma = kJobColumns.size();
+    std::string_view column = kJobColumns.substr(start, comma - start);
+    while (!column.empty() && column.front() == ' ') column.remove_prefix(1);
+    columns += (columns.empty() ? "j." : ", j.") + std::string(column);
+    start = comma + 1;
   }
-  params.emplace_back(static_cast<int64_t>(limit));
-  IMGPIPE_ASSIGN_OR_RETURN(auto rows,
-                           tx.Query(SelectJobs(where + " ORDER BY job_id DESC LIMIT ?"), params));
+  IMGPIPE_ASSIGN_OR_RETURN(auto owned,
+                           query("SELECT " + columns + " FROM jobs_jobs j WHERE j.client_id = ?"));
+  IMGPIPE_ASSIGN_OR_RETURN(auto received,
+                           query("SELECT " + columns +
+                                 " FROM jobs_recipients r JOIN jobs_jobs j ON j.job_id = r.job_id"
+                                 " WHERE r.client_id = ?"));
   std::vector<JobRecord> jobs;
-  jobs.reserve(rows.size());
-  for (const auto& row : rows) jobs.push_back(JobFromRow(row));
+  jobs.reserve(owned.size() + received.size());
+  for (const auto& row : owned) jobs.push_back(JobFromRow(row));
+  for (const auto& row : received) jobs.push_back(JobFromRow(row));
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.job_id > b.job_id; });
+  if (jobs.size() > static_cast<size_t>(limit)) jobs.resize(static_cast<size_t>(limit));
   return jobs;
 }
 

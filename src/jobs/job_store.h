@@ -36,7 +36,7 @@ core::Result<std::optional<JobRecord>> FindByIdempotencyKey(db::Transaction& tx,
 core::Result<std::optional<JobRecord>> FindJob(db::Transaction& tx, std::string_view job_id);
 // How many of the client's jobs are queued or running, counting up to `cap` (no further).
 core::Result<int64_t> CountActiveJobs(db::Transaction& tx, std::string_view client_id, int64_t cap);
-// Newest first; only those with `status` unless it is empty.
+// The client's own and received jobs, newest first; only those with `status` unless it is empty.
 core::Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
                                                     int limit, std::string_view status);
 

@@ -164,7 +164,8 @@ class JobService {
   core::Result<bool> MayRead(const JobRecord& job, std::string_view client_id);
   // The job's recipients (not its owner), sorted.
   core::Result<std::vector<std::string>> Recipients(std::string_view job_id);
-  // The client's jobs, newest first, only those with `status` when it is not empty; limit
+  // The client's jobs and the jobs it receives (notify_clients), newest first, only those with
+  // `status` when it is not empty; limit
   // 1..1000 and status a known one (InvalidArgument otherwise); Unauthenticated when the client
   // does not exist.
   core::Result<std::vector<JobRecord>> ListJobs(std::string_view client_id, int limit,

@@ -403,6 +403,12 @@ TEST_F(JobsTest, RecipientsGetEveryMessageAndMayReadTheJob) {
   EXPECT_TRUE(*service_->MayRead(job, *reader));
   EXPECT_FALSE(*service_->MayRead(job, *stranger));
   EXPECT_FALSE(*service_->MayRead(job, ""));
+  auto received = service_->ListJobs(*reader, 10);  // listed for its recipients too
+  ASSERT_TRUE(received.ok()) << received.status().ToString();
+  ASSERT_EQ(received->size(), 1u);
+  EXPECT_EQ((*received)[0].job_id, job.job_id);
+  EXPECT_EQ(service_->ListJobs(*reader, 10, "succeeded")->size(), 0u);
+  EXPECT_TRUE(service_->ListJobs(*stranger, 10)->empty());
 
   auto started = service_->StartRun(job.job_id, 1);
   ASSERT_TRUE(started.ok() && started->has_value());

@@ -93,9 +93,10 @@ test('subscribe to a rule and see its result arrive', async () => {
     // The demo's MR predates the rules: nothing fires for it.
     assert.deepEqual((await server.json('/api/rules/brain-mr/jobs')).firings, []);
 
-    // The subscription survives a reload.
+    // The subscription and the received job survive a reload (GET /api/jobs lists both kinds).
     await page.reload();
     await page.waitForSelector('[data-rule=chest-ct-lung] [data-testid=rule-subscribe]:checked');
+    await page.waitForSelector(`[data-job-id="${jobId}"][data-status=succeeded]`);
     assert.deepEqual(page.problems, []);
   });
 });
