@@ -1,6 +1,7 @@
 // imgpipe serve: the roles of this process (default all): api (the PACS API, DICOMweb, the
-// processing API, GET /api/events, the web frontend at "/" and the rules engine), worker (the worker pool), push (the
-// results consumer, which stores every result as its client's event; the WebSocket arrives next).
+// processing API, GET /api/events, the web frontend at "/" and the rules engine), worker (the
+// worker pool), push (the results consumer, which stores every result as its client's event; the
+// WebSocket arrives next).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>

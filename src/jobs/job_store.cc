@@ -147,8 +147,7 @@ Result<std::vector<std::string>> ListRecipients(db::Transaction& tx, std::string
   return out;
 }
 
-Result<bool> IsRecipient(db::Transaction& tx, std::string_view job_id,
-                         std::string_view client_id) {
+Result<bool> IsRecipient(db::Transaction& tx, std::string_view job_id, std::string_view client_id) {
   Value params[] = {std::string(job_id), std::string(client_id)};
   IMGPIPE_ASSIGN_OR_RETURN(
       auto rows,

@@ -228,9 +228,12 @@ Result<IngestOutcome> Index::AddInTx(db::Transaction& txr, const dicom::Instance
                               .status());
 
   const int64_t now = now_ms_();
-  Value series[] = {info.series_instance_uid,  info.study_instance_uid,
-                    info.modality,             info.series_description,
-                    info.body_part_examined,   int64_t{info.series_number},
+  Value series[] = {info.series_instance_uid,
+                    info.study_instance_uid,
+                    info.modality,
+                    info.series_description,
+                    info.body_part_examined,
+                    int64_t{info.series_number},
                     now};
   IMGPIPE_ASSIGN_OR_RETURN(
       int64_t new_series,

@@ -18,8 +18,7 @@ namespace imgpipe::pacs {
 class Index {
  public:
   // `now_ms` stamps each series' last ingest (Unix ms).
-  Index(db::Database& db, std::function<int64_t()> now_ms)
-      : db_(db), now_ms_(std::move(now_ms)) {}
+  Index(db::Database& db, std::function<int64_t()> now_ms) : db_(db), now_ms_(std::move(now_ms)) {}
 
   core::Status Migrate();
 

@@ -93,8 +93,8 @@ Result<Response> Subscribe(Request& request, RuleService& rules, jobs::JobServic
   IMGPIPE_ASSIGN_OR_RETURN(std::string body_client, BodyClient(request));
   IMGPIPE_ASSIGN_OR_RETURN(std::string client, AskingClient(request, jobs, body_client));
   IMGPIPE_RETURN_IF_ERROR(rules.Subscribe(rule->name, client));
-  return Response::Json(
-      201, json::serialize(json::object{{"rule", rule->name}, {"subscribed", true}}));
+  return Response::Json(201,
+                        json::serialize(json::object{{"rule", rule->name}, {"subscribed", true}}));
 }
 
 Result<Response> Unsubscribe(Request& request, RuleService& rules, jobs::JobService& jobs) {

@@ -191,11 +191,10 @@ bool WildcardMatch(std::string_view pattern, std::string_view value) {
 
 bool Matches(const Rule& rule, const pacs::SeriesActivity& series) {
   for (const auto& [attribute, pattern] : rule.when) {
-    const std::string& value = attribute == "Modality"           ? series.modality
-                               : attribute == "BodyPartExamined" ? series.body_part_examined
-                               : attribute == "SeriesDescription"
-                                   ? series.series_description
-                                   : series.study_description;
+    const std::string& value = attribute == "Modality"            ? series.modality
+                               : attribute == "BodyPartExamined"  ? series.body_part_examined
+                               : attribute == "SeriesDescription" ? series.series_description
+                                                                  : series.study_description;
     if (!WildcardMatch(pattern, value)) return false;
   }
   return true;
@@ -206,12 +205,9 @@ json::object RuleJson(const Rule& rule) {
   for (const auto& [attribute, pattern] : rule.when) when[attribute] = pattern;
   json::array exports;
   for (const std::string& d : rule.export_destinations) exports.emplace_back(d);
-  return {{"name", rule.name},
-          {"when", std::move(when)},
-          {"algorithm", rule.algorithm},
-          {"params", rule.params},
-          {"scope", rule.scope},
-          {"quiet_seconds", rule.quiet_seconds},
+  return {{"name", rule.name},           {"when", std::move(when)},
+          {"algorithm", rule.algorithm}, {"params", rule.params},
+          {"scope", rule.scope},         {"quiet_seconds", rule.quiet_seconds},
           {"export", std::move(exports)}};
 }
 

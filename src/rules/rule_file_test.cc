@@ -48,8 +48,7 @@ TEST(RuleFileTest, RefusesEveryMistakeWithItsReason) {
       {"{", "not valid JSON"},
       {R"({"rules":[],"extra":1})", "unknown key \"extra\""},
       {rule(R"({"name":"Bad_Name",)" + when + R"(,"algorithm":"denoise"})"), "name must be"},
-      {rule(R"({"name":")" + std::string(33, 'a') + R"(",)" + when +
-            R"(,"algorithm":"denoise"})"),
+      {rule(R"({"name":")" + std::string(33, 'a') + R"(",)" + when + R"(,"algorithm":"denoise"})"),
        "name must be"},
       {rule(R"({"name":"a","algorithm":"denoise"})"), "\"when\" must be"},
       {rule(R"({"name":"a","when":{},"algorithm":"denoise"})"), "\"when\" must be"},
@@ -61,8 +60,7 @@ TEST(RuleFileTest, RefusesEveryMistakeWithItsReason) {
        "scope must be series or study"},
       {rule(R"({"name":"a",)" + when + R"(,"algorithm":"threshold","params":{"preset":"x"}})"),
        "preset"},
-      {rule(R"({"name":"a",)" + when + R"(,"algorithm":"denoise","params":{"nope":1}})"),
-       "nope"},
+      {rule(R"({"name":"a",)" + when + R"(,"algorithm":"denoise","params":{"nope":1}})"), "nope"},
       {rule(R"({"name":"a",)" + when + R"(,"algorithm":"denoise","quiet_seconds":0})"),
        "quiet_seconds"},
       {rule(R"({"name":"a",)" + when + R"(,"algorithm":"denoise","export":"x"})"), "export"},
@@ -80,8 +78,10 @@ TEST(RuleFileTest, RefusesEveryMistakeWithItsReason) {
         << c.text << " -> " << rules.status().message();
     EXPECT_EQ(rules.status().message().find('\n'), std::string::npos);
   }
-  EXPECT_NE(LoadRulesFile("/no/such/rules.json", Registry()).status().message().find(
-                "/no/such/rules.json"),
+  EXPECT_NE(LoadRulesFile("/no/such/rules.json", Registry())
+                .status()
+                .message()
+                .find("/no/such/rules.json"),
             std::string::npos);
 }
 

@@ -42,17 +42,17 @@ Status InsertRule(db::Transaction& tx, std::string_view name, std::string_view c
                   int64_t now_ms) {
   Value params[] = {std::string(name), std::string(client_id), now_ms, now_ms};
   return tx
-      .Exec("INSERT INTO rules_rules (name, client_id, first_seen_ms, scanned_to_ms)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-            params)
+      .Exec(
+          "INSERT INTO rules_rules (name, client_id, first_seen_ms, scanned_to_ms)"
+          " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+          params)
       .status();
 }
 
 Status AdvanceScan(db::Transaction& tx, std::string_view name, int64_t scanned_to_ms) {
   Value params[] = {scanned_to_ms, std::string(name), scanned_to_ms};
   return tx
-      .Exec("UPDATE rules_rules SET scanned_to_ms = ? WHERE name = ? AND scanned_to_ms < ?",
-            params)
+      .Exec("UPDATE rules_rules SET scanned_to_ms = ? WHERE name = ? AND scanned_to_ms < ?", params)
       .status();
 }
 
@@ -60,9 +60,10 @@ Status InsertSubscription(db::Transaction& tx, std::string_view rule, std::strin
                           int64_t now_ms) {
   Value params[] = {std::string(rule), std::string(client_id), now_ms};
   return tx
-      .Exec("INSERT INTO rules_subscriptions (rule, client_id, created_at_ms) VALUES (?, ?, ?)"
-            " ON CONFLICT (rule, client_id) DO NOTHING",
-            params)
+      .Exec(
+          "INSERT INTO rules_subscriptions (rule, client_id, created_at_ms) VALUES (?, ?, ?)"
+          " ON CONFLICT (rule, client_id) DO NOTHING",
+          params)
       .status();
 }
 
@@ -103,27 +104,27 @@ Result<std::vector<std::string>> SubscribedRules(db::Transaction& tx, std::strin
 Result<bool> HasFired(db::Transaction& tx, std::string_view rule, std::string_view series) {
   Value params[] = {std::string(rule), std::string(series)};
   IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows,
-      tx.Query("SELECT 1 FROM rules_firings WHERE rule = ? AND series_id = ?", params));
+      auto rows, tx.Query("SELECT 1 FROM rules_firings WHERE rule = ? AND series_id = ?", params));
   return !rows.empty();
 }
 
 Status InsertFiring(db::Transaction& tx, const Firing& f) {
   Value params[] = {f.rule, f.series_id, f.study_id, f.job_id, f.error, f.fired_at_ms};
   return tx
-      .Exec("INSERT INTO rules_firings (rule, series_id, study_id, job_id, error, fired_at_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rule, series_id) DO NOTHING",
-            params)
+      .Exec(
+          "INSERT INTO rules_firings (rule, series_id, study_id, job_id, error, fired_at_ms)"
+          " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (rule, series_id) DO NOTHING",
+          params)
       .status();
 }
 
 Result<std::vector<Firing>> ListFirings(db::Transaction& tx, std::string_view rule, int limit) {
   Value params[] = {std::string(rule), int64_t{limit}};
-  IMGPIPE_ASSIGN_OR_RETURN(
-      auto rows, tx.Query("SELECT rule, series_id, study_id, job_id, error, fired_at_ms"
-                          " FROM rules_firings WHERE rule = ?"
-                          " ORDER BY fired_at_ms DESC, series_id LIMIT ?",
-                          params));
+  IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                           tx.Query("SELECT rule, series_id, study_id, job_id, error, fired_at_ms"
+                                    " FROM rules_firings WHERE rule = ?"
+                                    " ORDER BY fired_at_ms DESC, series_id LIMIT ?",
+                                    params));
   std::vector<Firing> out;
   for (const db::Row& r : rows) {
     out.push_back(Firing{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5)});

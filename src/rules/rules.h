@@ -102,9 +102,9 @@ struct RuleServiceOptions {
 class RuleService {
  public:
   // Applies the rules schema (db::Migrate). Nothing fires until Start (or Activate + Tick).
-  static core::Result<std::unique_ptr<RuleService>> Create(db::Database& db,
-                                                           jobs::JobService& jobs,
-                                                           pacs::Pacs& pacs, std::vector<Rule> rules,
+  static core::Result<std::unique_ptr<RuleService>> Create(db::Database& db, jobs::JobService& jobs,
+                                                           pacs::Pacs& pacs,
+                                                           std::vector<Rule> rules,
                                                            RuleServiceOptions options = {});
   ~RuleService();
   RuleService(const RuleService&) = delete;
@@ -147,8 +147,7 @@ class RuleService {
   int64_t NowMs() const;
   core::Result<int> TickRule(const Rule& rule, State& state, int64_t now_ms);
   // Submits `series` for `rule`; false when the refusal is transient (retry later).
-  core::Result<bool> Fire(const Rule& rule, const State& state,
-                          const pacs::SeriesActivity& series);
+  core::Result<bool> Fire(const Rule& rule, const State& state, const pacs::SeriesActivity& series);
 
   db::Database& db_;
   jobs::JobService& jobs_;

@@ -225,16 +225,14 @@ Result<bool> RuleService::Fire(const Rule& rule, const State& state,
     spdlog::info("rules: rule fired ({} recipients{})", request.notify_clients.size(),
                  submitted->existing ? ", job found by its key" : "");
   } else if (IsTransient(submitted.status())) {
-    spdlog::warn("rules: submit refused for now, retried later: {}",
-                 submitted.status().ToString());
+    spdlog::warn("rules: submit refused for now, retried later: {}", submitted.status().ToString());
     return false;
   } else {
     firing.error = submitted.status().ToString();
     spdlog::warn("rules: submit refused, the series is skipped: {}", firing.error);
   }
-  IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) {
-    return internal::InsertFiring(tx, firing);
-  }));
+  IMGPIPE_RETURN_IF_ERROR(db_.Write(
+      /*durable=*/true, [&](db::Transaction& tx) { return internal::InsertFiring(tx, firing); }));
   return true;
 }
 
