@@ -1,7 +1,7 @@
 // Automatic processing: the server's rules, each with a Subscribe switch for this client. The
 // results of a subscribed rule's jobs arrive over the WebSocket like the client's own.
 import { useEffect, useState } from 'react';
-import { api, type Rule } from '../api';
+import { api, ApiError, type Rule } from '../api';
 import { useI18n, type MessageKey } from '../i18n';
 
 interface Props {
@@ -16,10 +16,14 @@ export function RulesPanel({ clientId, onError }: Props) {
 
   useEffect(() => {
     let live = true;
-    api.rules(clientId).then(
-      (list) => live && setRules(list),
-      (e: Error) => live && onError(e.message),
-    );
+    api
+      .rules(clientId)
+      // An unknown client (the page asks for a new one): the rules without subscriptions.
+      .catch((e) => (e instanceof ApiError && e.status === 401 ? api.rules(null) : Promise.reject(e)))
+      .then(
+        (list) => live && setRules(list),
+        (e: Error) => live && onError(e.message),
+      );
     return () => {
       live = false;
     };
