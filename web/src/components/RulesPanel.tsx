@@ -36,11 +36,14 @@ export function RulesPanel({ clientId, onError }: Props) {
 
   const toggle = async (rule: Rule, on: boolean) => {
     if (!clientId) return;
+    const set = (value: boolean) =>
+      setRules((old) => old?.map((r) => (r.name === rule.name ? { ...r, subscribed: value } : r)) ?? old);
     setBusy(rule.name);
+    set(on); // at once; undone if the server refuses
     try {
       await api.subscribe(rule.name, clientId, on);
-      setRules((old) => old?.map((r) => (r.name === rule.name ? { ...r, subscribed: on } : r)) ?? old);
     } catch (e) {
+      set(!on);
       onError((e as Error).message);
     } finally {
       setBusy(null);
