@@ -184,6 +184,40 @@ TEST_F(RuleServiceTest, ConcurrentEnginesFireEachSeriesOnce) {
   EXPECT_EQ(firings->size(), 1u);
 }
 
+// A temporary refusal (a full queue) is not a firing: the series is tried again on later passes.
+TEST_F(RuleServiceTest, AFullQueueDelaysTheFiring) {
+  jobs::JobServiceOptions options;
+  options.max_queue_depth = 1;
+  auto jobs = jobs::JobService::Create(*db_, *queues_, *pacs_, options);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  jobs_ = std::move(*jobs);
+  auto service = NewService();
+  ASSERT_TRUE(service->Activate().ok());
+  now_ = 3'000;
+  for (const auto* f : Files("ct/")) Ingest(f);
+  // Someone else's threshold job fills algo.threshold.
+  auto other = jobs_->Provision();
+  ASSERT_TRUE(other.ok());
+  jobs::SubmitRequest filler;
+  filler.algorithm = "threshold";
+  filler.scope = "series";
+  auto ct = pacs_->Ingest(Files("ct/")[0]->bytes);
+  ASSERT_TRUE(ct.ok());
+  filler.study_id = ct->instance.study_id;
+  filler.series_id = ct->instance.series_id;
+  filler.client_id = *other;
+  ASSERT_TRUE(jobs_->Submit(filler).ok());
+
+  EXPECT_EQ(Tick(*service, 20'000), 0);
+  EXPECT_TRUE(service->Firings("chest-ct", 10)->empty());
+  queue::ReceiveOptions receive;
+  auto held = queues_->Receive(jobs::QueueName("threshold"), receive);
+  ASSERT_TRUE(held.ok() && held->size() == 1u);
+  ASSERT_TRUE(queues_->Delete(jobs::QueueName("threshold"), (*held)[0].receipt).ok());
+  EXPECT_EQ(Tick(*service, 21'000), 1);
+  EXPECT_EQ(JobsOf(service->RuleClient("chest-ct")).size(), 1u);
+}
+
 TEST_F(RuleServiceTest, Subscriptions) {
   auto service = NewService();
   auto client = jobs_->Provision();

@@ -91,6 +91,16 @@ class RulesTest(unittest.TestCase):
     def events(self, server, client):
         return server.get_json(f"/api/events?client_id={client}")["events"]
 
+    def test_a_bad_rules_file_stops_the_start_with_its_reason(self):
+        bad = os.path.join(self.data_dir, "bad-rules.json")
+        with open(bad, "w") as f:
+            json.dump({"rules": [{"name": "lungs", "when": {"Modality": "CT"},
+                                  "algorithm": "no_such_algorithm"}]}, f)
+        with self.assertRaises(RuntimeError) as raised:
+            ImgpipeServer(data_dir=os.path.join(self.data_dir, "bad"),
+                          env={"IMGPIPE_RULES_FILE": bad}).cleanup()
+        self.assertIn('rule 1 (lungs): unknown algorithm "no_such_algorithm"', str(raised.exception))
+
     def test_rule_fires_once_for_its_subscribers(self):
         server, api = self.start()
         try:
