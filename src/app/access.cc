@@ -70,6 +70,11 @@ const std::array kRouteAccess = std::to_array<RouteAccess>({
     {"GET", "/api/results/{job_id}/{name...}", Access::kClient},
     {"GET", "/api/events", Access::kClient},
     {"GET", "/ws", Access::kClient},
+    // Automatic processing rules: reading them is a user operation; a client subscribes itself.
+    {"GET", "/api/rules", Access::kUser},
+    {"GET", "/api/rules/{name}/jobs", Access::kUser},
+    {"POST", "/api/rules/{name}/subscriptions", Access::kClient},
+    {"DELETE", "/api/rules/{name}/subscriptions", Access::kClient},
     // Queues: their figures are operations data; their dead letters and re-driving are admin.
     {"GET", "/api/queues", Access::kUser},
     {"GET", "/api/queues/{name}", Access::kUser},

@@ -1,6 +1,7 @@
 // imgpipe serve: the roles of this process (default all): api (the PACS API, DICOMweb, the
-// processing API, GET /api/events and the web frontend at "/"), worker (the worker pool), push (the
-// results consumer, which stores every result as its client's event; the WebSocket arrives next).
+// processing API, GET /api/events, the web frontend at "/" and the rules engine), worker (the
+// worker pool), push (the results consumer, which stores every result as its client's event; the
+// WebSocket arrives next).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -255,6 +256,7 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
     push::RegisterRoutes(router, *stores.events, [&stores](std::string_view client_id) {
       return stores.jobs->ClientExists(client_id);
     });
+    rules::RegisterRoutes(router, *stores.rules, *stores.jobs);
     RegisterInfoRoute(router, *stores.registry, listen_base, IMGPIPE_VERSION);
   }
   if (roles.push) {
@@ -335,6 +337,14 @@ int RunServe(const Config& config) {
     spdlog::info("web frontend served from {}", config.web_root);
     router->SetFallback(http::StaticFiles({.root = config.web_root}));
   }
+  if (roles->api) {
+    // The rules engine runs with the api role (after --demo's images, which it never processes:
+    // they predate the rules); several api processes may run it at once (rules.h).
+    if (auto st = stores->rules->Start(); !st.ok()) {
+      std::fprintf(stderr, "imgpipe: cannot start the rules engine: %s\n", st.message().c_str());
+      return 1;
+    }
+  }
   std::unique_ptr<jobs::WorkerPool> workers;
   if (roles->worker) {
     jobs::WorkerOptions worker_options;
@@ -413,6 +423,7 @@ int RunServe(const Config& config) {
   (*server)->Wait();
   if (workers) workers->Stop();  // running jobs go back to their queues at once
   if (consumer) consumer->Stop();
+  stores->rules->Stop();
   spdlog::info("imgpipe stopped");
   return 0;
 }

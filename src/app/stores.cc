@@ -69,6 +69,12 @@ core::Result<Stores> OpenStores(const Config& config) {
   job_options.queue_options.max_receive_count = config.queue_max_receive_count;
   IMGPIPE_ASSIGN_OR_RETURN(
       s.jobs, jobs::JobService::Create(*s.db, *s.queues, *s.pacs, job_options, *s.registry));
+  std::vector<rules::Rule> rules;
+  if (!config.rules_file.empty()) {
+    IMGPIPE_ASSIGN_OR_RETURN(rules, rules::LoadRulesFile(config.rules_file, *s.registry));
+  }
+  IMGPIPE_ASSIGN_OR_RETURN(s.rules,
+                           rules::RuleService::Create(*s.db, *s.jobs, *s.pacs, std::move(rules)));
   IMGPIPE_ASSIGN_OR_RETURN(s.events, push::EventStore::Open(*s.db));
   s.hub = std::make_unique<push::Hub>();
   return s;

@@ -12,6 +12,7 @@
 #include "pacs/pacs.h"
 #include "push/push.h"
 #include "queue/queue.h"
+#include "rules/rules.h"
 
 namespace imgpipe::app {
 
@@ -24,11 +25,14 @@ struct Stores {
   std::unique_ptr<jobs::JobService> jobs;
   std::unique_ptr<push::EventStore> events;
   std::unique_ptr<push::Hub> hub;
+  // The rules of config.rules_file (none without one); their engine runs only where serve starts
+  // it (the api role).
+  std::unique_ptr<rules::RuleService> rules;
 };
 
 // Creates data_dir if needed; opens the queues and the job service on the metadata store; SQLite at
 // {data_dir}/imgpipe.db and blobs under {data_dir}/blobs unless configured otherwise. Unavailable,
-// with a one-line reason, when a store cannot be opened.
+// with a one-line reason, when a store cannot be opened; InvalidArgument for a bad rules file.
 core::Result<Stores> OpenStores(const Config& config);
 
 }  // namespace imgpipe::app

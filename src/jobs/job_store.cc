@@ -12,7 +12,7 @@ using core::Status;
 using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 14> kSchema = {
+constexpr std::array<std::string_view, 16> kSchema = {
     "CREATE TABLE jobs_clients (client_id TEXT PRIMARY KEY, created_at_ms INTEGER NOT NULL)",
     "CREATE TABLE jobs_jobs ("
     " job_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, algorithm TEXT NOT NULL,"
@@ -36,6 +36,11 @@ constexpr std::array<std::string_view, 14> kSchema = {
     "ALTER TABLE jobs_jobs ADD COLUMN duration_ms DOUBLE PRECISION NOT NULL DEFAULT 0",
     // A server secret shared by every process on this database (de-identification run keys).
     "CREATE TABLE jobs_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // Clients told about a job besides its owner (SubmitRequest::notify_clients).
+    "CREATE TABLE jobs_recipients (job_id TEXT NOT NULL, client_id TEXT NOT NULL,"
+    " PRIMARY KEY (job_id, client_id))",
+    // ListJobs: the jobs a client receives, newest first.
+    "CREATE INDEX jobs_recipients_by_client ON jobs_recipients(client_id, job_id)",
 };
 
 constexpr std::string_view kJobColumns =
@@ -118,6 +123,38 @@ Result<bool> InsertJob(db::Transaction& tx, const JobRecord& job,
   return changed == 1;
 }
 
+Status InsertRecipients(db::Transaction& tx, std::string_view job_id,
+                        const std::vector<std::string>& clients) {
+  for (const std::string& client : clients) {
+    Value params[] = {std::string(job_id), client};
+    IMGPIPE_RETURN_IF_ERROR(tx.Exec("INSERT INTO jobs_recipients (job_id, client_id) VALUES (?, ?)"
+                                    " ON CONFLICT (job_id, client_id) DO NOTHING",
+                                    params)
+                                .status());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> ListRecipients(db::Transaction& tx, std::string_view job_id) {
+  Value params[] = {std::string(job_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto rows,
+      tx.Query("SELECT client_id FROM jobs_recipients WHERE job_id = ? ORDER BY client_id",
+               params));
+  std::vector<std::string> out;
+  out.reserve(rows.size());
+  for (const db::Row& r : rows) out.push_back(r.Text(0));
+  return out;
+}
+
+Result<bool> IsRecipient(db::Transaction& tx, std::string_view job_id, std::string_view client_id) {
+  Value params[] = {std::string(job_id), std::string(client_id)};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto rows,
+      tx.Query("SELECT 1 FROM jobs_recipients WHERE job_id = ? AND client_id = ?", params));
+  return !rows.empty();
+}
+
 Result<std::optional<JobRecord>> FindByIdempotencyKey(db::Transaction& tx,
                                                       std::string_view client_id,
                                                       std::string_view idempotency_key) {
@@ -141,19 +178,40 @@ Result<int64_t> CountActiveJobs(db::Transaction& tx, std::string_view client_id,
 
 Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
                                               int limit, std::string_view status) {
-  std::vector<Value> params;
-  params.emplace_back(std::string(client_id));
-  std::string where = "client_id = ?";
-  if (!status.empty()) {
-    where += " AND status = ?";
-    params.emplace_back(std::string(status));
+  // Two index walks (owned, received), each newest first and cut at `limit`, merged.
+  auto query = [&](std::string sql) -> Result<std::vector<db::Row>> {
+    std::vector<Value> params;
+    params.emplace_back(std::string(client_id));
+    if (!status.empty()) {
+      sql += " AND j.status = ?";
+      params.emplace_back(std::string(status));
+    }
+    sql += " ORDER BY j.job_id DESC LIMIT ?";
+    params.emplace_back(static_cast<int64_t>(limit));
+    return tx.Query(sql, params);
+  };
+  std::string columns;
+  for (size_t start = 0; start < kJobColumns.size();) {
+    size_t comma = kJobColumns.find(',', start);
+    if (comma == std::string_view::npos) comma = kJobColumns.size();
+    std::string_view column = kJobColumns.substr(start, comma - start);
+    while (!column.empty() && column.front() == ' ') column.remove_prefix(1);
+    columns += (columns.empty() ? "j." : ", j.") + std::string(column);
+    start = comma + 1;
   }
-  params.emplace_back(static_cast<int64_t>(limit));
-  IMGPIPE_ASSIGN_OR_RETURN(auto rows,
-                           tx.Query(SelectJobs(where + " ORDER BY job_id DESC LIMIT ?"), params));
+  IMGPIPE_ASSIGN_OR_RETURN(auto owned,
+                           query("SELECT " + columns + " FROM jobs_jobs j WHERE j.client_id = ?"));
+  IMGPIPE_ASSIGN_OR_RETURN(auto received,
+                           query("SELECT " + columns +
+                                 " FROM jobs_recipients r JOIN jobs_jobs j ON j.job_id = r.job_id"
+                                 " WHERE r.client_id = ?"));
   std::vector<JobRecord> jobs;
-  jobs.reserve(rows.size());
-  for (const auto& row : rows) jobs.push_back(JobFromRow(row));
+  jobs.reserve(owned.size() + received.size());
+  for (const auto& row : owned) jobs.push_back(JobFromRow(row));
+  for (const auto& row : received) jobs.push_back(JobFromRow(row));
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.job_id > b.job_id; });
+  if (jobs.size() > static_cast<size_t>(limit)) jobs.resize(static_cast<size_t>(limit));
   return jobs;
 }
 

@@ -24,13 +24,19 @@ core::Result<bool> ClientExists(db::Transaction& tx, std::string_view client_id)
 // `idempotency_key`.
 core::Result<bool> InsertJob(db::Transaction& tx, const JobRecord& job,
                              const std::optional<std::string>& idempotency_key);
+// The job's recipients (SubmitRequest::notify_clients).
+core::Status InsertRecipients(db::Transaction& tx, std::string_view job_id,
+                              const std::vector<std::string>& clients);
+core::Result<std::vector<std::string>> ListRecipients(db::Transaction& tx, std::string_view job_id);
+core::Result<bool> IsRecipient(db::Transaction& tx, std::string_view job_id,
+                               std::string_view client_id);
 core::Result<std::optional<JobRecord>> FindByIdempotencyKey(db::Transaction& tx,
                                                             std::string_view client_id,
                                                             std::string_view idempotency_key);
 core::Result<std::optional<JobRecord>> FindJob(db::Transaction& tx, std::string_view job_id);
 // How many of the client's jobs are queued or running, counting up to `cap` (no further).
 core::Result<int64_t> CountActiveJobs(db::Transaction& tx, std::string_view client_id, int64_t cap);
-// Newest first; only those with `status` unless it is empty.
+// The client's own and received jobs, newest first; only those with `status` unless it is empty.
 core::Result<std::vector<JobRecord>> ListClientJobs(db::Transaction& tx, std::string_view client_id,
                                                     int limit, std::string_view status);
 

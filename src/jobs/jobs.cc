@@ -212,6 +212,7 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
   }
 
   IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, Validate(request));
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<std::string> recipients, CheckRecipients(request));
   if (const int64_t cap = options_.max_active_jobs_per_client; cap > 0) {
     IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
     IMGPIPE_ASSIGN_OR_RETURN(int64_t active,
@@ -252,6 +253,7 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
       if (!first) return Status::Internal("idempotency key conflict without a job");
       return Status::Ok();
     }
+    IMGPIPE_RETURN_IF_ERROR(internal::InsertRecipients(tx, job.job_id, recipients));
     IMGPIPE_ASSIGN_OR_RETURN(queue::SendResult sent,
                              queues_.SendInTransaction(tx, queue_name, message));
     if (sent.duplicate) {
@@ -330,11 +332,7 @@ std::string JobService::RunKey(std::string_view job_id) const {
 }
 
 Status JobService::SendResult(db::Transaction& tx, const JobRecord& job) {
-  queue::OutgoingMessage message;
-  message.body = ResultMessageBody(job);
-  message.group_id = job.client_id;
-  message.dedup_id = job.job_id;
-  return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+  return SendToEveryone(tx, job, ResultMessageBody(job), job.job_id);
 }
 
 Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, int attempt) {
@@ -375,11 +373,8 @@ Status JobService::ReportProgress(std::string_view job_id, int done, int total) 
     if (!job) return Status::Internal("running job vanished");
     boost::json::object body{
         {"type", "progress"}, {"job_id", job->job_id}, {"done", done}, {"total", total}};
-    queue::OutgoingMessage message;
-    message.body = boost::json::serialize(body);
-    message.group_id = job->client_id;
-    message.dedup_id = job->job_id + ":progress:" + std::to_string(done);
-    return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+    return SendToEveryone(tx, *job, boost::json::serialize(body),
+                          job->job_id + ":progress:" + std::to_string(done));
   }));
   if (changed) queues_.NotifyCommitted(kResultsQueue);
   return Status::Ok();

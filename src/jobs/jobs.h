@@ -13,9 +13,16 @@
 //   other check); the algorithm exists (NotFound); the scope is "image", "series" or "study" and
 //   accepted by the algorithm (InvalidArgument); params match the algorithm's schema
 //   (InvalidArgument); the ids the scope needs are valid UIDs (InvalidArgument) and name a stored
-//   image / series / study (NotFound); the queue's visible depth is under
+//   image / series / study (NotFound); notify_clients holds at most kMaxRecipients existing
+//   clients (InvalidArgument); the queue's visible depth is under
 //   JobServiceOptions::max_queue_depth (ResourceExhausted). Ids below the scope (image_id for
 //   "series"; series_id and image_id for "study") are ignored and stored empty.
+// - Recipients (SubmitRequest::notify_clients, e.g. the subscribers of an automatic processing
+//   rule): stored with the job (duplicates and the owner dropped). Every progress, result and
+//   cancel message of the job goes to the owner AND to each recipient: one results-queue message
+//   per client, group = that client, deduplication id as for the owner plus ":{client}" (so the
+//   push side stores one event per client). A recipient may read the job and its outputs
+//   (MayRead) but not cancel it; a replayed idempotent Submit keeps the first job's recipients.
 // - The queue message: body {"job_id":...}, group = client_id, deduplication id = job id, or
 //   "{client_id}:{idempotency_key}" when a key is given (scoped to the client, so two clients
 //   choosing the same key never collide in the queue's dedup window). The unique
@@ -69,7 +76,11 @@ struct SubmitRequest {
   std::string client_id;
   boost::json::value params;                   // a JSON object, or null for {}
   std::optional<std::string> idempotency_key;  // 1..100 printable ASCII characters
+  std::vector<std::string> notify_clients;     // recipients besides client_id (see above)
 };
+
+// The most recipients a job may have (SubmitRequest::notify_clients).
+inline constexpr size_t kMaxRecipients = 1000;
 
 struct JobRecord {
   std::string job_id;  // a UUIDv7
@@ -147,9 +158,14 @@ class JobService {
   // See the contract above.
   core::Result<SubmitResult> Submit(const SubmitRequest& request);
 
-  // NotFound when there is no such job. Callers check job.client_id against the asking client.
+  // NotFound when there is no such job. Callers check MayRead for the asking client.
   core::Result<JobRecord> GetJob(std::string_view job_id);
-  // The client's jobs, newest first, only those with `status` when it is not empty; limit
+  // Whether `client_id` may read `job` and its outputs: its owner or one of its recipients.
+  core::Result<bool> MayRead(const JobRecord& job, std::string_view client_id);
+  // The job's recipients (not its owner), sorted.
+  core::Result<std::vector<std::string>> Recipients(std::string_view job_id);
+  // The client's jobs and the jobs it receives (notify_clients), newest first, only those with
+  // `status` when it is not empty; limit
   // 1..1000 and status a known one (InvalidArgument otherwise); Unauthenticated when the client
   // does not exist.
   core::Result<std::vector<JobRecord>> ListJobs(std::string_view client_id, int limit,
@@ -194,8 +210,15 @@ class JobService {
   // The checks of Submit after authentication and the idempotency lookup; returns the record to
   // insert (job id, status and times not yet set).
   core::Result<JobRecord> Validate(const SubmitRequest& request);
-  // Sends the terminal result message of `job` to the results queue, in `tx`.
+  // notify_clients deduplicated, without the owner, each an existing client.
+  core::Result<std::vector<std::string>> CheckRecipients(const SubmitRequest& request);
+  // Sends the terminal result message of `job` to the results queue, in `tx`: to its owner and
+  // to each recipient.
   core::Status SendResult(db::Transaction& tx, const JobRecord& job);
+  // Sends `body` to the owner (deduplication id `dedup_id`) and every recipient of `job` (the
+  // same id plus ":{client}"), in `tx`.
+  core::Status SendToEveryone(db::Transaction& tx, const JobRecord& job, const std::string& body,
+                              const std::string& dedup_id);
 
   db::Database& db_;
   queue::QueueService& queues_;

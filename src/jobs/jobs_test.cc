@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <thread>
 
 #include "blob/blob_store.h"
@@ -380,6 +382,84 @@ TEST_F(JobsTest, GetAndListJobs) {
   EXPECT_EQ(service_->ListJobs("unknown", 10).status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(service_->ListJobs(client_, 0).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(service_->GetJob("no-such-job").status().code(), StatusCode::kNotFound);
+}
+
+// Recipients (SubmitRequest::notify_clients): every result and progress message goes to the
+// owner and once to each recipient, grouped by that client and with its own deduplication id;
+// a recipient may read the job, a stranger may not, and only the owner cancels.
+TEST_F(JobsTest, RecipientsGetEveryMessageAndMayReadTheJob) {
+  auto reader = service_->Provision();
+  auto stranger = service_->Provision();
+  ASSERT_TRUE(reader.ok() && stranger.ok());
+  SubmitRequest r = ImageRequest();
+  r.notify_clients = {*reader, *reader, client_};  // duplicates and the owner are dropped
+  auto submitted = service_->Submit(r);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  const JobRecord& job = submitted->job;
+  auto recipients = service_->Recipients(job.job_id);
+  ASSERT_TRUE(recipients.ok());
+  EXPECT_EQ(*recipients, std::vector<std::string>{*reader});
+  EXPECT_TRUE(*service_->MayRead(job, client_));
+  EXPECT_TRUE(*service_->MayRead(job, *reader));
+  EXPECT_FALSE(*service_->MayRead(job, *stranger));
+  EXPECT_FALSE(*service_->MayRead(job, ""));
+  auto received = service_->ListJobs(*reader, 10);  // listed for its recipients too
+  ASSERT_TRUE(received.ok()) << received.status().ToString();
+  ASSERT_EQ(received->size(), 1u);
+  EXPECT_EQ((*received)[0].job_id, job.job_id);
+  EXPECT_EQ(service_->ListJobs(*reader, 10, "succeeded")->size(), 0u);
+  EXPECT_TRUE(service_->ListJobs(*stranger, 10)->empty());
+
+  auto started = service_->StartRun(job.job_id, 1);
+  ASSERT_TRUE(started.ok() && started->has_value());
+  ASSERT_TRUE(service_->ReportProgress(job.job_id, 1, 2).ok());
+  JobOutcome outcome;
+  outcome.status = std::string(kStatusSucceeded);
+  outcome.outputs["image"] = "/api/results/" + job.job_id + "/image.png";
+  auto finished = service_->Finish(job.job_id, outcome);
+  ASSERT_TRUE(finished.ok() && *finished);
+
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> by_group;
+  for (int round = 0; round < 3; ++round) {
+    for (const queue::Message& m : ReceiveAll(kResultsQueue)) {
+      auto body = boost::json::parse(m.body).as_object();
+      by_group[m.group_id].emplace_back(std::string(body.at("type").as_string()), m.dedup_id);
+      ASSERT_TRUE(queues_->Delete(kResultsQueue, m.receipt).ok());
+    }
+  }
+  ASSERT_EQ(by_group.size(), 2u);
+  const auto& own = by_group[client_];
+  const auto& theirs = by_group[*reader];
+  ASSERT_EQ(own.size(), 2u);
+  ASSERT_EQ(theirs.size(), 2u);
+  EXPECT_EQ(own[0].first, "progress");
+  EXPECT_EQ(own[1], std::make_pair(std::string("result"), job.job_id));
+  EXPECT_EQ(theirs[0].first, "progress");
+  EXPECT_EQ(theirs[0].second, own[0].second + ":" + *reader);
+  EXPECT_EQ(theirs[1], std::make_pair(std::string("result"), job.job_id + ":" + *reader));
+}
+
+TEST_F(JobsTest, RecipientsMustBeKnownAndOnlyTheOwnerCancels) {
+  auto reader = service_->Provision();
+  ASSERT_TRUE(reader.ok());
+  SubmitRequest r = ImageRequest();
+  r.notify_clients = {*reader, "no-such-client"};
+  const int64_t sent = SentTo(QueueName("denoise"));
+  EXPECT_EQ(service_->Submit(r).status().code(), StatusCode::kInvalidArgument);
+  r.notify_clients.assign(kMaxRecipients + 1, *reader);
+  EXPECT_EQ(service_->Submit(r).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(SentTo(QueueName("denoise")), sent);  // nothing queued by a refused submit
+
+  r.notify_clients = {*reader};
+  auto submitted = service_->Submit(r);
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  EXPECT_EQ(service_->Cancel(submitted->job.job_id, *reader).status().code(),
+            StatusCode::kPermissionDenied);
+  auto cancelled = service_->Cancel(submitted->job.job_id, client_);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  std::set<std::string> groups;
+  for (const queue::Message& m : ReceiveAll(kResultsQueue)) groups.insert(m.group_id);
+  EXPECT_EQ(groups, (std::set<std::string>{client_, *reader}));  // the cancel result to both
 }
 
 }  // namespace

@@ -48,11 +48,12 @@ Result<std::string> AskingClient(const Request& request, JobService& jobs) {
   return std::string(*id);
 }
 
-// The job, if it is the asking client's (404 / 403 otherwise).
-Result<JobRecord> OwnJob(const Request& request, JobService& jobs) {
+// The job, if the asking client owns it or is one of its recipients (404 / 403 otherwise).
+Result<JobRecord> ReadableJob(const Request& request, JobService& jobs) {
   IMGPIPE_ASSIGN_OR_RETURN(std::string client, AskingClient(request, jobs));
   IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, jobs.GetJob(request.PathParam("job_id")));
-  if (job.client_id != client) return Status::PermissionDenied("not this client's job");
+  IMGPIPE_ASSIGN_OR_RETURN(bool may_read, jobs.MayRead(job, client));
+  if (!may_read) return Status::PermissionDenied("not this client's job");
   return job;
 }
 
@@ -156,7 +157,7 @@ Result<Response> ListJobs(Request& request, JobService& jobs) {
 }
 
 Result<Response> ServeResult(Request& request, JobService& jobs, blob::BlobStore& blobs) {
-  IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, OwnJob(request, jobs));
+  IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, ReadableJob(request, jobs));
   std::string_view name = request.PathParam("name");
   std::string key = internal::ResultKey(job.job_id, name);
   if (name.empty() || name.size() > 200 || !blob::IsValidKey(key)) {
@@ -306,7 +307,7 @@ void RegisterRoutes(http::Router& router, JobService& jobs, queue::QueueService&
   });
   router.Add("GET", "/api/jobs", Bind([&jobs](Request& r) { return ListJobs(r, jobs); }));
   router.Add("GET", "/api/jobs/{job_id}", Bind([&jobs](Request& r) -> Result<Response> {
-               IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, OwnJob(r, jobs));
+               IMGPIPE_ASSIGN_OR_RETURN(JobRecord job, ReadableJob(r, jobs));
                return JsonOf(200, JobJson(job));
              }));
   router.Add("DELETE", "/api/jobs/{job_id}", Bind([&jobs](Request& r) -> Result<Response> {

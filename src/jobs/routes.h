@@ -3,8 +3,8 @@
 //
 // Client authentication: the client_id is the capability. Routes that need one take it from the
 // `X-Client-Id` header or the `client_id` query parameter (browsers' <img src> can only do the
-// latter); for POST /api/process, from the body. Missing or unknown: 401; another client's job
-// or result: 403.
+// latter); for POST /api/process, from the body. Missing or unknown: 401; a job or result the
+// client neither owns nor receives (SubmitRequest::notify_clients): 403. Only the owner cancels.
 #pragma once
 
 #include <string>

@@ -13,7 +13,7 @@ using core::Status;
 using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit.
-constexpr std::array<std::string_view, 8> kSchema = {
+constexpr std::array<std::string_view, 10> kSchema = {
     "CREATE TABLE pacs_studies ("
     " study_uid TEXT PRIMARY KEY, patient_id TEXT NOT NULL, patient_name TEXT NOT NULL,"
     " patient_name_key TEXT NOT NULL, patient_birth_date TEXT NOT NULL,"
@@ -38,6 +38,10 @@ constexpr std::array<std::string_view, 8> kSchema = {
     // The study list's order, so a page is read in order instead of sorted per request.
     "CREATE INDEX pacs_studies_by_recency ON pacs_studies(study_date DESC, study_time DESC,"
     " study_uid)",
+    // Automatic processing rules: when a series last received a new instance (Unix ms), so
+    // "quiet for N seconds" is one indexed range query. 0 for series indexed before this step.
+    "ALTER TABLE pacs_series ADD COLUMN last_ingest_ms INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX pacs_series_by_last_ingest ON pacs_series(last_ingest_ms)",
 };
 
 std::string Upper(std::string_view s) {
@@ -223,18 +227,28 @@ Result<IngestOutcome> Index::AddInTx(db::Transaction& txr, const dicom::Instance
                                    instance)
                               .status());
 
-  Value series[] = {info.series_instance_uid, info.study_instance_uid, info.modality,
-                    info.series_description,  info.body_part_examined, int64_t{info.series_number}};
+  const int64_t now = now_ms_();
+  Value series[] = {info.series_instance_uid,
+                    info.study_instance_uid,
+                    info.modality,
+                    info.series_description,
+                    info.body_part_examined,
+                    int64_t{info.series_number},
+                    now};
   IMGPIPE_ASSIGN_OR_RETURN(
       int64_t new_series,
       tx->Exec("INSERT INTO pacs_series (series_uid, study_uid, modality, description, body_part,"
-               " series_number, image_count) VALUES (?,?,?,?,?,?,1)"
+               " series_number, image_count, last_ingest_ms) VALUES (?,?,?,?,?,?,1,?)"
                " ON CONFLICT (series_uid) DO NOTHING",
                series));
   if (new_series == 0) {
-    Value key[] = {info.series_instance_uid};
+    // Never backwards: processes with slightly different clocks share one index.
+    Value key[] = {now, now, info.series_instance_uid};
     IMGPIPE_RETURN_IF_ERROR(
-        tx->Exec("UPDATE pacs_series SET image_count = image_count + 1 WHERE series_uid = ?", key)
+        tx->Exec("UPDATE pacs_series SET image_count = image_count + 1,"
+                 " last_ingest_ms = CASE WHEN last_ingest_ms < ? THEN ? ELSE last_ingest_ms END"
+                 " WHERE series_uid = ?",
+                 key)
             .status());
   }
 

@@ -2,6 +2,8 @@
 // every search is answered from the database alone.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -15,7 +17,8 @@ namespace imgpipe::pacs {
 
 class Index {
  public:
-  explicit Index(db::Database& db) : db_(db) {}
+  // `now_ms` stamps each series' last ingest (Unix ms).
+  Index(db::Database& db, std::function<int64_t()> now_ms) : db_(db), now_ms_(std::move(now_ms)) {}
 
   core::Status Migrate();
 
@@ -40,12 +43,16 @@ class Index {
                                            std::string_view image);
   core::Result<std::optional<InstanceRecord>> FindInstance(std::string_view image);
   core::Result<int64_t> CountInstances();
+  // See Pacs::ListSeriesIngestedBetween (index_activity.cc).
+  core::Result<std::vector<SeriesActivity>> ListSeriesIngestedBetween(int64_t from_ms,
+                                                                      int64_t to_ms, int limit);
 
  private:
   core::Result<IngestOutcome> AddInTx(db::Transaction& tx, const dicom::InstanceInfo& info,
                                       std::string_view blob_key, int64_t size_bytes);
 
   db::Database& db_;
+  std::function<int64_t()> now_ms_;
 };
 
 // Translates a DICOM wildcard pattern (* and ?) into a SQL LIKE pattern with '\' as escape.

@@ -51,10 +51,18 @@ std::string RenderKey(const InstanceRecord& instance, const dicom::RenderOptions
   return key;
 }
 
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 class PacsImpl final : public Pacs {
  public:
   PacsImpl(db::Database& db, blob::BlobStore& blobs, const PacsOptions& options)
-      : index_(db), blobs_(blobs), cache_(options.render_cache_bytes) {
+      : index_(db, options.now_ms ? options.now_ms : SystemNowMs),
+        blobs_(blobs),
+        cache_(options.render_cache_bytes) {
     Metrics();  // the preview metrics exist (at 0) from the start
   }
 
@@ -221,6 +229,11 @@ class PacsImpl final : public Pacs {
   }
 
   Result<int64_t> CountInstances() override { return index_.CountInstances(); }
+
+  Result<std::vector<SeriesActivity>> ListSeriesIngestedBetween(int64_t from_ms, int64_t to_ms,
+                                                                int limit) override {
+    return index_.ListSeriesIngestedBetween(from_ms, to_ms, limit);
+  }
 
  private:
   struct Pending {

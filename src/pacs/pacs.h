@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,8 +84,18 @@ struct IngestResult {
   InstanceRecord instance;
 };
 
+// A series as automatic processing rules see it: the attributes they match on and the time its
+// last new instance was indexed (re-ingesting a stored instance does not move it).
+struct SeriesActivity {
+  std::string series_id, study_id;
+  std::string modality, body_part_examined, series_description, study_description;
+  int64_t last_ingest_ms = 0;  // Unix ms; 0 for series indexed before the column existed
+};
+
 struct PacsOptions {
   uint64_t render_cache_bytes = 256ull << 20;  // 0 disables the render cache
+  // Clock (Unix ms) stamping SeriesActivity::last_ingest_ms, for tests. Default: the system clock.
+  std::function<int64_t()> now_ms;
 };
 
 class Pacs {
@@ -125,6 +136,12 @@ class Pacs {
       const InstanceRecord& instance, const dicom::RenderOptions& options) = 0;
 
   virtual core::Result<int64_t> CountInstances() = 0;
+
+  // Series whose last new instance was indexed at from_ms <= t <= to_ms, oldest first, at most
+  // `limit` (1..1000; InvalidArgument otherwise). Answered from the index alone.
+  virtual core::Result<std::vector<SeriesActivity>> ListSeriesIngestedBetween(int64_t from_ms,
+                                                                              int64_t to_ms,
+                                                                              int limit) = 0;
 
  protected:
   Pacs() = default;

@@ -278,3 +278,57 @@ TEST(WildcardTest, TranslatesAndEscapes) {
 
 }  // namespace
 }  // namespace imgpipe::pacs
+
+namespace imgpipe::pacs {
+namespace {
+
+// Automatic processing rules read series by the time of their last NEW instance: a re-ingest
+// does not move it, a new instance does, and the attributes rules match on come along.
+TEST(PacsActivityTest, SeriesListedByTheTimeOfTheirLastNewInstance) {
+#ifdef IMGPIPE_TEST_POSTGRES
+  auto db = db::postgres::OpenFreshTestDatabase();
+#else
+  auto db = db::OpenSqlite(":memory:");
+#endif
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto blobs = blob::NewMemBlobStore();
+  std::atomic<int64_t> now{1'000};
+  PacsOptions options;
+  options.now_ms = [&now] { return now.load(); };
+  auto pacs = Pacs::Open(**db, *blobs, options);
+  ASSERT_TRUE(pacs.ok()) << pacs.status().ToString();
+  const auto& files = Demo();
+  ASSERT_TRUE((*pacs)->Ingest(files[0].bytes).ok());  // CT slice 1 at t=1000
+  now = 2'000;
+  ASSERT_TRUE((*pacs)->Ingest(files[1].bytes).ok());  // CT slice 2 at t=2000
+  now = 9'000;
+  auto again = (*pacs)->Ingest(files[0].bytes);  // a re-ingest moves nothing
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome, IngestOutcome::kAlreadyStored);
+
+  auto early = (*pacs)->ListSeriesIngestedBetween(0, 1'999, 100);
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  EXPECT_TRUE(early->empty());
+  auto window = (*pacs)->ListSeriesIngestedBetween(2'000, 8'999, 100);
+  ASSERT_TRUE(window.ok()) << window.status().ToString();
+  ASSERT_EQ(window->size(), 1u);
+  const SeriesActivity& ct = (*window)[0];
+  EXPECT_EQ(ct.last_ingest_ms, 2'000);
+  EXPECT_EQ(ct.series_id, again->instance.series_id);
+  EXPECT_EQ(ct.study_id, again->instance.study_id);
+  EXPECT_EQ(ct.modality, "CT");
+  EXPECT_EQ(ct.body_part_examined, "CHEST");
+  EXPECT_EQ(ct.series_description, "Chest 5.0 mm Soft Tissue");
+  EXPECT_EQ(ct.study_description, "CT CHEST WITH CONTRAST");
+
+  ASSERT_TRUE((*pacs)->Ingest(files.back().bytes).ok());  // another series at t=9000
+  auto all = (*pacs)->ListSeriesIngestedBetween(0, 10'000, 1);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);  // the limit, oldest first
+  EXPECT_EQ((*all)[0].series_id, ct.series_id);
+  EXPECT_EQ((*pacs)->ListSeriesIngestedBetween(0, 1, 0).status().code(),
+            core::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace imgpipe::pacs

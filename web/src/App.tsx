@@ -16,6 +16,7 @@ import { ConnectionIndicator } from './components/ConnectionIndicator';
 import { IdsForm } from './components/IdsForm';
 import { JobList } from './components/JobList';
 import { ProcessPanel } from './components/ProcessPanel';
+import { RulesPanel } from './components/RulesPanel';
 import { StudyBrowser } from './components/StudyBrowser';
 import { Toasts, type Toast } from './components/Toasts';
 import { Viewer } from './components/Viewer';
@@ -122,6 +123,7 @@ export function App() {
   const [follow, setFollow] = useState<string | null>(null); // the job whose result is awaited
   const [submitting, setSubmitting] = useState(false);
   const algorithmNames = useRef<Record<string, string>>({});
+  const detailsAsked = useRef<Set<string>>(new Set());
 
   const start = async (algorithm: string, params: Record<string, unknown>) => {
     if (!clientId) return;
@@ -205,6 +207,14 @@ export function App() {
       onStatus: setPush,
       onEvent: (event) => {
         setJobs((s) => applyEvent(s, event));
+        // A job this page did not start (a subscribed rule's): its details, once.
+        if (!(event.job_id in algorithmNames.current) && !detailsAsked.current.has(event.job_id)) {
+          detailsAsked.current.add(event.job_id);
+          api.job(clientId, event.job_id).then(
+            (job) => setJobs((s) => mergeJob(s, job)),
+            () => detailsAsked.current.delete(event.job_id),
+          );
+        }
         if (event.type !== 'result') return;
         const name = String(event.algorithm ?? algorithmNames.current[event.job_id] ?? '');
         if (event.status === 'failed') {
@@ -332,6 +342,15 @@ export function App() {
             <button type="button" onClick={provision} disabled={provisioning}>
               {t('client.provision')}
             </button>
+          </section>
+          <section aria-labelledby="step-rules" className="card" data-testid="rules-panel">
+            <h2 id="step-rules">{t('rules.title')}</h2>
+            <RulesPanel
+              clientId={clientId}
+              onError={(message) =>
+                showToast({ id: 'rules', kind: 'error', text: t('error.generic', { message }) })
+              }
+            />
           </section>
           <section aria-labelledby="step-process" className="card">
             <h2 id="step-process">{t('step.process')}</h2>

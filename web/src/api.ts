@@ -81,6 +81,18 @@ export interface Job {
   duration_ms?: number | null;
 }
 
+// An automatic processing rule (GET /api/rules); `subscribed` when asked with a client id.
+export interface Rule {
+  name: string;
+  when: Record<string, string>;
+  algorithm: string;
+  params: Record<string, unknown>;
+  scope: Scope;
+  quiet_seconds: number;
+  export?: string[];
+  subscribed?: boolean;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -188,6 +200,18 @@ export const api = {
     return request(`/api/jobs/${encodeURIComponent(jobId)}`, {
       method: 'DELETE',
       headers: { 'X-Client-Id': clientId },
+    });
+  },
+  async rules(clientId: string | null): Promise<Rule[]> {
+    const headers: Record<string, string> = clientId ? { 'X-Client-Id': clientId } : {};
+    return (await request<{ rules: Rule[] }>('/api/rules', { headers })).rules;
+  },
+  async subscribe(rule: string, clientId: string, on: boolean): Promise<void> {
+    const path = `/api/rules/${encodeURIComponent(rule)}/subscriptions`;
+    await request(path, {
+      method: on ? 'POST' : 'DELETE',
+      headers: { 'Content-Type': 'application/json', 'X-Client-Id': clientId },
+      body: on ? JSON.stringify({ client_id: clientId }) : undefined,
     });
   },
   studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number }> {

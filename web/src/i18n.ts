@@ -104,6 +104,14 @@ const en = {
   'toast.dismiss': 'Dismiss',
   'toast.result_ok': '{algorithm} finished.',
   'toast.result_failed': '{algorithm} failed: {message}',
+  'rules.title': 'Automatic processing',
+  'rules.intro': 'Rules run an algorithm on every new series that matches. Subscribe to get their results here.',
+  'rules.none': 'No automatic processing rules are configured.',
+  'rules.needs_client': 'Provision a client to subscribe.',
+  'rules.subscribe': 'Subscribe',
+  'rules.subscribe_label': 'Subscribe to rule {name}',
+  'rules.runs': 'runs {algorithm} on the {scope} after {seconds} s without new images',
+  'rules.from_rule': 'automatic',
   'error.generic': 'Something went wrong: {message}',
 };
 
@@ -212,6 +220,14 @@ const it: Dictionary = {
   'toast.dismiss': 'Chiudi',
   'toast.result_ok': '{algorithm} completato.',
   'toast.result_failed': '{algorithm} fallito: {message}',
+  'rules.title': 'Elaborazione automatica',
+  'rules.intro': 'Le regole eseguono un algoritmo su ogni nuova serie corrispondente. Iscriviti per riceverne qui i risultati.',
+  'rules.none': 'Nessuna regola di elaborazione automatica configurata.',
+  'rules.needs_client': 'Provisiona un client per iscriverti.',
+  'rules.subscribe': 'Iscriviti',
+  'rules.subscribe_label': 'Iscriviti alla regola {name}',
+  'rules.runs': 'esegue {algorithm} su {scope} dopo {seconds} s senza nuove immagini',
+  'rules.from_rule': 'automatico',
   'error.generic': 'Si è verificato un errore: {message}',
 };
 
