@@ -25,6 +25,10 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
+// Connects to 127.0.0.1:`port`, sends `bytes`, closes its sending side and reads until the peer
+// closes (at most `wait_seconds`); false when it could not connect.
+bool SendRaw(int port, const std::string& bytes, int wait_seconds = 5);
+
 // Runs `command` through /bin/sh; returns its exit status and combined output.
 struct CommandResult {
   int status = -1;
