@@ -2,6 +2,7 @@
 #include "dimse/dimse.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -208,6 +209,14 @@ TEST(ListenerTest, GarbageAndDroppedConnectionsDoNotStopIt) {
   EXPECT_TRUE(testing::SendRaw(*port, std::string("\x01\x00\x00\x00\x00\x40\x00\x01", 8)));
   EXPECT_TRUE(testing::SendRaw(*port, ""));
   EXPECT_TRUE(Echo(Node(*port)).ok());
+  // Stalled peers (silent, or stopped halfway through their request) hold no one else up.
+  int silent = testing::ConnectAndSend(*port, "");
+  int halfway = testing::ConnectAndSend(*port, std::string("\x01\x00\x00\x00\x01\x00\x00", 7));
+  ASSERT_GE(silent, 0);
+  ASSERT_GE(halfway, 0);
+  EXPECT_TRUE(Echo(Node(*port)).ok());
+  ::close(silent);
+  ::close(halfway);
 }
 
 TEST(ListenerTest, AssociationsBeyondTheLimitAreRejected) {

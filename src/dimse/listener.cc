@@ -1,5 +1,7 @@
-// The listener: binds the socket, accepts and negotiates associations on one thread, and serves
-// each accepted association on a thread of its own.
+// The listener: binds the socket and accepts connections; a short-lived thread per connection
+// waits (ACSE timeout) for its association request, which the accepting thread then hands to
+// DCMTK and negotiates without ever blocking on a peer; each accepted association is served on a
+// thread of its own.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "dcmtk/config/osconfig.h"  // first, as DCMTK requires
 #include "dcmtk/dcmdata/dcuid.h"
@@ -31,9 +34,10 @@ using internal::ConditionText;
 using internal::Metrics;
 using internal::Trim;
 
-// DCMTK reads dcmExternalSocketHandle when a network is initialised: set around our own
-// initialisation so that DCMTK creates no listening socket of its own (it would bind every
-// interface); ours is installed in its place.
+// DCMTK reads the process-wide dcmExternalSocketHandle when a network is initialised (set, DCMTK
+// creates no listening socket of its own, which would bind every interface: ours is installed in
+// its place) and when an association is received (set, DCMTK takes that connection instead of
+// accepting one: the connections this listener accepted itself). Set only under this mutex.
 std::mutex g_network_init_mu;
 
 // Reads DcmTransportConnection's protected socket handle (never instantiated).
@@ -83,10 +87,16 @@ struct Listener::Impl {
   bool started = false;
   std::mutex mu;
   std::list<std::unique_ptr<Worker>> workers;  // GUARDED_BY(mu)
+  // Connections waiting for their association request, each on a thread of its own (a Worker
+  // without an association), and those whose request has arrived, for the accepting thread.
+  std::list<std::unique_ptr<Worker>> waiting;  // GUARDED_BY(mu)
+  std::vector<int> ready;                      // GUARDED_BY(mu)
 
   core::Result<int> Bind();
   void AcceptLoop();
-  void AcceptOne();
+  void AcceptConnection();
+  void WaitForRequest(Worker* w, int fd);
+  void ReceiveOn(int fd);
   // Checks titles and limits and negotiates presentation contexts; false when rejected.
   bool Negotiate(T_ASC_Association* assoc, const PeerContext& peer);
   void Reap(bool all);
@@ -156,7 +166,8 @@ core::Result<int> Listener::Start() {
   auto* key = static_cast<PRIVATE_NETWORKKEY*>(d.net->network);
   key->networkSpecific.TCP.listenSocket = d.listen_fd;
   key->networkSpecific.TCP.port = port;
-  if (::pipe2(d.wake, O_CLOEXEC) != 0) return core::Status::Internal("dicom listener: pipe");
+  if (::pipe2(d.wake, O_CLOEXEC | O_NONBLOCK) != 0)
+    return core::Status::Internal("dicom listener: pipe");
   d.started = true;
   d.accept_thread = std::thread([&d] { d.AcceptLoop(); });
   spdlog::info("dicom: listening on {}:{} as AE {}", d.options.host, port, d.options.ae_title);
@@ -178,6 +189,8 @@ void Listener::Stop() {
     }
   }
   d.Reap(/*all=*/true);
+  for (int fd : d.ready) ::close(fd);
+  d.ready.clear();
   auto* key = static_cast<PRIVATE_NETWORKKEY*>(d.net->network);
   key->networkSpecific.TCP.listenSocket = -1;
   ::close(d.listen_fd);
@@ -190,12 +203,14 @@ void Listener::Impl::Reap(bool all) {
   std::list<std::unique_ptr<Worker>> finished;
   {
     std::lock_guard lock(mu);
-    for (auto it = workers.begin(); it != workers.end();) {
-      if (all || (*it)->done.load()) {
-        finished.push_back(std::move(*it));
-        it = workers.erase(it);
-      } else {
-        ++it;
+    for (auto* list : {&workers, &waiting}) {
+      for (auto it = list->begin(); it != list->end();) {
+        if (all || (*it)->done.load()) {
+          finished.push_back(std::move(*it));
+          it = list->erase(it);
+        } else {
+          ++it;
+        }
       }
     }
   }
@@ -206,21 +221,80 @@ void Listener::Impl::AcceptLoop() {
   while (!stopping.load()) {
     pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
     int n = ::poll(fds, 2, 1000);
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      char drain[64];
+      while (::read(wake[0], drain, sizeof(drain)) > 0) {
+      }
+    }
     Reap(/*all=*/false);
     if (stopping.load()) break;
-    if (n > 0 && (fds[0].revents & POLLIN)) AcceptOne();
+    if (n > 0 && (fds[0].revents & POLLIN)) AcceptConnection();
+    std::vector<int> arrived;
+    {
+      std::lock_guard lock(mu);
+      arrived.swap(ready);
+    }
+    for (int fd : arrived) {
+      if (stopping.load()) {
+        ::close(fd);
+      } else {
+        ReceiveOn(fd);
+      }
+    }
   }
 }
 
-void Listener::Impl::AcceptOne() {
-  T_ASC_Association* assoc = nullptr;
-  // The socket is readable: the zero wait only skips DCMTK's own poll. Reading the request is
-  // bounded by the ACSE timeout.
-  OFCondition cond = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr,
-                                            OFFalse, DUL_NOBLOCK, 0);
-  if (cond == DUL_NOASSOCIATIONREQUEST) {
-    if (assoc != nullptr) ASC_destroyAssociation(&assoc);
+void Listener::Impl::AcceptConnection() {
+  int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  std::lock_guard lock(mu);
+  size_t pending = 0;
+  for (const auto& w : waiting) pending += w->done.load() ? 0 : 1;
+  // Connections that have not yet sent their request are bounded too.
+  if (pending >= static_cast<size_t>(options.max_associations) * 2) {
+    ::close(fd);
+    Metrics().associations_rejected.Inc();
+    spdlog::warn("dicom: connection refused: {} connections still negotiating", pending);
     return;
+  }
+  auto waiter = std::make_unique<Worker>();
+  Worker* w = waiter.get();
+  waiting.push_back(std::move(waiter));
+  w->thread = std::thread([this, w, fd] { WaitForRequest(w, fd); });
+}
+
+void Listener::Impl::WaitForRequest(Worker* w, int fd) {
+  auto outcome = internal::WaitForAssociateRequest(fd, options.acse_timeout, stopping);
+  if (outcome == internal::RequestWait::kReady) {
+    {
+      std::lock_guard lock(mu);
+      ready.push_back(fd);
+    }
+    char byte = 1;
+    (void)!::write(wake[1], &byte, 1);
+  } else {
+    ::close(fd);
+    if (outcome != internal::RequestWait::kStopped) {
+      Metrics().associations_rejected.Inc();
+      spdlog::warn("dicom: connection dropped: {}", outcome == internal::RequestWait::kClosed
+                                                        ? "closed before an association request"
+                                                        : "no association request in time");
+    }
+  }
+  w->done.store(true);
+}
+
+void Listener::Impl::ReceiveOn(int fd) {
+  T_ASC_Association* assoc = nullptr;
+  OFCondition cond;
+  {
+    // The request is buffered already (WaitForRequest): DCMTK reads it from `fd` at once.
+    std::lock_guard lock(g_network_init_mu);
+    DcmNativeSocketType saved = dcmExternalSocketHandle.get();
+    dcmExternalSocketHandle.set(fd);
+    cond = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr, OFFalse,
+                                  DUL_BLOCK, 0);
+    dcmExternalSocketHandle.set(saved);
   }
   PeerContext peer;
   if (assoc != nullptr && assoc->params != nullptr) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -31,6 +32,15 @@ ScpMetrics& Metrics();
 std::string FramePart10(std::string_view sop_class_uid, std::string_view sop_instance_uid,
                         std::string_view transfer_syntax_uid, std::string_view source_aet,
                         std::string_view dataset);
+
+enum class RequestWait { kReady, kClosed, kTimedOut, kStopped };
+
+// Waits until the connection `fd` holds its whole A-ASSOCIATE-RQ PDU (or its first 64 KiB, or
+// anything that is not such a request), so that DCMTK, reading it on the accepting thread, never
+// waits for a slow or stalled peer. Peeks only: reads nothing. kClosed when the peer closed
+// first, kTimedOut after `timeout`, kStopped as soon as `stopping` is set.
+RequestWait WaitForAssociateRequest(int fd, std::chrono::milliseconds timeout,
+                                    const std::atomic<bool>& stopping);
 
 // Serves one acknowledged association until the peer releases or aborts it, it breaks, it is
 // idle for the DIMSE timeout, or `stopping` is set (then it is aborted). Never throws. Does not

@@ -51,7 +51,7 @@ ChildProcess::~ChildProcess() {
   ::waitpid(pid_, &status, 0);
 }
 
-bool SendRaw(int port, const std::string& bytes, int wait_seconds) {
+int ConnectAndSend(int port, const std::string& bytes) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -59,8 +59,15 @@ bool SendRaw(int port, const std::string& bytes, int wait_seconds) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
-    return false;
+    return -1;
   }
+  if (!bytes.empty()) (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+bool SendRaw(int port, const std::string& bytes, int wait_seconds) {
+  int fd = ConnectAndSend(port, "");
+  if (fd < 0) return false;
   timeval tv{wait_seconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   if (!bytes.empty()) (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);

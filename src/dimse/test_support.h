@@ -29,6 +29,10 @@ class ChildProcess {
 // closes (at most `wait_seconds`); false when it could not connect.
 bool SendRaw(int port, const std::string& bytes, int wait_seconds = 5);
 
+// A connection to 127.0.0.1:`port` that sent `bytes` and stays open (closed by the caller);
+// -1 when it could not connect.
+int ConnectAndSend(int port, const std::string& bytes);
+
 // Runs `command` through /bin/sh; returns its exit status and combined output.
 struct CommandResult {
   int status = -1;
