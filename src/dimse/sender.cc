@@ -169,6 +169,7 @@ core::Result<std::vector<StoreOutcome>> Store(const RemoteNode& node,
       continue;
     }
     files[i] = std::move(loaded).value();
+    files[i].file.reset();  // reloaded when sent: one data set in memory at a time
     outcomes[i].sop_instance_uid = files[i].sop_instance_uid;
     auto key = std::make_pair(files[i].sop_class_uid, files[i].transfer_syntax_uid);
     if (proposal_index.count(key) || proposals.size() >= kMaxPresentationContexts) continue;
@@ -186,7 +187,7 @@ core::Result<std::vector<StoreOutcome>> Store(const RemoteNode& node,
   IMGPIPE_ASSIGN_OR_RETURN(auto assoc, ScuAssociation::Open(node, proposals));
   for (size_t i = 0; i < files.size(); ++i) {
     internal::LoadedFile& f = files[i];
-    if (f.file == nullptr) continue;  // unreadable: outcome already set
+    if (f.sop_instance_uid.empty()) continue;  // unreadable: outcome already set
     T_ASC_PresentationContextID pres_id = ASC_findAcceptedPresentationContextID(
         assoc->get(), f.sop_class_uid.c_str(), f.transfer_syntax_uid.c_str());
     T_ASC_PresentationContext pc;
@@ -200,6 +201,13 @@ core::Result<std::vector<StoreOutcome>> Store(const RemoteNode& node,
                           f.sop_class_uid + " in transfer syntax " + f.transfer_syntax_uid;
       continue;
     }
+    auto reloaded = internal::LoadPart10(part10_files[i]);
+    if (!reloaded.ok()) {  // parsed a moment ago: cannot happen but for memory exhaustion
+      outcomes[i].status = kStatusNotSentUnreadable;
+      outcomes[i].error = reloaded.status().message();
+      continue;
+    }
+    f.file = std::move(reloaded->file);
     T_DIMSE_C_StoreRQ req;
     std::memset(&req, 0, sizeof(req));
     req.MessageID = assoc->get()->nextMsgID++;
