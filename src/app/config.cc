@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/strings.h"
+#include "dimse/dimse.h"
 
 extern char** environ;
 
@@ -227,11 +228,25 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"dicom.aet",
        [](Config& c, const std::string& v) {
+         IMGPIPE_RETURN_IF_ERROR(dimse::ValidateAeTitle(v, "dicom.aet"));
          c.dicom_aet = v;
          return Status::Ok();
        }},
       {"dicom.allowed_aets",
        [](Config& c, const std::string& v) {
+         // Comma-separated; each entry (spaces around it trimmed) is an AE title.
+         size_t start = 0;
+         while (start <= v.size()) {
+           size_t comma = v.find(',', start);
+           std::string entry(core::TrimSpace(
+               std::string_view(v).substr(start, comma == std::string::npos ? comma
+                                                                            : comma - start)));
+           if (!entry.empty()) {
+             IMGPIPE_RETURN_IF_ERROR(dimse::ValidateAeTitle(entry, "dicom.allowed_aets entry"));
+           }
+           if (comma == std::string::npos) break;
+           start = comma + 1;
+         }
          c.dicom_allowed_aets = v;
          return Status::Ok();
        }},
@@ -270,8 +285,9 @@ std::string EnvName(const std::string& key) {
 std::string FlagKey(const std::string& flag) {
   std::string k;
   for (char c : flag) k += (c == '-') ? '_' : c;
-  // An exact key wins over a section's tail (--listen is "listen", not "dicom.listen").
-  if (Setters().count(k)) return k;
+  // An exact key wins over another section's key with the same tail (--listen is `listen`, not
+  // `dicom.listen`).
+  if (Setters().count(k) != 0) return k;
   for (const auto& [key, setter] : Setters()) {
     std::string tail = key.substr(key.find('.') == std::string::npos ? 0 : key.find('.') + 1);
     std::string underscored = key;
