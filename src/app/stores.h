@@ -8,6 +8,7 @@
 #include "blob/blob_store.h"
 #include "core/status.h"
 #include "db/database.h"
+#include "exporter/exporter.h"
 #include "jobs/jobs.h"
 #include "pacs/pacs.h"
 #include "push/push.h"
@@ -24,11 +25,14 @@ struct Stores {
   std::unique_ptr<jobs::JobService> jobs;
   std::unique_ptr<push::EventStore> events;
   std::unique_ptr<push::Hub> hub;
+  // The export destinations (export.destinations_file); never null.
+  std::shared_ptr<const std::vector<exporter::Destination>> destinations;
 };
 
 // Creates data_dir if needed; opens the queues and the job service on the metadata store; SQLite at
 // {data_dir}/imgpipe.db and blobs under {data_dir}/blobs unless configured otherwise. Unavailable,
-// with a one-line reason, when a store cannot be opened.
+// with a one-line reason, when a store cannot be opened; InvalidArgument when the export
+// destinations file is unreadable or invalid.
 core::Result<Stores> OpenStores(const Config& config);
 
 }  // namespace imgpipe::app
