@@ -225,7 +225,8 @@ class ExportPool::Impl {
     }
     if (attempt >= destination->max_attempts) {
       update.status = std::string(jobs::kExportFailed);
-      update.error = "gave up after " + std::to_string(attempt) + " attempts: " + report.error;
+      update.error = "gave up after " + std::to_string(attempt) +
+                     (attempt == 1 ? " attempt: " : " attempts: ") + report.error;
       if (!Record(*target, update)) return Release(m, Backoff(attempt));
       spdlog::warn("export: job {} to {} failed: {}", target->job_id, target->destination,
                    update.error);

@@ -100,7 +100,7 @@ StowVerdict JudgeStowResponse(int status, std::string_view body, int sent) {
       what += FirstString(item.as_object(), "00081155");
       int64_t reason = FirstInt(item.as_object(), "00081197");
       if (reason >= 0) {
-        char hex[16];
+        char hex[24];
         std::snprintf(hex, sizeof(hex), " (0x%04llX)", static_cast<unsigned long long>(reason));
         what += hex;
       }
