@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/strings.h"
+#include "dimse/dimse.h"
 
 extern char** environ;
 
@@ -227,11 +228,25 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"dicom.aet",
        [](Config& c, const std::string& v) {
+         IMGPIPE_RETURN_IF_ERROR(dimse::ValidateAeTitle(v, "dicom.aet"));
          c.dicom_aet = v;
          return Status::Ok();
        }},
       {"dicom.allowed_aets",
        [](Config& c, const std::string& v) {
+         // Comma-separated; each entry (spaces around it trimmed) is an AE title.
+         size_t start = 0;
+         while (start <= v.size()) {
+           size_t comma = v.find(',', start);
+           std::string entry(core::TrimSpace(
+               std::string_view(v).substr(start, comma == std::string::npos ? comma
+                                                                            : comma - start)));
+           if (!entry.empty()) {
+             IMGPIPE_RETURN_IF_ERROR(dimse::ValidateAeTitle(entry, "dicom.allowed_aets entry"));
+           }
+           if (comma == std::string::npos) break;
+           start = comma + 1;
+         }
          c.dicom_allowed_aets = v;
          return Status::Ok();
        }},

@@ -121,3 +121,25 @@ TEST(ConfigTest, RejectsTyposAndBadValues) {
 
 }  // namespace
 }  // namespace imgpipe::app
+
+namespace imgpipe::app {
+namespace {
+
+TEST(ConfigTest, DicomAeTitlesAreValidated) {
+  auto ok = LoadConfig({{"dicom-listen", "127.0.0.1:0"}, {"aet", "MY_SCP"}},
+                       {{"IMGPIPE_DICOM_ALLOWED_AETS", "MODALITY1, CT_2"}});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->dicom_listen, "127.0.0.1:0");
+  EXPECT_EQ(ok->dicom_aet, "MY_SCP");
+  auto too_long = LoadConfig({{"aet", "SEVENTEEN_CHARS_X"}}, {});
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("dicom.aet"), std::string::npos)
+      << too_long.status().message();
+  EXPECT_FALSE(LoadConfig({{"aet", ""}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({{"aet", "A\\B"}}, {}).ok());
+  EXPECT_FALSE(LoadConfig({}, {{"IMGPIPE_DICOM_AET", "TAB\tX"}}).ok());
+  EXPECT_FALSE(LoadConfig({}, {{"IMGPIPE_DICOM_ALLOWED_AETS", "OK,BAD\\ONE"}}).ok());
+}
+
+}  // namespace
+}  // namespace imgpipe::app

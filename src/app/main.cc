@@ -30,6 +30,10 @@ commands:
            [--blob-url s3://bucket/prefix] [--blob-s3-endpoint URL] [--blob-s3-region R]
                               (blobs on S3-compatible storage; default the folder data_dir/blobs)
            [--algorithms a,b] [--concurrency N]   (worker role: which algorithms, threads each)
+           [--dicom-listen HOST:PORT] [--aet TITLE]
+                              (api role: the DICOM listener, C-ECHO/C-STORE/C-FIND SCP; port 0
+                              picks one; received images are ingested like uploads; settings
+                              dicom.listen, dicom.aet, dicom.allowed_aets)
   import   PATH|s3://B/P ...  index DICOM files (folders are walked recursively); the objects
                               of an S3 bucket are indexed in place and served from it, not copied
   demo     [--out DIR]        store the demo dataset (or write it as files under DIR)

@@ -9,10 +9,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "app/access.h"
 #include "app/commands.h"
+#include "app/dicom_listener.h"
 #include "app/metrics_route.h"
 #include "app/openapi.h"
 #include "app/outputs.h"
@@ -411,6 +413,18 @@ int RunServe(const Config& config) {
   }
   std::vector<metrics::CollectorHandle> collectors =
       RegisterServeRoutes(*router, *roles, *stores, remote_events.get(), listen_base, config);
+  // The DICOM listener (api role): started before the HTTP server so that a bad setting or a
+  // taken port stops the start; announced after the HTTP lines (scripts read those first).
+  std::optional<DicomListener> dicom_listener;
+  if (roles->api && !config.dicom_listen.empty()) {
+    auto started = StartDicomListener(config, *stores->pacs, options.body_limit);
+    if (!started.ok()) {
+      std::fprintf(stderr, "imgpipe: cannot start the DICOM listener: %s\n",
+                   started.status().message().c_str());
+      return started.status().code() == core::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    dicom_listener = std::move(*started);
+  }
   auto server = http::Server::Start(options, router);
   if (!server.ok()) {
     std::fprintf(stderr, "imgpipe: cannot start: %s\n", server.status().message().c_str());
@@ -423,10 +437,15 @@ int RunServe(const Config& config) {
   for (const auto& [name, value] : OutputVariables(ComputeOutputs(base, *stores->registry))) {
     std::printf("%s=%s\n", name.c_str(), value.c_str());
   }
+  if (dicom_listener) {
+    std::printf("dicom listening on %s:%d as AE %s\n", dicom_listener->host.c_str(),
+                dicom_listener->port, config.dicom_aet.c_str());
+  }
   std::fflush(stdout);
   spdlog::info("imgpipe {} serving on {} (data: {}, store: {}, {})", IMGPIPE_VERSION, base,
                config.data_dir, stores->db->Describe(), stores->blobs->Describe());
   (*server)->Wait();
+  if (dicom_listener) dicom_listener->listener->Stop();
   if (workers) workers->Stop();  // running jobs go back to their queues at once
   if (exports) exports->Stop();  // sends in progress end (each has its timeout)
   if (consumer) consumer->Stop();
