@@ -33,6 +33,12 @@ std::string FramePart10(std::string_view sop_class_uid, std::string_view sop_ins
                         std::string_view transfer_syntax_uid, std::string_view source_aet,
                         std::string_view dataset);
 
+// Checks a received association request (application context, called AE = ours, calling AE
+// allowed, fewer than max_associations `active`) and accepts or refuses each presentation
+// context. False when the association was rejected (A-ASSOCIATE-RJ sent).
+bool Negotiate(const ListenerOptions& options, T_ASC_Association* assoc, const PeerContext& peer,
+               size_t active);
+
 enum class RequestWait { kReady, kClosed, kTimedOut, kStopped };
 
 // Waits until the connection `fd` holds its whole A-ASSOCIATE-RQ PDU (or its first 64 KiB, or

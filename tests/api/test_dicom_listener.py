@@ -167,7 +167,7 @@ class DicomListenerTest(unittest.TestCase):
         self.assertIn("[CT]", out)
         out = self.find("IMAGE", f"StudyInstanceUID={study}", f"SeriesInstanceUID={series}",
                         "SOPInstanceUID")
-        found = set(re.findall(r"\(0008,0018\) UI \[([0-9.]+)\]", out))
+        found = set(re.findall(r"\(0008,0018\) UI \[([0-9.]+)\x00?\]", out))
         self.assertEqual(found, {uids(f)[2] for f in self.ct})
         # No match: a patient id that does not exist.
         out = self.find("STUDY", "StudyInstanceUID", "PatientID=NOBODY*")
@@ -210,18 +210,18 @@ class DicomListenerTest(unittest.TestCase):
         proc = subprocess.Popen(["storescu", "-R", "-aec", AET, "127.0.0.1",
                                  str(self.dicom_port), big],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        time.sleep(0.2)
         proc.kill()
         proc.wait()
         self.assert_alive()
 
     def make_big_file(self, path):
-        """A ~100 MB instance (a demo CT slice whose pixel data is replaced by 100 MB)."""
+        """A ~100 MB instance in a study of its own (a demo CT slice, 100 MB of pixel data)."""
         blob = os.path.join(WORK, "blob.bin")
         with open(blob, "wb") as f:
             f.write(os.urandom(1 << 20) * 100)
         shutil.copy(self.ct[0], path)
-        out = run(["dcmodify", "-nb", "-gin", "-if", f"PixelData={blob}", path])
+        out = run(["dcmodify", "-nb", "-gst", "-gse", "-gin", "-if", f"PixelData={blob}", path])
         self.assertEqual(out.returncode, 0, out.stderr)
 
     def test_calling_ae_not_allowed_is_rejected(self):
