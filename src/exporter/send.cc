@@ -1,13 +1,9 @@
 // SendTo: one attempt at one destination; C-STORE through src/dimse.
 #include <cstdio>
 
+#include "dimse/dimse.h"
 #include "exporter/exporter.h"
 #include "exporter/internal.h"
-
-#if __has_include("dimse/dimse.h")
-#include "dimse/dimse.h"
-#define IMGPIPE_HAVE_DIMSE 1
-#endif
 
 namespace imgpipe::exporter {
 namespace internal {
@@ -19,7 +15,6 @@ bool IsStored(uint16_t status) {
 
 SendReport SendCStore(const Destination& d, const std::vector<std::string>& files) {
   SendReport report;
-#ifdef IMGPIPE_HAVE_DIMSE
   dimse::RemoteNode node;
   node.host = d.host;
   node.port = d.port;
@@ -54,11 +49,6 @@ SendReport SendCStore(const Destination& d, const std::vector<std::string>& file
     report.error = "C-STORE to " + where + ": only " + std::to_string(outcomes->size()) + " of " +
                    std::to_string(files.size()) + " instances were answered";
   }
-#else
-  (void)d;
-  (void)files;
-  report.error = "this build has no DICOM sender (src/dimse)";
-#endif
   return report;
 }
 

@@ -215,14 +215,18 @@ TEST_F(JobsExportTest, UpdatesMoveTheExportOnAndAFinalOnePublishesAnEvent) {
       service_->UpdateExport(job_id, "web", Update("failed", 5, "gave up after 5 attempts"));
   ASSERT_TRUE(failed.ok() && *failed);
   std::vector<queue::Message> events = ReceiveAll(kResultsQueue);
-  ASSERT_EQ(events.size(), 1u);  // one group (the client): in order, one at a time
-  auto event = boost::json::parse(events[0].body).as_object();
-  EXPECT_EQ(event.at("type").as_string(), "export");
-  EXPECT_EQ(event.at("job_id").as_string(), job_id);
-  EXPECT_EQ(event.at("destination").as_string(), "pacs");
-  EXPECT_EQ(event.at("status").as_string(), "sent");
-  EXPECT_EQ(event.at("sent").as_int64(), 1);
-  EXPECT_EQ(events[0].group_id, client_);
+  ASSERT_EQ(events.size(), 2u);  // one per final status, in order, on the client's group
+  const std::pair<const char*, const char*> expected[] = {{"pacs", "sent"}, {"web", "failed"}};
+  for (size_t i = 0; i < 2; ++i) {
+    auto event = boost::json::parse(events[i].body).as_object();
+    EXPECT_EQ(event.at("type").as_string(), "export");
+    EXPECT_EQ(event.at("job_id").as_string(), job_id);
+    EXPECT_EQ(event.at("destination").as_string(), expected[i].first);
+    EXPECT_EQ(event.at("status").as_string(), expected[i].second);
+    EXPECT_EQ(events[i].group_id, client_);
+  }
+  EXPECT_EQ(boost::json::parse(events[0].body).at("sent").as_int64(), 1);
+  EXPECT_EQ(boost::json::parse(events[1].body).at("error").as_string(), "gave up after 5 attempts");
 
   // Final statuses stay; the job stays succeeded.
   auto late = service_->UpdateExport(job_id, "pacs", Update("retrying", 3));
