@@ -111,6 +111,8 @@ class ExportToOrthancTest(unittest.TestCase):
                     {"name": "dead", "type": "dicomweb", "max_attempts": 2, "timeout_s": 5,
                      "url": f"http://{cls.pacs.host_ip}:{dead}/dicom-web",
                      "headers": {"Authorization": SECRET}},
+                    {"name": "dead-dimse", "type": "dicom", "max_attempts": 2, "timeout_s": 5,
+                     "host": cls.pacs.host_ip, "port": dead, "called_aet": "NOBODY"},
                 ]}, f)
             cls.env = {"IMGPIPE_EXPORT_DESTINATIONS_FILE": cls.destinations,
                        "IMGPIPE_LOG_LEVEL": "debug"}
@@ -141,7 +143,8 @@ class ExportToOrthancTest(unittest.TestCase):
         listed = self.server.get_json("/api/destinations")["destinations"]
         self.assertEqual(listed, [{"name": "orthanc-dimse", "type": "dicom"},
                                   {"name": "orthanc-web", "type": "dicomweb"},
-                                  {"name": "dead", "type": "dicomweb"}])
+                                  {"name": "dead", "type": "dicomweb"},
+                                  {"name": "dead-dimse", "type": "dicom"}])
 
     def test_unknown_destination_is_refused_at_submit(self):
         c = Client(self.server)
@@ -154,62 +157,72 @@ class ExportToOrthancTest(unittest.TestCase):
             self.assertIn(why, body["error"]["message"])
         self.assertEqual(self.server.get_json(f"/api/jobs?client_id={c.id}")["jobs"], [])
 
-    def test_image_job_is_exported_both_ways_and_found_by_qido(self):
+    def test_image_jobs_are_exported_each_way_and_found_by_qido(self):
+        # One job per way, so each derived series (its UID comes from the job) proves one path.
         c = Client(self.server)
-        status, accepted = c.submit("window_level", self.image_body(
-            export=["orthanc-web", "orthanc-dimse"], params={"center": 40, "width": 400}))
-        self.assertEqual(status, 202, accepted)
-        job = c.wait_job(accepted["job_id"])
-        self.assertEqual(job["status"], "succeeded", job)
-        job = c.wait_exports(job["job_id"])
-        exports = by_name(job)
-        self.assertEqual(set(exports), {"orthanc-web", "orthanc-dimse"})
-        web = exports["orthanc-web"]
-        self.assertEqual((web["status"], web["sent"], web["error"]), ("sent", 1, None), web)
-        self.assertGreaterEqual(web["attempts"], 1)
-        result = c.dicom(job["job_id"], "result.dcm")
-        self.assertEqual(result.StudyInstanceUID, self.study)
-        self.assert_at_orthanc(self.study, result.SeriesInstanceUID, 1)
-        self.assertEqual(exports["orthanc-dimse"]["status"], "sent", exports["orthanc-dimse"])
-        self.assertEqual(exports["orthanc-dimse"]["sent"], 1)
+        jobs = {}
+        for destination in ("orthanc-dimse", "orthanc-web"):
+            status, accepted = c.submit("window_level", self.image_body(
+                export=[destination], params={"center": 40, "width": 400}))
+            self.assertEqual(status, 202, accepted)
+            jobs[destination] = accepted["job_id"]
+        for destination, job_id in jobs.items():
+            job = c.wait_job(job_id)
+            self.assertEqual(job["status"], "succeeded", job)
+            job = c.wait_exports(job_id)
+            export = by_name(job)[destination]
+            self.assertEqual((export["status"], export["sent"], export["error"]), ("sent", 1, None),
+                             export)
+            self.assertGreaterEqual(export["attempts"], 1)
+            result = c.dicom(job_id, "result.dcm")
+            self.assertEqual(result.StudyInstanceUID, self.study)
+            self.assert_at_orthanc(self.study, result.SeriesInstanceUID, 1)
         # The browser hears of each finished export (stored events, the WebSocket's fallback).
         events = self.server.get_json(f"/api/events?client_id={c.id}&after=0")["events"]
         export_events = [e for e in events if e["type"] == "export"]
-        self.assertEqual({(e["destination"], e["status"]) for e in export_events},
-                         {("orthanc-web", "sent"), ("orthanc-dimse", "sent")})
+        self.assertEqual({(e["job_id"], e["destination"], e["status"]) for e in export_events},
+                         {(jobs["orthanc-dimse"], "orthanc-dimse", "sent"),
+                          (jobs["orthanc-web"], "orthanc-web", "sent")})
 
-    def test_series_job_is_exported_by_cstore_with_every_image(self):
+    def test_series_jobs_are_exported_with_every_image_each_way(self):
         c = Client(self.server)
-        body = {"study_id": self.study, "series_id": self.series, "scope": "series",
-                "export": ["orthanc-dimse", "orthanc-web"]}
-        status, accepted = c.submit("threshold", body)
-        self.assertEqual(status, 202, accepted)
-        job = c.wait_job(accepted["job_id"])
-        self.assertEqual(job["status"], "succeeded", job)
-        job = c.wait_exports(job["job_id"])
-        exports = by_name(job)
-        first = c.dicom(job["job_id"], "1/result.dcm")
-        # Every .dcm output of the job (the per-image results; SEG objects where made).
-        web = exports["orthanc-web"]
-        self.assertEqual(web["status"], "sent", web)
-        self.assertGreaterEqual(web["sent"], len(self.images))
-        self.assert_at_orthanc(self.study, first.SeriesInstanceUID, len(self.images))
-        self.assertEqual(exports["orthanc-dimse"]["status"], "sent", exports["orthanc-dimse"])
-        self.assertEqual(exports["orthanc-dimse"]["sent"], web["sent"])
+        jobs = {}
+        for destination in ("orthanc-dimse", "orthanc-web"):
+            body = {"study_id": self.study, "series_id": self.series, "scope": "series",
+                    "export": [destination]}
+            status, accepted = c.submit("threshold", body)
+            self.assertEqual(status, 202, accepted)
+            jobs[destination] = accepted["job_id"]
+        for destination, job_id in jobs.items():
+            job = c.wait_job(job_id)
+            self.assertEqual(job["status"], "succeeded", job)
+            job = c.wait_exports(job_id)
+            export = by_name(job)[destination]
+            self.assertEqual(export["status"], "sent", export)
+            # Every .dcm output of the job: the per-image results (and SEG objects where made).
+            self.assertGreaterEqual(export["sent"], len(self.images))
+            first = c.dicom(job_id, "1/result.dcm")
+            self.assert_at_orthanc(self.study, first.SeriesInstanceUID, len(self.images))
 
     def test_dead_destination_fails_after_its_attempts_and_the_job_stays_succeeded(self):
         c = Client(self.server)
-        status, accepted = c.submit("window_level", self.image_body(export=["dead"]))
+        status, accepted = c.submit("window_level", self.image_body(
+            export=["dead", "dead-dimse", "orthanc-web"]))
         self.assertEqual(status, 202, accepted)
         job = c.wait_exports(accepted["job_id"])
         self.assertEqual(job["status"], "succeeded")
-        dead = by_name(job)["dead"]
-        self.assertEqual(dead["status"], "failed", dead)
-        self.assertEqual(dead["attempts"], 2)
-        self.assertEqual(dead["sent"], 0)
-        self.assertIn("gave up after 2 attempts", dead["error"])
-        self.assertIn(f"{self.pacs.host_ip}", dead["error"])
-        self.assertNotIn("export-secret", dead["error"])
+        exports = by_name(job)
+        for name, how in (("dead", "STOW-RS"), ("dead-dimse", "C-STORE")):
+            dead = exports[name]
+            self.assertEqual(dead["status"], "failed", dead)
+            self.assertEqual(dead["attempts"], 2)
+            self.assertEqual(dead["sent"], 0)
+            self.assertIn("gave up after 2 attempts", dead["error"])
+            self.assertIn(how, dead["error"])
+            self.assertIn(f"{self.pacs.host_ip}", dead["error"])
+            self.assertNotIn("export-secret", dead["error"])
+        # A dead destination holds back no other.
+        self.assertEqual(exports["orthanc-web"]["status"], "sent", exports["orthanc-web"])
 
     def test_secrets_are_never_logged(self):
         c = Client(self.server)
