@@ -204,6 +204,28 @@ class ExportToOrthancTest(unittest.TestCase):
             first = c.dicom(job_id, "1/result.dcm")
             self.assert_at_orthanc(self.study, first.SeriesInstanceUID, len(self.images))
 
+    def test_cli_process_export(self):
+        base = self.server.base
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMGPIPE_")}
+        env.update({"API_BASE": base + "/api", "PACS_API_BASE": base + "/pacs",
+                    "WS_ENDPOINT": "ws" + base[len("http"):] + "/ws"})
+        binary = os.environ.get("IMGPIPE_BIN", "build/src/app/imgpipe")
+        done = subprocess.run(
+            [binary, "process", "window_level", "--study", self.study, "--series", self.series,
+             "--image", self.images[1], "--export", "orthanc-web", "--json"],
+            capture_output=True, text=True, env=env, timeout=180)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        result = json.loads(done.stdout)
+        self.assertEqual(result["status"], "succeeded")
+        self.assertEqual([e["destination"] for e in result["exports"]], ["orthanc-web"])
+        self.assertIn(result["exports"][0]["status"], ("queued", "sending", "sent"))
+        refused = subprocess.run(
+            [binary, "process", "window_level", "--study", self.study, "--series", self.series,
+             "--image", self.images[1], "--export", "nowhere"],
+            capture_output=True, text=True, env=env, timeout=180)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("unknown export destination", refused.stderr)
+
     def test_dead_destination_fails_after_its_attempts_and_the_job_stays_succeeded(self):
         c = Client(self.server)
         status, accepted = c.submit("window_level", self.image_body(
