@@ -274,10 +274,10 @@ int RunProcess(const Config& config, const std::map<std::string, std::string>& e
   if (request.body.contains("export")) {
     // The export statuses as they stand now (exports go on after the job's result).
     json::value job_json;
-    if (int rc = CallJson("GET",
-                          endpoints->api_base + "/jobs/" + UrlEncode(job) +
-                              "?client_id=" + UrlEncode(client_id),
-                          "", {}, &job_json)) {
+    if (int rc = CallJson(
+            "GET",
+            endpoints->api_base + "/jobs/" + UrlEncode(job) + "?client_id=" + UrlEncode(client_id),
+            "", {}, &job_json)) {
       return rc;
     }
     if (const json::value* exports =
