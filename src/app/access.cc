@@ -63,6 +63,7 @@ const std::array kRouteAccess = std::to_array<RouteAccess>({
     // Processing.
     {"POST", "/api/provision", Access::kUser},
     {"GET", "/api/algorithms", Access::kUser},
+    {"GET", "/api/destinations", Access::kUser},
     {"POST", "/api/process/{algorithm}", Access::kUser},
     {"GET", "/api/jobs", Access::kClient},
     {"GET", "/api/jobs/{job_id}", Access::kClient},

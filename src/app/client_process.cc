@@ -80,6 +80,11 @@ int ParseRequest(const Args& args, ProcessRequest* out) {
     }
   }
   out->body["params"] = std::move(params);
+  if (auto it = args.flags.find("export"); it != args.flags.end()) {
+    json::array to;
+    for (const std::string& name : it->second) to.emplace_back(name);
+    out->body["export"] = std::move(to);
+  }
   if (auto t = args.Get("timeout")) {
     char* end = nullptr;
     out->timeout_s = std::strtod(t->c_str(), &end);
@@ -195,6 +200,17 @@ void PrintHuman(const Endpoints& endpoints, const json::object& result) {
       }
     }
   }
+  if (const json::value* e = result.if_contains("exports"); e && e->is_array()) {
+    for (const json::value& x : e->as_array()) {
+      if (!x.is_object()) continue;
+      auto field = [&](const char* key) {
+        const json::value* v = x.as_object().if_contains(key);
+        return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+      };
+      std::printf("  export %s: %s%s\n", field("destination").c_str(), field("status").c_str(),
+                  field("error").empty() ? "" : (" (" + field("error") + ")").c_str());
+    }
+  }
 }
 
 std::string ErrorText(const json::object& result) {
@@ -217,7 +233,7 @@ int RunProcess(const Config& config, const std::map<std::string, std::string>& e
   std::string error;
   auto args = ParseArgs(words,
                         {"study", "series", "image", "scope", "param", "client-id", "output",
-                         "timeout", "idempotency-key"},
+                         "timeout", "idempotency-key", "export"},
                         {"json"}, &error);
   if (!args) return Fail(kExitUsage, "process: " + error);
   ProcessRequest request;
@@ -255,6 +271,20 @@ int RunProcess(const Config& config, const std::map<std::string, std::string>& e
   const std::string status = result.contains("status") && result.at("status").is_string()
                                  ? std::string(result.at("status").as_string())
                                  : std::string();
+  if (request.body.contains("export")) {
+    // The export statuses as they stand now (exports go on after the job's result).
+    json::value job_json;
+    if (int rc = CallJson(
+            "GET",
+            endpoints->api_base + "/jobs/" + UrlEncode(job) + "?client_id=" + UrlEncode(client_id),
+            "", {}, &job_json)) {
+      return rc;
+    }
+    if (const json::value* exports =
+            job_json.is_object() ? job_json.as_object().if_contains("exports") : nullptr) {
+      result["exports"] = *exports;
+    }
+  }
   if (request.json_output) {
     std::printf("%s\n", json::serialize(result).c_str());
   } else {

@@ -255,6 +255,7 @@ const std::map<std::string, Setter>& Setters() {
          c.export_destinations_file = v;
          return Status::Ok();
        }},
+      {"export.workers", Bounded("export.workers", &Config::export_workers, 0, 16)},
       {"rules.file",
        [](Config& c, const std::string& v) {
          c.rules_file = v;

@@ -86,6 +86,9 @@ struct Config {
   // Export destinations, a JSON file naming remote DICOM nodes and DICOMweb servers that jobs may
   // send their DICOM outputs to ("" = none). export.destinations_file.
   std::string export_destinations_file;
+  // Threads of this process that send exports (worker role); 0: this process sends none (e.g. a
+  // worker host without a route to the PACS; another process sends them). export.workers.
+  int export_workers = 2;
   // Automatic processing rules, a JSON file ("" = none). rules.file.
   std::string rules_file;
   // An upstream DICOMweb PACS (its base URL, e.g. http://pacs:8042/dicom-web) whose studies the

@@ -45,7 +45,7 @@ the command-line client (talks to a running server at API_BASE / WS_ENDPOINT, de
   provision [--json]          provision a client id and print it
   process  ALGORITHM --study S [--series SE] [--image I] [--scope image|series|study]
            [--param NAME=VALUE ...] [--client-id C] [--json] [--output DIR]
-           [--timeout SECONDS] [--idempotency-key K]
+           [--timeout SECONDS] [--idempotency-key K] [--export NAME ...]
                               submit a job, wait for its result on the WebSocket (polling when
                               there is none) and print it; --output downloads its outputs.
                               The client id: --client-id, else $IMGPIPE_CLIENT_ID, else a new one

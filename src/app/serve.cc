@@ -24,6 +24,7 @@
 #include "core/ids.h"
 #include "core/strings.h"
 #include "dicom/dicom.h"
+#include "exporter/exporter.h"
 #include "http/http.h"
 #include "http/static_files.h"
 #include "jobs/routes.h"
@@ -259,6 +260,7 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
       return stores.jobs->ClientExists(client_id);
     });
     rules::RegisterRoutes(router, *stores.rules, *stores.jobs);
+    exporter::RegisterRoutes(router, stores.destinations);
     RegisterInfoRoute(router, *stores.registry, listen_base, IMGPIPE_VERSION);
   }
   if (roles.push) {
@@ -361,6 +363,20 @@ int RunServe(const Config& config) {
     }
     workers = std::move(*pool);
   }
+  // Exports are sent by worker processes (export.workers threads each).
+  std::unique_ptr<exporter::ExportPool> exports;
+  if (roles->worker && config.export_workers > 0) {
+    exporter::ExportOptions export_options;
+    export_options.concurrency = config.export_workers;
+    auto pool = exporter::ExportPool::Start(*stores->jobs, *stores->queues, *stores->blobs,
+                                            *stores->destinations, export_options);
+    if (!pool.ok()) {
+      std::fprintf(stderr, "imgpipe: cannot start the exporter: %s\n",
+                   pool.status().message().c_str());
+      return 1;
+    }
+    exports = std::move(*pool);
+  }
 
   http::ServerOptions options;
   options.host = host;
@@ -441,6 +457,7 @@ int RunServe(const Config& config) {
   (*server)->Wait();
   if (dicom_listener) dicom_listener->listener->Stop();
   if (workers) workers->Stop();  // running jobs go back to their queues at once
+  if (exports) exports->Stop();  // sends in progress end (each has its timeout)
   if (consumer) consumer->Stop();
   stores->rules->Stop();
   spdlog::info("imgpipe stopped");

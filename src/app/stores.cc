@@ -9,6 +9,9 @@ namespace imgpipe::app {
 
 core::Result<Stores> OpenStores(const Config& config) {
   namespace fs = std::filesystem;
+  // First: a bad destinations file stops the start before anything is created or migrated.
+  IMGPIPE_ASSIGN_OR_RETURN(auto destinations,
+                           exporter::LoadDestinations(config.export_destinations_file));
   std::error_code ec;
   // The data dir holds patient images and the database: one we create is the owner's alone
   // (0700, whatever the umask). An existing one keeps the mode its operator chose.
@@ -19,6 +22,8 @@ core::Result<Stores> OpenStores(const Config& config) {
                                      ec.message());
   }
   Stores s;
+  s.destinations =
+      std::make_shared<const std::vector<exporter::Destination>>(std::move(destinations));
   std::string db_path = (fs::path(config.data_dir) / "imgpipe.db").string();
   const std::string& url = config.database_url;
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
@@ -67,6 +72,7 @@ core::Result<Stores> OpenStores(const Config& config) {
   job_options.queue_options.visibility_timeout =
       std::chrono::seconds(config.queue_visibility_timeout_s);
   job_options.queue_options.max_receive_count = config.queue_max_receive_count;
+  job_options.export_destinations = exporter::Names(*s.destinations);
   IMGPIPE_ASSIGN_OR_RETURN(
       s.jobs, jobs::JobService::Create(*s.db, *s.queues, *s.pacs, job_options, *s.registry));
   std::vector<rules::Rule> rules;

@@ -8,6 +8,7 @@
 #include "blob/blob_store.h"
 #include "core/status.h"
 #include "db/database.h"
+#include "exporter/exporter.h"
 #include "jobs/jobs.h"
 #include "pacs/pacs.h"
 #include "push/push.h"
@@ -28,11 +29,14 @@ struct Stores {
   // The rules of config.rules_file (none without one); their engine runs only where serve starts
   // it (the api role).
   std::unique_ptr<rules::RuleService> rules;
+  // The export destinations (export.destinations_file); never null.
+  std::shared_ptr<const std::vector<exporter::Destination>> destinations;
 };
 
 // Creates data_dir if needed; opens the queues and the job service on the metadata store; SQLite at
 // {data_dir}/imgpipe.db and blobs under {data_dir}/blobs unless configured otherwise. Unavailable,
-// with a one-line reason, when a store cannot be opened; InvalidArgument for a bad rules file.
+// with a one-line reason, when a store cannot be opened; InvalidArgument for a bad rules file or
+// an unreadable or invalid export destinations file.
 core::Result<Stores> OpenStores(const Config& config);
 
 }  // namespace imgpipe::app

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/uid.h"
+#include "jobs/export_store.h"
 #include "jobs/job_store.h"
 #include "metrics/metrics.h"
 
@@ -119,11 +120,13 @@ Result<std::unique_ptr<JobService>> JobService::Create(db::Database& db,
                                                        const JobServiceOptions& options,
                                                        const algorithms::Registry& registry) {
   IMGPIPE_RETURN_IF_ERROR(internal::MigrateSchema(db));
+  IMGPIPE_RETURN_IF_ERROR(internal::MigrateExportSchema(db));
   for (const algorithms::Algorithm* algorithm : registry.List()) {
     IMGPIPE_RETURN_IF_ERROR(
         queues.EnsureQueue(QueueName(algorithm->info().name), options.queue_options));
   }
   IMGPIPE_RETURN_IF_ERROR(queues.EnsureQueue(kResultsQueue, options.queue_options));
+  IMGPIPE_RETURN_IF_ERROR(queues.EnsureQueue(kExportQueue, options.export_queue_options));
   IMGPIPE_ASSIGN_OR_RETURN(std::string secret, internal::ServerSecret(db, "run_key_secret", [] {
                              return core::RandomUrlSafeToken(32);
                            }));
@@ -193,6 +196,16 @@ Result<JobRecord> JobService::Validate(const SubmitRequest& request) {
   } else {
     IMGPIPE_RETURN_IF_ERROR(pacs_.GetStudy(job.study_id).status());
   }
+  IMGPIPE_RETURN_IF_ERROR(
+      internal::CheckExportNames(options_.export_destinations, request.export_to));
+  for (const std::string& destination : request.export_to) {
+    ExportRecord& e = job.exports.emplace_back();
+    e.destination = destination;
+    e.status = std::string(kExportWaiting);
+  }
+  std::sort(
+      job.exports.begin(), job.exports.end(),
+      [](const ExportRecord& a, const ExportRecord& b) { return a.destination < b.destination; });
   return job;
 }
 
@@ -236,6 +249,11 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
   job.job_id = core::NewUuidV7();
   job.status = std::string(kStatusQueued);
   job.created_at_ms = job.updated_at_ms = NowMs();
+  std::vector<std::string> export_to;
+  for (ExportRecord& e : job.exports) {
+    e.updated_at_ms = job.created_at_ms;
+    export_to.push_back(e.destination);
+  }
   queue::OutgoingMessage message;
   boost::json::object body;
   body["job_id"] = job.job_id;
@@ -261,7 +279,7 @@ Result<SubmitResult> JobService::Submit(const SubmitRequest& request) {
       // than create a job without a message (the transaction rolls back).
       return Status::Conflict("the idempotency key was used recently for another request");
     }
-    return Status::Ok();
+    return internal::InsertExports(tx, job.job_id, export_to, job.created_at_ms);
   }));
   if (first) return SubmitResult{std::move(*first), true};
   Metrics().submitted.Labels({job.algorithm}).Inc();
@@ -279,6 +297,7 @@ Result<JobRecord> JobService::GetJob(std::string_view job_id) {
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
   IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(*tx, job_id));
   if (!job) return Status::NotFound("no job " + Quoted(job_id));
+  IMGPIPE_ASSIGN_OR_RETURN(job->exports, internal::ListExports(*tx, job_id));
   return std::move(*job);
 }
 
@@ -295,7 +314,16 @@ Result<std::vector<JobRecord>> JobService::ListJobs(std::string_view client_id, 
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
   IMGPIPE_ASSIGN_OR_RETURN(bool known, internal::ClientExists(*tx, client_id));
   if (!known) return Status::Unauthenticated("unknown client_id");
-  return internal::ListClientJobs(*tx, client_id, limit, status);
+  IMGPIPE_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs,
+                           internal::ListClientJobs(*tx, client_id, limit, status));
+  std::vector<std::string> ids;
+  for (const JobRecord& job : jobs) ids.push_back(job.job_id);
+  IMGPIPE_ASSIGN_OR_RETURN(auto exports, internal::ExportsOf(*tx, ids));
+  for (JobRecord& job : jobs) {
+    if (auto it = exports.find(job.job_id); it != exports.end())
+      job.exports = std::move(it->second);
+  }
+  return jobs;
 }
 
 Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view client_id) {
@@ -311,6 +339,8 @@ Result<JobRecord> JobService::Cancel(std::string_view job_id, std::string_view c
     IMGPIPE_ASSIGN_OR_RETURN(bool changed, internal::CancelJob(tx, job_id, now));
     if (!changed) return Status::Conflict("job " + job->job_id + " has just finished");
     IMGPIPE_ASSIGN_OR_RETURN(job, internal::FindJob(tx, job_id));
+    IMGPIPE_RETURN_IF_ERROR(internal::SettleExports(tx, queues_, *job, now).status());
+    IMGPIPE_ASSIGN_OR_RETURN(job->exports, internal::ListExports(tx, job_id));
     return SendResult(tx, *job);
   }));
   CountTerminal(*job, 0, now);
@@ -348,17 +378,20 @@ Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, i
 Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outcome) {
   const int64_t now = NowMs();
   bool changed = false;
+  int exports_queued = 0;
   std::optional<JobRecord> finished;
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
     IMGPIPE_ASSIGN_OR_RETURN(changed, internal::FinishJob(tx, job_id, outcome, now));
     if (!changed) return Status::Ok();
     IMGPIPE_ASSIGN_OR_RETURN(finished, internal::FindJob(tx, job_id));
     if (!finished) return Status::Internal("finished job vanished");
+    IMGPIPE_ASSIGN_OR_RETURN(exports_queued, internal::SettleExports(tx, queues_, *finished, now));
     return SendResult(tx, *finished);
   }));
   if (changed) {
     CountTerminal(*finished, outcome.duration_ms, now);
     queues_.NotifyCommitted(kResultsQueue);
+    if (exports_queued > 0) queues_.NotifyCommitted(kExportQueue);
   }
   return changed;
 }

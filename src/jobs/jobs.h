@@ -13,10 +13,11 @@
 //   other check); the algorithm exists (NotFound); the scope is "image", "series" or "study" and
 //   accepted by the algorithm (InvalidArgument); params match the algorithm's schema
 //   (InvalidArgument); the ids the scope needs are valid UIDs (InvalidArgument) and name a stored
-//   image / series / study (NotFound); notify_clients holds at most kMaxRecipients existing
-//   clients (InvalidArgument); the queue's visible depth is under
-//   JobServiceOptions::max_queue_depth (ResourceExhausted). Ids below the scope (image_id for
-//   "series"; series_id and image_id for "study") are ignored and stored empty.
+//   image / series / study (NotFound); every name of export_to is a configured export destination
+//   (JobServiceOptions::export_destinations), named once (InvalidArgument); notify_clients holds
+//   at most kMaxRecipients existing clients (InvalidArgument); the queue's visible
+//   depth is under JobServiceOptions::max_queue_depth (ResourceExhausted). Ids below the scope
+//   (image_id for "series"; series_id and image_id for "study") are ignored and stored empty.
 // - Recipients (SubmitRequest::notify_clients, e.g. the subscribers of an automatic processing
 //   rule): stored with the job (duplicates and the owner dropped). Every progress, result and
 //   cancel message of the job goes to the owner AND to each recipient: one results-queue message
@@ -30,6 +31,15 @@
 //   if the queue still holds the dedup id but no job row does, Submit fails with Conflict and
 //   creates nothing.
 // - Stored params are the validated ones, with defaults filled in.
+// - Exports (JobRecord::exports): Submit stores one row per export_to destination, status
+//   "waiting", with the job. Finish, in the outcome's transaction, moves them on: a succeeded job's
+//   to "queued", each with a message on the durable queue "export" (body {"job_id",
+//   "destination"}, group and dedup id = "{job_id}:{destination}"); a failed job's to
+//   "skipped". Cancel skips them too. The exporter (src/exporter) then reports through
+//   UpdateExport: "sending", "retrying" (with the error), and finally "sent" or "failed"; a final
+//   status also puts {"type":"export","job_id","destination","status","error","sent"} on the
+//   results queue (group = client_id), in the same transaction. The job's own status never changes
+//   because of an export.
 //
 // Thread-safety: JobService is thread-safe (its only mutable state, the cancel listener, is set
 // before use; the database serialises writes); share one per process. Its database, queue service,
@@ -41,6 +51,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +77,20 @@ bool IsTerminal(std::string_view status);
 // result per job, group = client_id.
 inline constexpr std::string_view kResultsQueue = "results";
 
+// The durable queue of pending exports (one message per job and destination).
+inline constexpr std::string_view kExportQueue = "export";
+
+// Export statuses, per job and destination: "waiting" (the job has not finished) -> "queued"
+// (its message is on kExportQueue) -> "sending" -> "sent" | "retrying" (-> "sending" again) |
+// "failed"; "skipped" when the job failed or was cancelled.
+inline constexpr std::string_view kExportWaiting = "waiting";
+inline constexpr std::string_view kExportQueued = "queued";
+inline constexpr std::string_view kExportSending = "sending";
+inline constexpr std::string_view kExportSent = "sent";
+inline constexpr std::string_view kExportRetrying = "retrying";
+inline constexpr std::string_view kExportFailed = "failed";
+inline constexpr std::string_view kExportSkipped = "skipped";
+
 // The queue of an algorithm: "algo.{algorithm}".
 std::string QueueName(std::string_view algorithm);
 
@@ -77,6 +102,25 @@ struct SubmitRequest {
   boost::json::value params;                   // a JSON object, or null for {}
   std::optional<std::string> idempotency_key;  // 1..100 printable ASCII characters
   std::vector<std::string> notify_clients;     // recipients besides client_id (see above)
+  std::vector<std::string> export_to;          // configured export destinations' names
+};
+
+// The state of one export of a job's DICOM outputs to one destination.
+struct ExportRecord {
+  std::string destination;
+  std::string status;  // kExportWaiting ...
+  int attempts = 0;    // sending attempts so far
+  std::string error;   // retrying / failed (or a partial failure): what went wrong
+  int sent = 0;        // instances the destination accepted (last attempt)
+  int64_t updated_at_ms = 0;
+};
+
+// What the exporter reports (JobService::UpdateExport).
+struct ExportUpdate {
+  std::string status;  // kExportSending, kExportRetrying, kExportSent or kExportFailed
+  int attempts = 0;
+  std::string error;
+  int sent = 0;
 };
 
 // The most recipients a job may have (SubmitRequest::notify_clients).
@@ -99,9 +143,10 @@ struct JobRecord {
   int attempts = 0;  // deliveries of the job's message so far
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
-  int64_t started_at_ms = 0;   // first start of a run; 0 before
-  int64_t finished_at_ms = 0;  // terminal; 0 before
-  double duration_ms = 0;      // the successful run's duration
+  int64_t started_at_ms = 0;          // first start of a run; 0 before
+  int64_t finished_at_ms = 0;         // terminal; 0 before
+  double duration_ms = 0;             // the successful run's duration
+  std::vector<ExportRecord> exports;  // by destination name; filled by GetJob, ListJobs, Cancel
 };
 
 // How a run ended (JobService::Finish).
@@ -133,6 +178,12 @@ struct JobServiceOptions {
   int64_t max_active_jobs_per_client = 0;
   // Options of every "algo.*" queue (EnsureQueue on creation).
   queue::QueueOptions queue_options;
+  // The names of the configured export destinations (SubmitRequest::export_to checks against
+  // them).
+  std::set<std::string> export_destinations;
+  // Options of the "export" queue. Its max_receive_count bounds deliveries whatever the exporter
+  // decides; keep it above the destinations' max_attempts.
+  queue::QueueOptions export_queue_options{.max_receive_count = 100};
   // Clock (Unix ms), for tests. Default: the system clock.
   std::function<int64_t()> now_ms;
 };
@@ -198,6 +249,15 @@ class JobService {
   // running -> queued with `why` in error: the worker failed transiently and the message will be
   // delivered again.
   core::Status MarkRetrying(std::string_view job_id, std::string_view why);
+  // ---- The exporter's side ----
+  // NotFound when the job has no export to `destination`.
+  core::Result<ExportRecord> GetExport(std::string_view job_id, std::string_view destination);
+  // Records an export's progress (see the contract above); a final status ("sent", "failed") also
+  // sends the export event to the results queue, in the same durable transaction. false, with
+  // nothing changed, when the export is missing or already final (sent, failed, skipped).
+  core::Result<bool> UpdateExport(std::string_view job_id, std::string_view destination,
+                                  const ExportUpdate& update);
+
   // The ids among `job_ids` whose job is cancelled (workers poll this to stop runs cancelled by
   // another process).
   core::Result<std::vector<std::string>> CancelledAmong(const std::vector<std::string>& job_ids);

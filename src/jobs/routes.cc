@@ -101,8 +101,8 @@ Result<Response> Process(Request& request, JobService& jobs, const RoutesOptions
                          Limits& limits) {
   IMGPIPE_ASSIGN_OR_RETURN(json::object body, ParseJsonObject(request, options));
   for (const auto& [key, value] : body) {
-    static constexpr std::string_view kKnown[] = {"study_id", "series_id", "image_id",
-                                                  "scope",    "client_id", "params"};
+    static constexpr std::string_view kKnown[] = {"study_id",  "series_id", "image_id", "scope",
+                                                  "client_id", "params",    "export"};
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       return Status::InvalidArgument("unknown field '" + std::string(key) + "'");
     }
@@ -125,6 +125,17 @@ Result<Response> Process(Request& request, JobService& jobs, const RoutesOptions
     return http::TooManyRequests("too many submissions for this client", wait);
   }
   if (const json::value* params = body.if_contains("params")) r.params = *params;
+  if (const json::value* to = body.if_contains("export"); to != nullptr && !to->is_null()) {
+    if (!to->is_array()) {
+      return Status::InvalidArgument("export must be an array of destination names");
+    }
+    for (const json::value& name : to->as_array()) {
+      if (!name.is_string()) {
+        return Status::InvalidArgument("export must be an array of destination names");
+      }
+      r.export_to.emplace_back(name.as_string());
+    }
+  }
   if (auto key = request.Header("idempotency-key")) r.idempotency_key = std::string(*key);
   IMGPIPE_ASSIGN_OR_RETURN(SubmitResult submitted, jobs.Submit(r));
   Response response =
@@ -266,6 +277,17 @@ json::object JobJson(const JobRecord& job) {
                  {"started_at_ms", job.started_at_ms},
                  {"finished_at_ms", job.finished_at_ms},
                  {"duration_ms", job.duration_ms}};
+  json::array exports;
+  for (const ExportRecord& e : job.exports) {
+    exports.push_back(
+        json::object{{"destination", e.destination},
+                     {"status", e.status},
+                     {"attempts", e.attempts},
+                     {"error", e.error.empty() ? json::value() : json::value(e.error)},
+                     {"sent", e.sent},
+                     {"updated_at_ms", e.updated_at_ms}});
+  }
+  o["exports"] = std::move(exports);
   if (job.error.empty()) {
     o["error"] = nullptr;
   } else {

@@ -36,7 +36,8 @@ void RegisterRoutes(http::Router& router, JobService& jobs, queue::QueueService&
 
 // The job as the API shows it: {"job_id","algorithm","study_id","series_id","image_id","scope",
 // "params","status","progress":{"done","total"},"attempts","outputs","summary","error",
-// "created_at_ms","started_at_ms","finished_at_ms","duration_ms"}; never the client id.
+// "created_at_ms","started_at_ms","finished_at_ms","duration_ms","exports":[{"destination",
+// "status","attempts","error","sent","updated_at_ms"}]}; never the client id.
 boost::json::object JobJson(const JobRecord& job);
 
 }  // namespace imgpipe::jobs
