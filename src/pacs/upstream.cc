@@ -68,9 +68,10 @@ class UpstreamPacs final : public Pacs {
     int64_t added = 0;
     for (auto& s : *found) {
       if (listed.count(s.study_id)) continue;
-      auto here = local_->GetStudy(s.study_id);  // held here: listed among the local matches
-      if (here.ok()) continue;
-      if (!IsNotFound(here.status())) return here.status();
+      // Ingested here: among the local matches when it matches. (A study holding only fetched
+      // copies may not match locally, e.g. by a modality of an image not fetched: listed here.)
+      IMGPIPE_ASSIGN_OR_RETURN(auto here, LocalStudy(s.study_id));
+      if (here) continue;
       listed.insert(s.study_id);
       page.items.push_back(std::move(s));
       ++added;
@@ -128,6 +129,8 @@ class UpstreamPacs final : public Pacs {
                                      std::string_view image) override {
     auto held = local_->GetInstance(study, series, image);
     if (held.ok() || !IsNotFound(held.status())) return held;
+    IMGPIPE_ASSIGN_OR_RETURN(auto local, LocalStudy(study));
+    if (local) return held;  // a study ingested here is not asked upstream
     IMGPIPE_ASSIGN_OR_RETURN(auto found, client_.Instances(study, series, image));
     for (auto& i : found) {
       if (i.image_id == image) return std::move(i);
