@@ -277,6 +277,8 @@ std::string EnvName(const std::string& key) {
 std::string FlagKey(const std::string& flag) {
   std::string k;
   for (char c : flag) k += (c == '-') ? '_' : c;
+  // A whole key wins over another key's tail: --listen is "listen", not "dicom.listen".
+  if (Setters().count(k)) return k;
   for (const auto& [key, setter] : Setters()) {
     std::string tail = key.substr(key.find('.') == std::string::npos ? 0 : key.find('.') + 1);
     std::string underscored = key;
