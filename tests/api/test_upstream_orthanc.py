@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 import pydicom  # Debian python3-pydicom
 
@@ -64,6 +65,7 @@ class UpstreamOrthancTest(unittest.TestCase):
                 study, series, sop, ds = uids(read(path))
                 cls.mr[sop] = (int(ds.InstanceNumber), int(ds.Rows))
             cls.mr_study, cls.mr_series = study, series
+            cls.mr_patient_name, cls.mr_date = str(ds.PatientName), str(ds.StudyDate)
             cls.dx_study, cls.dx_series, cls.dx_image, _ = uids(read(cls.dx_files[0]))
             cls.ct_study = uids(read(cls.ct_files[0]))[0]
             cls.server = ImgpipeServer(env={
@@ -127,6 +129,14 @@ class UpstreamOrthancTest(unittest.TestCase):
         # Filters reach the upstream; paging runs local first, then upstream.
         only_mr = s.get_json("/pacs/studies?ModalitiesInStudy=MR")["studies"]
         self.assertEqual([x["study_id"] for x in only_mr], [self.mr_study])
+        name = urllib.parse.quote(self.mr_patient_name[:3] + "*")
+        by_name = s.get_json(f"/pacs/studies?PatientName={name}")["studies"]
+        self.assertIn(self.mr_study, [x["study_id"] for x in by_name])
+        self.assertNotIn(self.ct_study, [x["study_id"] for x in by_name])
+        by_date = s.get_json(f"/pacs/studies?StudyDate={self.mr_date}-{self.mr_date}")["studies"]
+        self.assertIn(self.mr_study, [x["study_id"] for x in by_date])
+        none = s.get_json("/pacs/studies?PatientID=no-such-patient")
+        self.assertEqual(none["studies"], [])
         first = s.get_json("/pacs/studies?limit=1")["studies"]
         self.assertEqual([x["study_id"] for x in first], [self.ct_study])
         rest = s.get_json("/pacs/studies?limit=5&offset=1")["studies"]
