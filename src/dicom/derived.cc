@@ -15,11 +15,8 @@
 #include "dicom/internal.h"
 
 namespace imgpipe::dicom {
-namespace {
 
-using core::Status;
-
-constexpr char kPurposeSourceImage[] = "121322";  // DCM CID 7202
+namespace internal {
 
 // A DS value (at most 16 characters, PS3.5 6.2) with as much precision as fits.
 std::string Ds(double v) {
@@ -42,6 +39,58 @@ void CopyIfPresent(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
 void EnsurePresent(DcmItem& item, const DcmTagKey& tag) {
   if (!item.tagExists(tag)) item.insertEmptyElement(tag);
 }
+
+void CopyPatientAndStudy(DcmItem& from, DcmItem& to) {
+  static const DcmTagKey kCopied[] = {DCM_SpecificCharacterSet,
+                                      DCM_PatientName,
+                                      DCM_PatientID,
+                                      DCM_IssuerOfPatientID,
+                                      DCM_IssuerOfPatientIDQualifiersSequence,
+                                      DCM_PatientBirthDate,
+                                      DCM_PatientBirthTime,
+                                      DCM_PatientSex,
+                                      DCM_OtherPatientIDsSequence,
+                                      DCM_PatientComments,
+                                      DCM_PatientAge,
+                                      DCM_PatientSize,
+                                      DCM_PatientWeight,
+                                      DCM_PatientIdentityRemoved,
+                                      DCM_DeidentificationMethod,
+                                      DCM_DeidentificationMethodCodeSequence,
+                                      DCM_LongitudinalTemporalInformationModified,
+                                      DCM_StudyInstanceUID,
+                                      DCM_StudyDate,
+                                      DCM_StudyTime,
+                                      DCM_ReferringPhysicianName,
+                                      DCM_StudyID,
+                                      DCM_AccessionNumber,
+                                      DCM_IssuerOfAccessionNumberSequence,
+                                      DCM_StudyDescription,
+                                      DCM_BodyPartExamined,
+                                      DCM_Laterality,
+                                      DCM_LossyImageCompression,
+                                      DCM_LossyImageCompressionRatio,
+                                      DCM_LossyImageCompressionMethod,
+                                      DCM_BurnedInAnnotation};
+  for (const DcmTagKey& tag : kCopied) CopyIfPresent(from, to, tag);
+  for (const DcmTagKey& tag :
+       {DCM_PatientName, DCM_PatientID, DCM_PatientBirthDate, DCM_PatientSex, DCM_StudyDate,
+        DCM_StudyTime, DCM_ReferringPhysicianName, DCM_StudyID, DCM_AccessionNumber}) {
+    EnsurePresent(to, tag);
+  }
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::CopyIfPresent;
+using internal::CopyPatientAndStudy;
+using internal::Ds;
+
+using core::Status;
+
+constexpr char kPurposeSourceImage[] = "121322";  // DCM CID 7202
 
 bool ValidLo(const std::string& s) { return s.size() <= 64 && s.find('\\') == std::string::npos; }
 
@@ -121,47 +170,6 @@ void PutReferences(DcmDataset& ds, const InstanceInfo& source) {
   series->putAndInsertString(DCM_SeriesInstanceUID, source.series_instance_uid.c_str());
   series->insertSequenceItem(DCM_ReferencedInstanceSequence, SourceReference(source));
   ds.insertSequenceItem(DCM_ReferencedSeriesSequence, series);
-}
-
-// The patient and study modules (and what a viewer needs to show them) of the source.
-void CopyPatientAndStudy(DcmDataset& from, DcmDataset& to) {
-  static const DcmTagKey kCopied[] = {DCM_SpecificCharacterSet,
-                                      DCM_PatientName,
-                                      DCM_PatientID,
-                                      DCM_IssuerOfPatientID,
-                                      DCM_IssuerOfPatientIDQualifiersSequence,
-                                      DCM_PatientBirthDate,
-                                      DCM_PatientBirthTime,
-                                      DCM_PatientSex,
-                                      DCM_OtherPatientIDsSequence,
-                                      DCM_PatientComments,
-                                      DCM_PatientAge,
-                                      DCM_PatientSize,
-                                      DCM_PatientWeight,
-                                      DCM_PatientIdentityRemoved,
-                                      DCM_DeidentificationMethod,
-                                      DCM_DeidentificationMethodCodeSequence,
-                                      DCM_LongitudinalTemporalInformationModified,
-                                      DCM_StudyInstanceUID,
-                                      DCM_StudyDate,
-                                      DCM_StudyTime,
-                                      DCM_ReferringPhysicianName,
-                                      DCM_StudyID,
-                                      DCM_AccessionNumber,
-                                      DCM_IssuerOfAccessionNumberSequence,
-                                      DCM_StudyDescription,
-                                      DCM_BodyPartExamined,
-                                      DCM_Laterality,
-                                      DCM_LossyImageCompression,
-                                      DCM_LossyImageCompressionRatio,
-                                      DCM_LossyImageCompressionMethod,
-                                      DCM_BurnedInAnnotation};
-  for (const DcmTagKey& tag : kCopied) CopyIfPresent(from, to, tag);
-  for (const DcmTagKey& tag :
-       {DCM_PatientName, DCM_PatientID, DCM_PatientBirthDate, DCM_PatientSex, DCM_StudyDate,
-        DCM_StudyTime, DCM_ReferringPhysicianName, DCM_StudyID, DCM_AccessionNumber}) {
-    EnsurePresent(to, tag);
-  }
 }
 
 void PutPixels(DcmDataset& ds, const DerivedImage& image, const std::string& modality) {

@@ -195,6 +195,67 @@ struct DerivedOptions {
 core::Result<std::string> WriteDerivedImage(std::string_view source_file, const DerivedImage& image,
                                             const DerivedOptions& options);
 
+// A binary segmentation of one image: rows * columns bytes, row by row; non-zero = inside.
+struct BinaryMask {
+  int rows = 0;
+  int columns = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// A coded concept (PS3.3 8.8): value (<= 16 characters), scheme ("SCT", "DCM") and meaning.
+struct Code {
+  std::string value;
+  std::string scheme;
+  std::string meaning;
+};
+
+struct SegmentationOptions {
+  // Empty: a new UID. Pass the same series UID for every SEG of one job, and a UID derived from
+  // the job for the instance so a retried job rewrites the same instance.
+  std::string series_instance_uid;
+  std::string sop_instance_uid;
+  int series_number = 1;                         // >= 1 (type 1 in the Segmentation Series module)
+  int instance_number = 1;                       // >= 1
+  std::string series_description;                // LO: <= 64 characters, no backslash
+  std::string content_label = "SEGMENTATION";    // CS: <= 16 of A-Z, 0-9, space, underscore
+  std::string content_description;               // LO
+  std::string content_creator_name = "imgpipe";  // PN
+  // The one segment (SegmentNumber 1, SegmentAlgorithmType AUTOMATIC).
+  std::string segment_label = "Segment";       // LO, non-empty
+  std::string segment_description;             // LO, optional
+  std::string algorithm_name;                  // LO, non-empty: SegmentAlgorithmName
+  Code category{"85756007", "SCT", "Tissue"};  // SegmentedPropertyCategoryCodeSequence
+  Code type{"85756007", "SCT", "Tissue"};      // SegmentedPropertyTypeCodeSequence
+};
+
+// A new Part 10 file (Explicit VR Little Endian) holding a binary DICOM Segmentation
+// (1.2.840.10008.5.1.4.1.1.66.4) of `source_files`: frame i is masks[i] of source_files[i]
+// (frame 1 of a multi-frame source), in the order given.
+// - Patient and study attributes copied from the first source (same StudyInstanceUID); Modality
+//   SEG; FrameOfReferenceUID copied when every source has the same one; General and Enhanced
+//   General Equipment "imgpipe"; ImageType DERIVED\PRIMARY; Content/InstanceCreation date and
+//   time now; ContentLabel, ContentDescription, ContentCreatorName from options.
+// - BitsAllocated = BitsStored = 1, HighBit 0, MONOCHROME2, SegmentationType BINARY; the frames'
+//   bits packed contiguously, first pixel in the lowest bit (PS3.5 8.1.1), padding only at the
+//   end of Pixel Data.
+// - SegmentSequence: one segment as options say.
+// - ReferencedSeriesSequence: each source series with its instances.
+// - Per frame: DerivationImageSequence (DCM 113076 "Segmentation") > SourceImageSequence
+//   (purpose DCM 121322), SegmentIdentificationSequence (segment 1), FrameContentSequence >
+//   DimensionIndexValues, and, when every source has ImagePositionPatient,
+//   ImageOrientationPatient and PixelSpacing and a frame of reference was copied,
+//   PlanePositionSequence; PlaneOrientationSequence and PixelMeasuresSequence (with the source's
+//   SliceThickness) are shared when equal for all frames, else per frame.
+// - Dimensions: ReferencedSegmentNumber, then ImagePositionPatient (index = rank along the
+//   slice normal) when the plane attributes are written, else InStackPositionNumber (frame
+//   order, StackID "1").
+// Errors: InvalidArgument when the counts differ, no source is given, a mask's size does not
+// match its source's rows and columns, the sources differ in size, study or frame of reference,
+// or an option is invalid; the parse error of a source that does not parse.
+core::Result<std::string> WriteSegmentation(const std::vector<std::string_view>& source_files,
+                                            const std::vector<BinaryMask>& masks,
+                                            const SegmentationOptions& options);
+
 struct DeidentifyOptions {
   // Keys every replacement: the same original UID maps to the same new UID in every call with
   // the same salt, and to an unrelated one with another salt. Required (non-empty); keep it

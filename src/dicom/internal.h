@@ -79,6 +79,17 @@ DeidAction DeidActionFor(const DcmTagKey& tag);
 // True for UI attributes naming classes, transfer syntaxes or coding schemes: never remapped.
 bool IsClassUidTag(const DcmTagKey& tag);
 
+// Writers' helpers (derived.cc).
+// A DS value (at most 16 characters, PS3.5 6.2) with as much precision as fits.
+std::string Ds(double v);
+// Copies `tag` (any VR, sequences deeply) from `from` to `to` when present, replacing.
+void CopyIfPresent(DcmItem& from, DcmItem& to, const DcmTagKey& tag);
+// Type 2 attributes must be present: inserts an empty `tag` when absent.
+void EnsurePresent(DcmItem& item, const DcmTagKey& tag);
+// The patient and study modules (and what a viewer needs to show them: body part, laterality,
+// lossy compression, burned-in annotation) of `from`, copied into `to`; type 2 ones ensured.
+void CopyPatientAndStudy(DcmItem& from, DcmItem& to);
+
 // Trims DICOM padding (spaces, NULs) from both ends.
 std::string_view TrimPadding(std::string_view s);
 

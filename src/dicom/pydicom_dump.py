@@ -3,6 +3,8 @@
 one JSON object:
   meta: {MediaStorageSOPInstanceUID, MediaStorageSOPClassUID, TransferSyntaxUID}
   pixel_sha256: hex SHA-256 of the raw Pixel Data value (absent without pixel data)
+  bits: for BitsAllocated 1 only, pydicom's unpacking (pixel_array, numpy):
+        {"shape": [...], "frames": ["0/1 digits of each frame, row by row", ...]}
   values: {"gggg,eeee" or "gggg,eeee[i].gggg,eeee...": str(value)} for every element at any
           depth except Pixel Data, so a test can search every value and check nested ones.
 Reading is strict: invalid values raise, and the exit status is non-zero.
@@ -45,6 +47,13 @@ def main():
     }
     if "PixelData" in ds:
         result["pixel_sha256"] = hashlib.sha256(ds.PixelData).hexdigest()
+        if ds.get("BitsAllocated") == 1:
+            array = ds.pixel_array
+            frames = array.reshape((-1, int(ds.Rows) * int(ds.Columns)))
+            result["bits"] = {
+                "shape": list(array.shape),
+                "frames": ["".join(str(int(v)) for v in frame) for frame in frames],
+            }
     walk(ds, "", result["values"])
     json.dump(result, sys.stdout)
 

@@ -14,7 +14,11 @@
 //      image.png (the result windowed to 8 bits), result.dcm (the algorithm's own DICOM, or a
 //      derived Secondary Capture in a new series of the source's study referencing the source),
 //      mask.png and overlay.png when the algorithm makes them, log.txt when it logs; for series
-//      and study jobs the same per image under {n}/ (n = 1..total) and manifest.json.
+//      and study jobs the same per image under {n}/ (n = 1..total) and manifest.json. With
+//      masks, also a binary DICOM SEG in its own series of the source's study, at the top
+//      level: seg.dcm (image job: one frame; series job: one frame per image, instance number
+//      order), or seg-{k}.dcm per series of a study job (k in input order), each listed in the
+//      outputs and in manifest.json's "segmentations".
 //   5. JobService::Finish: the job's outcome and its result message on "results" in one
 //      transaction (dedup id = job id).
 //   6. The request message is deleted.

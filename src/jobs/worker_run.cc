@@ -7,7 +7,6 @@
 #include <mutex>
 #include <thread>
 
-#include "core/sha256.h"
 #include "core/uid.h"
 #include "dicom/dicom.h"
 #include "jobs/worker_internal.h"
@@ -25,12 +24,7 @@ constexpr auto kProgressInterval = std::chrono::milliseconds(250);
 
 // The derived series of a job: one UID per job, the same on every retry.
 std::string DerivedSeriesUid(std::string_view job_id) {
-  core::Sha256Digest digest = core::Sha256Of("imgpipe derived series/" + std::string(job_id));
-  std::array<uint8_t, 16> uuid{};
-  std::copy_n(digest.begin(), 16, uuid.begin());
-  uuid[6] = static_cast<uint8_t>((uuid[6] & 0x0f) | 0x80);  // RFC 9562 version 8
-  uuid[8] = static_cast<uint8_t>((uuid[8] & 0x3f) | 0x80);
-  return core::UidFromUuid(uuid);
+  return JobUid("imgpipe derived series", job_id);
 }
 
 std::string Truncate(std::string s, size_t max) {
@@ -49,14 +43,15 @@ struct ImageTask {
   std::string run_key;
 };
 
-// Runs the algorithm on `instance` and stores its outputs under results/{job}/{prefix}; returns
-// {"image_id", name -> URL..., "summary"}. Blobs are written unsynced: the caller syncs.
 double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+// Runs the algorithm on `instance` and stores its outputs under results/{job}/{prefix}; returns
+// {"image_id", name -> URL..., "summary"}, and the mask in `mask` when the algorithm made one
+// (for the job's DICOM SEG). Blobs are written unsynced: the caller syncs.
 Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& instance,
-                              std::string_view prefix) {
+                              std::string_view prefix, std::optional<dicom::BinaryMask>& mask_out) {
   const auto start = Clock::now();
   IMGPIPE_ASSIGN_OR_RETURN(std::string file, t.env.pacs.ReadFile(instance));
   IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
@@ -108,6 +103,7 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
       IMGPIPE_ASSIGN_OR_RETURN(mask, algorithms::ToPng(*out.mask));
     }
     IMGPIPE_RETURN_IF_ERROR(put("mask.png", mask));
+    mask_out = ToBinaryMask(*out.mask);
   }
   if (out.overlay) {
     IMGPIPE_ASSIGN_OR_RETURN(std::string overlay, algorithms::ToPng(*out.overlay));
@@ -140,6 +136,7 @@ Result<std::vector<pacs::InstanceRecord>> Inputs(pacs::Pacs& pacs, const JobReco
 Result<JobOutcome> RunMany(const ImageTask& t, const std::vector<pacs::InstanceRecord>& inputs) {
   const int total = static_cast<int>(inputs.size());
   std::vector<json::object> entries(inputs.size());
+  std::vector<std::optional<dicom::BinaryMask>> masks(inputs.size());
   std::mutex mu;
   Status first_error;
   int done = 0;
@@ -148,7 +145,7 @@ Result<JobOutcome> RunMany(const ImageTask& t, const std::vector<pacs::InstanceR
   std::atomic<bool> failed{false};
   auto work = [&] {
     for (size_t i; !failed && (i = next.fetch_add(1)) < inputs.size();) {
-      Result<json::object> entry = RunImage(t, inputs[i], std::to_string(i + 1) + "/");
+      Result<json::object> entry = RunImage(t, inputs[i], std::to_string(i + 1) + "/", masks[i]);
       std::lock_guard lock(mu);
       if (!entry.ok()) {
         if (first_error.ok()) first_error = entry.status();
@@ -175,12 +172,17 @@ Result<JobOutcome> RunMany(const ImageTask& t, const std::vector<pacs::InstanceR
   if (!first_error.ok()) return first_error;
 
   JobOutcome outcome;
+  IMGPIPE_ASSIGN_OR_RETURN(SegOutputs segs, WriteSegOutputs(t.env, t.job, t.algorithm.info().name,
+                                                            t.params, inputs, masks));
   json::array manifest;
   for (auto& e : entries) manifest.push_back(std::move(e));
-  IMGPIPE_RETURN_IF_ERROR(t.env.blobs.PutUnsynced(
-      ResultKey(t.job.job_id, "manifest.json"),
-      json::serialize(json::object{{"job_id", t.job.job_id}, {"images", manifest}})));
+  json::object manifest_json{{"job_id", t.job.job_id}, {"images", manifest}};
+  if (!segs.manifest.empty()) manifest_json["segmentations"] = segs.manifest;
+  IMGPIPE_RETURN_IF_ERROR(t.env.blobs.PutUnsynced(ResultKey(t.job.job_id, "manifest.json"),
+                                                  json::serialize(manifest_json)));
   outcome.outputs["manifest"] = ResultUrl(t.job.job_id, "manifest.json");
+  for (auto& [name, url] : segs.outputs) outcome.outputs[name] = url;
+  if (!segs.skipped.empty()) outcome.summary["seg_skipped"] = std::move(segs.skipped);
   // The first image's outputs stand for the job where one picture is shown.
   for (const char* name : {"image", "dicom"}) {
     const json::object& first = manifest.front().as_object();
@@ -221,13 +223,18 @@ Result<JobOutcome> RunJob(const RunEnv& env, const JobRecord& job,
                  env.jobs.RunKey(job.job_id)};
   JobOutcome outcome;
   if (job.scope == "image") {
-    IMGPIPE_ASSIGN_OR_RETURN(json::object entry, RunImage(task, inputs.front(), ""));
+    std::vector<std::optional<dicom::BinaryMask>> masks(1);
+    IMGPIPE_ASSIGN_OR_RETURN(json::object entry, RunImage(task, inputs.front(), "", masks[0]));
     for (const char* name : {"image", "mask", "overlay", "log"}) {
       if (const json::value* url = entry.if_contains(name)) outcome.outputs[name] = *url;
     }
     outcome.outputs["dicom"] = entry.at("result");
     outcome.summary = std::move(entry.at("summary").as_object());
     outcome.summary["timing_ms"] = std::move(entry.at("timing_ms"));
+    IMGPIPE_ASSIGN_OR_RETURN(
+        SegOutputs segs, WriteSegOutputs(env, job, algorithm->info().name, params, inputs, masks));
+    for (auto& [name, url] : segs.outputs) outcome.outputs[name] = url;
+    if (!segs.skipped.empty()) outcome.summary["seg_skipped"] = std::move(segs.skipped);
   } else {
     IMGPIPE_ASSIGN_OR_RETURN(outcome, RunMany(task, inputs));
   }

@@ -235,6 +235,7 @@ TEST_F(WorkerTest, ImageJobWritesOutputsAndPublishesOneResult) {
   EXPECT_EQ(outputs.at("dicom"), boost::json::value("/api/results/" + id + "/result.dcm"));
   EXPECT_TRUE(outputs.contains("mask"));
   EXPECT_TRUE(outputs.contains("overlay"));
+  EXPECT_EQ(outputs.at("seg"), boost::json::value("/api/results/" + id + "/seg.dcm"));
   EXPECT_TRUE(boost::json::parse(job.summary_json).as_object().contains("threshold"));
 
   auto png = blobs_->Get("results/" + id + "/image.png");
@@ -316,6 +317,67 @@ TEST_F(WorkerTest, SeriesJobRunsEveryImageWithProgress) {
   EXPECT_EQ(results[results.size() - 2].at("done"), 4);
   EXPECT_EQ(results.back().at("type"), "result");
   EXPECT_EQ(results.back().at("status"), "succeeded");
+}
+
+// A series job's masks: ONE multi-frame SEG at the top level, frame i = image i's mask (the
+// threshold's result image is its mask), in the job's own SEG series.
+TEST_F(WorkerTest, SeriesSegmentationWritesOneSegForTheSeries) {
+  StartJobs();
+  StartPool();
+  std::string id = Submit("threshold", "series", boost::json::parse(R"({"method":"otsu"})"));
+  JobRecord job = WaitTerminal(id);
+  ASSERT_EQ(job.status, kStatusSucceeded) << job.error;
+  auto outputs = boost::json::parse(job.outputs_json).as_object();
+  EXPECT_EQ(outputs.at("seg"), boost::json::value("/api/results/" + id + "/seg.dcm"));
+  auto manifest = blobs_->Get("results/" + id + "/manifest.json");
+  ASSERT_TRUE(manifest.ok());
+  auto segs = boost::json::parse(*manifest).at("segmentations").as_array();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].at("frames"), 4);
+  EXPECT_EQ(segs[0].at("series_id"), boost::json::value(ct_[0].series_id));
+  auto seg = blobs_->Get("results/" + id + "/seg.dcm");
+  ASSERT_TRUE(seg.ok());
+  auto info = dicom::ParseInstance(*seg);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->sop_class_uid, "1.2.840.10008.5.1.4.1.1.66.4");
+  EXPECT_EQ(info->number_of_frames, 4);
+  EXPECT_EQ(info->study_instance_uid, ct_[0].study_id);
+  for (int i = 1; i <= 4; ++i) {
+    auto result = blobs_->Get("results/" + id + "/" + std::to_string(i) + "/result.dcm");
+    ASSERT_TRUE(result.ok());
+    auto sc = dicom::ParseInstance(*result);
+    ASSERT_TRUE(sc.ok());
+    EXPECT_NE(sc->series_instance_uid, info->series_instance_uid);
+    auto mask = dicom::DecodeFrame(*result, 1);
+    auto frame = dicom::DecodeFrame(*seg, i);
+    ASSERT_TRUE(mask.ok() && frame.ok()) << i;
+    ASSERT_EQ(mask->pixels.size(), frame->pixels.size());
+    size_t differ = 0, inside = 0;
+    for (size_t p = 0; p < mask->pixels.size(); ++p) {
+      differ += (mask->pixels[p] != 0) != (frame->pixels[p] != 0);
+      inside += frame->pixels[p] != 0;
+    }
+    EXPECT_EQ(differ, 0u) << "frame " << i;
+    EXPECT_GT(inside, 0u) << "frame " << i;
+  }
+  // No per-image SEG.
+  EXPECT_FALSE(blobs_->Get("results/" + id + "/1/seg.dcm").ok());
+}
+
+TEST_F(WorkerTest, StudySegmentationWritesASegPerSeries) {
+  StartJobs();
+  StartPool();
+  std::string id = Submit("threshold", "study", boost::json::parse(R"({"method":"otsu"})"));
+  JobRecord job = WaitTerminal(id);
+  ASSERT_EQ(job.status, kStatusSucceeded) << job.error;
+  auto outputs = boost::json::parse(job.outputs_json).as_object();
+  EXPECT_FALSE(outputs.contains("seg"));
+  EXPECT_EQ(outputs.at("seg-1"), boost::json::value("/api/results/" + id + "/seg-1.dcm"));
+  auto seg = blobs_->Get("results/" + id + "/seg-1.dcm");
+  ASSERT_TRUE(seg.ok());
+  auto info = dicom::ParseInstance(*seg);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->number_of_frames, 4);
 }
 
 TEST_F(WorkerTest, UnprocessableFailsAtOnceWithoutRetry) {
