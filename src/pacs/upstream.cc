@@ -67,6 +67,7 @@ class UpstreamPacs final : public Pacs {
     }
     int64_t added = 0;
     for (auto& s : *found) {
+      if (static_cast<int>(page.items.size()) >= query.limit) break;  // more than asked for
       if (listed.count(s.study_id)) continue;
       // Ingested here: among the local matches when it matches. (A study holding only fetched
       // copies may not match locally, e.g. by a modality of an image not fetched: listed here.)
