@@ -266,6 +266,13 @@ const std::map<std::string, Setter>& Setters() {
          c.pacs_upstream_url = v;
          return Status::Ok();
        }},
+      {"pacs.upstream_timeout_s",
+       Bounded("pacs.upstream_timeout_s", &Config::pacs_upstream_timeout_s, 1, 3600)},
+      {"pacs.upstream_authorization",
+       [](Config& c, const std::string& v) {
+         c.pacs_upstream_authorization = v;
+         return Status::Ok();
+       }},
       {"web.root",
        [](Config& c, const std::string& v) {
          c.web_root = v;

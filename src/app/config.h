@@ -95,6 +95,12 @@ struct Config {
   // PACS API also serves, fetching and caching instances on first use ("" = none).
   // pacs.upstream_url.
   std::string pacs_upstream_url;
+  // Deadline of one request to the upstream PACS, connect to last byte (QIDO searches, WADO
+  // retrieves). pacs.upstream_timeout_s.
+  int pacs_upstream_timeout_s = 10;
+  // The Authorization header value sent to the upstream PACS (e.g. "Basic dXNlcjpwYXNz"); "" sends
+  // none. A secret: never logged. pacs.upstream_authorization.
+  std::string pacs_upstream_authorization;
   // The web frontend's build (index.html, assets/), served at "/" by the api role. LoadConfig's
   // default is the source tree's web/dist (compiled in), so it works from any working directory;
   // "" serves no frontend. web.root / IMGPIPE_WEB_ROOT / --web-root.

@@ -111,6 +111,22 @@ TEST(ConfigTest, LogFileAndRetentionFromEachLayer) {
   EXPECT_FALSE(LoadConfig({}, {{"IMGPIPE_LOG_RETENTION_DAYS", "99999"}}).ok());
 }
 
+TEST(ConfigTest, UpstreamPacsSettings) {
+  auto defaults = LoadConfig({}, {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->pacs_upstream_url, "");
+  EXPECT_EQ(defaults->pacs_upstream_timeout_s, 10);
+  EXPECT_EQ(defaults->pacs_upstream_authorization, "");
+  auto env = LoadConfig({}, {{"IMGPIPE_PACS_UPSTREAM_URL", "http://pacs:8042/dicom-web"},
+                             {"IMGPIPE_PACS_UPSTREAM_TIMEOUT_S", "3"},
+                             {"IMGPIPE_PACS_UPSTREAM_AUTHORIZATION", "Basic dTpw"}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->pacs_upstream_url, "http://pacs:8042/dicom-web");
+  EXPECT_EQ(env->pacs_upstream_timeout_s, 3);
+  EXPECT_EQ(env->pacs_upstream_authorization, "Basic dTpw");
+  EXPECT_FALSE(LoadConfig({}, {{"IMGPIPE_PACS_UPSTREAM_TIMEOUT_S", "0"}}).ok());
+}
+
 TEST(ConfigTest, RejectsTyposAndBadValues) {
   EXPECT_FALSE(LoadConfig({{"lisen", "x"}}, {}).ok());
   EXPECT_FALSE(LoadConfig({{"render-cache-mb", "-1"}}, {}).ok());

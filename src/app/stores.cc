@@ -1,9 +1,13 @@
 #include "app/stores.h"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 #include <filesystem>
 #include <system_error>
 
 #include "db/postgres.h"
+#include "pacs/upstream.h"
 
 namespace imgpipe::app {
 
@@ -59,6 +63,17 @@ core::Result<Stores> OpenStores(const Config& config) {
   pacs::PacsOptions options;
   options.render_cache_bytes = config.render_cache_mb << 20;
   IMGPIPE_ASSIGN_OR_RETURN(s.pacs, pacs::Pacs::Open(*s.db, *s.blobs, options));
+  if (!config.pacs_upstream_url.empty()) {
+    // Studies of a remote DICOMweb PACS beside the local ones (docs/dicom-networking.md).
+    pacs::UpstreamOptions upstream;
+    upstream.base_url = config.pacs_upstream_url;
+    upstream.authorization = config.pacs_upstream_authorization;
+    upstream.timeout = std::chrono::seconds(config.pacs_upstream_timeout_s);
+    auto wrapped = pacs::WithUpstream(std::move(s.pacs), *s.db, std::move(upstream));
+    if (!wrapped.ok()) return wrapped.status().WithContext("pacs.upstream_url");
+    s.pacs = std::move(*wrapped);
+    spdlog::info("upstream PACS: {}", config.pacs_upstream_url);
+  }
   s.registry = algorithms::Registry::WithBuiltIns();
   if (!config.external_algorithms_dir.empty()) {
     IMGPIPE_RETURN_IF_ERROR(

@@ -19,20 +19,24 @@ json::array ToArray(const std::vector<std::string>& v) {
   return a;
 }
 
+// Where a record comes from: this archive, or the upstream PACS (pacs.upstream_url).
+std::string_view Source(bool upstream) { return upstream ? "upstream" : "local"; }
+
 json::object StudyJson(const StudyRecord& s) {
   return {{"study_id", s.study_id},         {"patient_id", s.patient_id},
           {"patient_name", s.patient_name}, {"patient_birth_date", s.patient_birth_date},
           {"patient_sex", s.patient_sex},   {"study_date", s.study_date},
           {"study_time", s.study_time},     {"accession_number", s.accession_number},
           {"description", s.description},   {"modalities", ToArray(s.modalities)},
-          {"series_count", s.series_count}, {"image_count", s.image_count}};
+          {"series_count", s.series_count}, {"image_count", s.image_count},
+          {"source", Source(s.upstream)}};
 }
 
 json::object SeriesJson(const SeriesRecord& s) {
   return {{"series_id", s.series_id},         {"study_id", s.study_id},
           {"modality", s.modality},           {"description", s.description},
           {"series_number", s.series_number}, {"body_part_examined", s.body_part_examined},
-          {"image_count", s.image_count}};
+          {"image_count", s.image_count},     {"source", Source(s.upstream)}};
 }
 
 std::string ImageUrl(const InstanceRecord& i) {
@@ -53,6 +57,7 @@ json::object ImageJson(const InstanceRecord& i) {
           {"transfer_syntax_uid", i.transfer_syntax_uid},
           {"sop_class_uid", i.sop_class_uid},
           {"size_bytes", i.size_bytes},
+          {"source", Source(i.upstream)},
           {"preview_url", url + "/preview"},
           {"file_url", url + "/file"}};
 }
@@ -81,10 +86,12 @@ Response ListStudies(Request& r, Pacs& pacs) {
   PACS_ASSIGN_OR_RESPOND(auto page, pacs.FindStudies(q));
   json::array studies;
   for (const auto& s : page.items) studies.push_back(StudyJson(s));
-  return JsonResponse(200, json::object{{"studies", std::move(studies)},
-                                        {"total", page.total},
-                                        {"limit", page.limit},
-                                        {"offset", page.offset}});
+  json::object body{{"studies", std::move(studies)},
+                    {"total", page.total},
+                    {"limit", page.limit},
+                    {"offset", page.offset}};
+  if (!page.warning.empty()) body["warning"] = page.warning;
+  return JsonResponse(200, body);
 }
 
 Response GetStudy(Request& r, Pacs& pacs) {
@@ -112,7 +119,8 @@ Response GetSeries(Request& r, Pacs& pacs) {
                                 {"instance_number", i.instance_number},
                                 {"rows", i.rows},
                                 {"columns", i.columns},
-                                {"frames", i.frames}});
+                                {"frames", i.frames},
+                                {"source", Source(i.upstream)}});
   }
   body["images"] = std::move(list);
   return JsonResponse(200, body);

@@ -37,6 +37,8 @@ struct StudyRecord {
   std::vector<std::string> modalities;
   int64_t series_count = 0;
   int64_t image_count = 0;
+  // Listed by the upstream DICOMweb PACS (pacs.upstream_url), not from the local index.
+  bool upstream = false;
 };
 
 struct SeriesRecord {
@@ -45,6 +47,7 @@ struct SeriesRecord {
   std::string modality, description, body_part_examined;
   int64_t series_number = 0;
   int64_t image_count = 0;
+  bool upstream = false;  // listed by the upstream PACS
 };
 
 struct InstanceRecord {
@@ -55,6 +58,9 @@ struct InstanceRecord {
   int64_t instance_number = 0, rows = 0, columns = 0, frames = 0, bits_allocated = 0;
   int64_t size_bytes = 0;
   std::string blob_key;
+  // Held by the upstream PACS only (blob_key and size_bytes are then empty/0): ReadFile and
+  // Preview fetch it (WADO-RS) and store it here first; later reads are local.
+  bool upstream = false;
 };
 
 // Study search filters (the PACS API's and QIDO-RS's common subset). Empty = no filter.
@@ -76,6 +82,8 @@ struct Page {
   int64_t total = 0;
   int limit = 0;
   int offset = 0;
+  // Non-empty: some matches may be missing, and why (the upstream PACS did not answer).
+  std::string warning;
 };
 
 enum class IngestOutcome { kStored, kAlreadyStored };

@@ -105,7 +105,14 @@ Response SearchStudies(Request& r, Pacs& pacs) {
     AppendStudyDicomJson(page.items[i], base, out);
   }
   out += ']';
-  return QidoResponse(std::move(out), p);
+  Response resp = QidoResponse(std::move(out), p);
+  if (!page.warning.empty()) {
+    // A search the upstream PACS did not answer: the local matches only.
+    std::string text = page.warning;
+    for (char& c : text) c = (c == '"' || static_cast<unsigned char>(c) < 0x20) ? '\'' : c;
+    resp.SetHeader("Warning", "299 imgpipe \"" + text + "\"");
+  }
+  return resp;
 }
 
 bool Matches(const QidoParams& p, std::string_view key, std::string_view value) {

@@ -56,7 +56,11 @@ Response RetrieveInstances(Request& r, Pacs& pacs) {
   std::string body;
   for (const auto& i : instances) {
     PACS_ASSIGN_OR_RESPOND(std::string bytes, pacs.ReadFile(i));
-    AppendPart(body, boundary, "application/dicom; transfer-syntax=" + i.transfer_syntax_uid,
+    // An upstream instance's record may not know its transfer syntax (the file does).
+    AppendPart(body, boundary,
+               i.transfer_syntax_uid.empty()
+                   ? std::string("application/dicom")
+                   : "application/dicom; transfer-syntax=" + i.transfer_syntax_uid,
                bytes);
   }
   CloseMultipart(body, boundary);
