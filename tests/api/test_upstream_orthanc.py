@@ -68,9 +68,17 @@ class UpstreamOrthancTest(unittest.TestCase):
             cls.mr_patient_name, cls.mr_date = str(ds.PatientName), str(ds.StudyDate)
             cls.dx_study, cls.dx_series, cls.dx_image, _ = uids(read(cls.dx_files[0]))
             cls.ct_study = uids(read(cls.ct_files[0]))[0]
+            # A rule matching every series: series that arrive (the local CT) fire it; images
+            # merely fetched from the upstream (MR, DX) must not.
+            cls.rules_file = os.path.join(cls.demo_dir, "rules.json")
+            with open(cls.rules_file, "w") as f:
+                json.dump({"rules": [{"name": "everything", "when": {"Modality": "*"},
+                                      "algorithm": "window_level", "scope": "series",
+                                      "quiet_seconds": 1}]}, f)
             cls.server = ImgpipeServer(env={
                 "IMGPIPE_PACS_UPSTREAM_URL": cls.orthanc.dicomweb_url,
-                "IMGPIPE_PACS_UPSTREAM_TIMEOUT_S": "10"})
+                "IMGPIPE_PACS_UPSTREAM_TIMEOUT_S": "10",
+                "IMGPIPE_RULES_FILE": cls.rules_file})
         except Exception:
             cls.orthanc.stop()
             raise
@@ -232,6 +240,15 @@ class UpstreamOrthancTest(unittest.TestCase):
         self.assertIn(self.ct_study, {x["0020000D"]["Value"][0] for x in json.loads(body)})
         # Local studies still served in full.
         self.assertEqual(s.get_json(f"/pacs/studies/{self.ct_study}")["image_count"], 3)
+
+        # ---- automatic processing: only the series that arrived fired the rule ----
+        def fired():
+            firings = s.get_json("/api/rules/everything/jobs")["firings"]
+            return firings if firings else None
+        firings = wait_for(fired, "the rule's firing for the local CT series")
+        time.sleep(2.5)  # more than quiet_seconds + a pass: a fetched series would have fired
+        firings = s.get_json("/api/rules/everything/jobs")["firings"]
+        self.assertEqual([f["study_id"] for f in firings], [self.ct_study], firings)
 
     def mr_file(self, sop):
         for path in self.mr_files:
