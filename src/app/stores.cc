@@ -93,6 +93,17 @@ core::Result<Stores> OpenStores(const Config& config) {
   std::vector<rules::Rule> rules;
   if (!config.rules_file.empty()) {
     IMGPIPE_ASSIGN_OR_RETURN(rules, rules::LoadRulesFile(config.rules_file, *s.registry));
+    // A rule exporting to a destination that does not exist would fail every firing: refuse
+    // to start instead, naming it.
+    for (const rules::Rule& rule : rules) {
+      for (const std::string& destination : rule.export_destinations) {
+        if (!job_options.export_destinations.count(destination)) {
+          return core::Status::InvalidArgument("rules file " + config.rules_file + ": rule " +
+                                               rule.name + ": unknown export destination \"" +
+                                               destination + "\" (export.destinations_file)");
+        }
+      }
+    }
   }
   IMGPIPE_ASSIGN_OR_RETURN(s.rules,
                            rules::RuleService::Create(*s.db, *s.jobs, *s.pacs, std::move(rules)));

@@ -84,11 +84,9 @@ core::Result<bool> JobService::UpdateExport(std::string_view job_id, std::string
     boost::json::object body{{"type", "export"},           {"job_id", job->job_id},
                              {"destination", destination}, {"status", update.status},
                              {"error", update.error},      {"sent", update.sent}};
-    queue::OutgoingMessage message;
-    message.body = boost::json::serialize(body);
-    message.group_id = job->client_id;
-    message.dedup_id = job->job_id + ":export:" + std::string(destination);
-    return queues_.SendInTransaction(tx, kResultsQueue, message).status();
+    // To the owner and every recipient, like the job's result.
+    return SendToEveryone(tx, *job, boost::json::serialize(body),
+                          job->job_id + ":export:" + std::string(destination));
   }));
   if (changed && final) queues_.NotifyCommitted(kResultsQueue);
   return changed;

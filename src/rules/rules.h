@@ -9,8 +9,9 @@
 //   least one of Modality, BodyPartExamined, SeriesDescription, StudyDescription; a pattern
 //   matches the whole value, case-insensitively, with * (any run) and ? (one character).
 //   algorithm, scope ("series" or "study") and params are checked against the registry as a
-//   submit would check them. quiet_seconds: 1..86400, default 10. export: destination names, kept
-//   for the export feature (not used here). Unknown keys are errors. ParseRulesFile's error is one
+//   submit would check them. quiet_seconds: 1..86400, default 10. export: names of export
+//   destinations the rule's jobs send their DICOM outputs to (SubmitRequest::export_to; the app
+//   checks them against the configured destinations at start). Unknown keys are errors. ParseRulesFile's error is one
 //   line naming the rule and what is wrong.
 // - Completion: a series is complete once no new instance has arrived for quiet_seconds
 //   (pacs::SeriesActivity::last_ingest_ms). A rule considers only series whose last new instance
@@ -65,7 +66,7 @@ struct Rule {
   boost::json::object params;  // as written (validated; the job stores them with defaults)
   std::string scope;           // "series" | "study"
   int quiet_seconds = 10;
-  std::vector<std::string> export_destinations;  // "export": kept, not acted on here
+  std::vector<std::string> export_destinations;  // "export": SubmitRequest::export_to
 };
 
 // Parses and validates a rules file's text against `registry` (see the contract).

@@ -210,6 +210,7 @@ Result<bool> RuleService::Fire(const Rule& rule, const State& state,
   request.scope = rule.scope;
   request.client_id = state.client_id;
   request.params = rule.params;
+  request.export_to = rule.export_destinations;
   // The rule's own client scopes the key: one job per (rule, series), whoever submits it.
   request.idempotency_key = rule.name + "/" + series.series_id;
   {
