@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/temp_dir.h"
+#include "dcmtk/dcmjpls/djrparam.h"
 #include "dicom/dicom.h"
 #include "dicom/test_util.h"
 #include "dimse/test_support.h"
@@ -83,7 +84,10 @@ std::vector<std::string> SyntaxZoo() {
     auto ff = dicom::testing::MakeImage(spec);
     std::string uid = "1.2.826.0.1.3680043.2.1125.9." + std::to_string(++n);
     ff->getDataset()->putAndInsertString(DCM_SOPInstanceUID, uid.c_str());
-    files.push_back(dicom::testing::Save(*ff, xfer));
+    // The explicit JPEG-LS parameters the dicom module's codec tests use (DCMTK's defaults
+    // failed to decode once in a loaded full run; not reproduced in 200 runs since).
+    DJLSRepresentationParameter jls(2, OFTrue);
+    files.push_back(dicom::testing::Save(*ff, xfer, xfer == EXS_JPEGLSLossless ? &jls : nullptr));
   }
   return files;
 }
@@ -138,7 +142,8 @@ TEST(ListenerTest, EveryTransferSyntaxArrivesAsSent) {
     EXPECT_EQ(got->transfer_syntax_uid, sent->transfer_syntax_uid) << "transcoded";
     auto a = dicom::DecodeFrame(files[i], 1);
     auto b = dicom::DecodeFrame(received.files[i], 1);
-    ASSERT_TRUE(a.ok() && b.ok()) << sent->transfer_syntax_uid << ": " << b.status().ToString();
+    ASSERT_TRUE(a.ok()) << sent->transfer_syntax_uid << " as sent: " << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << sent->transfer_syntax_uid << " as received: " << b.status().ToString();
     EXPECT_EQ(a->pixels, b->pixels) << sent->transfer_syntax_uid;
   }
 }
