@@ -65,6 +65,28 @@ export interface JobError {
   code: string;
   message: string;
 }
+// One export destination's status in a job (docs/api.md "Exports").
+export type ExportStatus =
+  | 'waiting'
+  | 'queued'
+  | 'sending'
+  | 'retrying'
+  | 'sent'
+  | 'failed'
+  | 'skipped';
+export interface JobExport {
+  destination: string;
+  status: ExportStatus;
+  attempts?: number;
+  error?: string | null;
+  sent?: number;
+  updated_at_ms?: number;
+}
+export interface Destination {
+  name: string;
+  type: 'dicom' | 'dicomweb';
+}
+
 export interface Job {
   job_id: string;
   algorithm: string;
@@ -79,6 +101,7 @@ export interface Job {
   error?: JobError | null;
   created_at_ms?: number;
   duration_ms?: number | null;
+  exports?: JobExport[];
 }
 
 // An automatic processing rule (GET /api/rules); `subscribed` when asked with a client id.
@@ -174,11 +197,13 @@ export const api = {
     params: Record<string, unknown>,
     clientId: string,
     idempotencyKey: string,
+    exportTo: string[] = [],
   ): Promise<{ job_id: string; status: JobStatus }> {
     const body: Record<string, unknown> = { study_id: ids.study_id, scope: ids.scope, params };
     if (ids.scope !== 'study') body.series_id = ids.series_id;
     if (ids.scope === 'image') body.image_id = ids.image_id;
     body.client_id = clientId;
+    if (exportTo.length > 0) body.export = exportTo;
     return request(`/api/process/${encodeURIComponent(algorithm)}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
@@ -201,6 +226,9 @@ export const api = {
       method: 'DELETE',
       headers: { 'X-Client-Id': clientId },
     });
+  },
+  async destinations(): Promise<Destination[]> {
+    return (await request<{ destinations: Destination[] }>('/api/destinations')).destinations ?? [];
   },
   async rules(clientId: string | null): Promise<Rule[]> {
     const headers: Record<string, string> = clientId ? { 'X-Client-Id': clientId } : {};
