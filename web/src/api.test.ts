@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outputUrl, previewUrl, studySearchParams } from './api';
+import { outputUrl, previewUrl, processBody, studySearchParams } from './api';
 
 describe('api helpers', () => {
   it('builds the seed preview call with window, frame and size', () => {
@@ -22,5 +22,16 @@ describe('api helpers', () => {
 
   it('appends the client id to output URLs', () => {
     expect(outputUrl('/api/results/j/image.png', 'a+b')).toBe('/api/results/j/image.png?client_id=a%2Bb');
+  });
+
+  it('asks for exports in the process body only when some are chosen', () => {
+    const ids = { study_id: '1.2', series_id: '1.3', image_id: '1.4', scope: 'image' as const };
+    expect(processBody(ids, { k: 1 }, 'c')).toEqual({
+      study_id: '1.2', series_id: '1.3', image_id: '1.4', scope: 'image', params: { k: 1 }, client_id: 'c',
+    });
+    expect(processBody(ids, {}, 'c', [])).not.toHaveProperty('export');
+    expect(processBody({ ...ids, scope: 'study' }, {}, 'c', ['pacs', 'web'])).toEqual({
+      study_id: '1.2', scope: 'study', params: {}, client_id: 'c', export: ['pacs', 'web'],
+    });
   });
 });

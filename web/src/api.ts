@@ -183,6 +183,22 @@ export function studySearchParams(q: StudyQuery): Record<string, string | number
   };
 }
 
+// The body of POST /api/process/{algorithm}: ids below the scope left out, `export` only when a
+// destination was chosen (an older server refuses unknown fields).
+export function processBody(
+  ids: Ids,
+  params: Record<string, unknown>,
+  clientId: string,
+  exportTo: string[] = [],
+): Record<string, unknown> {
+  const body: Record<string, unknown> = { study_id: ids.study_id, scope: ids.scope, params };
+  if (ids.scope !== 'study') body.series_id = ids.series_id;
+  if (ids.scope === 'image') body.image_id = ids.image_id;
+  body.client_id = clientId;
+  if (exportTo.length > 0) body.export = exportTo;
+  return body;
+}
+
 export const api = {
   async provision(): Promise<string> {
     const r = await request<{ client_id: string }>('/api/provision', { method: 'POST' });
@@ -199,11 +215,7 @@ export const api = {
     idempotencyKey: string,
     exportTo: string[] = [],
   ): Promise<{ job_id: string; status: JobStatus }> {
-    const body: Record<string, unknown> = { study_id: ids.study_id, scope: ids.scope, params };
-    if (ids.scope !== 'study') body.series_id = ids.series_id;
-    if (ids.scope === 'image') body.image_id = ids.image_id;
-    body.client_id = clientId;
-    if (exportTo.length > 0) body.export = exportTo;
+    const body = processBody(ids, params, clientId, exportTo);
     return request(`/api/process/${encodeURIComponent(algorithm)}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
