@@ -1,6 +1,9 @@
 // Typed calls to imgpipe's HTTP API (docs/api.md). Every failure becomes an ApiError carrying the
 // server's {"error":{"code","message"}} so the UI can show the server's own words.
 
+// Where a PACS record lives: imgpipe's own store, or the upstream DICOMweb PACS it proxies.
+export type Source = 'local' | 'upstream';
+
 export interface Ids {
   study_id: string;
   series_id: string;
@@ -18,6 +21,7 @@ export interface StudySummary {
   modalities: string[];
   series_count: number;
   image_count: number;
+  source?: Source;
 }
 export interface SeriesSummary {
   series_id: string;
@@ -25,6 +29,7 @@ export interface SeriesSummary {
   description: string;
   series_number?: number;
   image_count: number;
+  source?: Source;
 }
 export interface ImageSummary {
   image_id: string;
@@ -32,6 +37,7 @@ export interface ImageSummary {
   rows: number;
   columns: number;
   frames: number;
+  source?: Source;
 }
 export interface Study extends StudySummary {
   series: SeriesSummary[];
@@ -254,7 +260,8 @@ export const api = {
       body: on ? JSON.stringify({ client_id: clientId }) : undefined,
     });
   },
-  studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number }> {
+  // `total` is -1 when unknown (an upstream PACS); `warning` says the upstream did not answer.
+  studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number; warning?: string }> {
     return request('/pacs/studies' + query(studySearchParams(q)));
   },
   study(studyId: string): Promise<Study> {
