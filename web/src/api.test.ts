@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outputUrl, previewUrl, processBody, studySearchParams } from './api';
+import { outputUrl, previewUrl, processBody, segOutputs, studySearchParams } from './api';
 
 describe('api helpers', () => {
   it('builds the seed preview call with window, frame and size', () => {
@@ -33,5 +33,14 @@ describe('api helpers', () => {
     expect(processBody({ ...ids, scope: 'study' }, {}, 'c', ['pacs', 'web'])).toEqual({
       study_id: '1.2', scope: 'study', params: {}, client_id: 'c', export: ['pacs', 'web'],
     });
+  });
+
+  it('finds the DICOM SEG outputs, study jobs in series order', () => {
+    expect(segOutputs(undefined)).toEqual([]);
+    expect(segOutputs({ image: '/a/image.png', dicom: '/a/result.dcm', mask: '/a/mask.png' })).toEqual([]);
+    expect(segOutputs({ dicom: '/a/result.dcm', seg: '/a/seg.dcm' })).toEqual([{ name: 'seg', path: '/a/seg.dcm' }]);
+    expect(
+      segOutputs({ 'seg-10': '/a/seg-10.dcm', 'seg-2': '/a/seg-2.dcm', 'seg-1': '/a/seg-1.dcm', segment: '/x' }).map((s) => s.n),
+    ).toEqual([1, 2, 10]);
   });
 });

@@ -308,3 +308,16 @@ export function previewUrl(ids: Ids, opts: { window?: Window; frame?: number; si
 export function outputUrl(path: string, clientId: string): string {
   return path + (path.includes('?') ? '&' : '?') + 'client_id=' + encodeURIComponent(clientId);
 }
+
+// The DICOM SEG outputs of a job (docs/api.md "DICOM SEG"): `seg` (image and series jobs), then a
+// study job's `seg-1`, `seg-2`, ... in number order. `n` is the series' number, absent for `seg`.
+export function segOutputs(outputs: Record<string, string> | undefined): { name: string; n?: number; path: string }[] {
+  if (!outputs) return [];
+  const out: { name: string; n?: number; path: string }[] = [];
+  for (const [name, path] of Object.entries(outputs)) {
+    const m = /^seg(?:-(\d+))?$/.exec(name);
+    if (!m || typeof path !== 'string') continue;
+    out.push(m[1] ? { name, n: Number(m[1]), path } : { name, path });
+  }
+  return out.sort((a, b) => (a.n ?? 0) - (b.n ?? 0));
+}
