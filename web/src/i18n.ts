@@ -133,7 +133,7 @@ const en = {
   'browse.prev': 'Previous',
   'browse.next': 'Next',
   'browse.page': 'Studies {from}–{to}',
-  'browse.warning': 'Only local studies are shown: {message}',
+  'browse.warning': 'Note: {message}',
   'error.generic': 'Something went wrong: {message}',
 };
 
@@ -271,7 +271,7 @@ const it: Dictionary = {
   'browse.prev': 'Precedenti',
   'browse.next': 'Successivi',
   'browse.page': 'Studi {from}–{to}',
-  'browse.warning': 'Sono mostrati solo gli studi locali: {message}',
+  'browse.warning': 'Nota: {message}',
   'error.generic': 'Si è verificato un errore: {message}',
 };
 
