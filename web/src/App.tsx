@@ -5,6 +5,7 @@ import {
   api,
   ApiError,
   type Algorithm,
+  type Destination,
   type Ids,
   type ImageSummary,
 } from './api';
@@ -118,6 +119,12 @@ export function App() {
     // Loaded once; the list does not change while the page is open.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+  // Export destinations: an empty list (none configured, or a server without exports) hides the
+  // choice.
+  const [destinations, setDestinations] = useState<Destination[]>([]);
+  useEffect(() => {
+    api.destinations().then(setDestinations, () => setDestinations([]));
+  }, []);
   const [jobs, setJobs] = useState<JobsState>(emptyJobs);
   const [selected, setSelected] = useState<string | null>(null);
   const [follow, setFollow] = useState<string | null>(null); // the job whose result is awaited
@@ -125,12 +132,12 @@ export function App() {
   const algorithmNames = useRef<Record<string, string>>({});
   const detailsAsked = useRef<Set<string>>(new Set());
 
-  const start = async (algorithm: string, params: Record<string, unknown>) => {
+  const start = async (algorithm: string, params: Record<string, unknown>, exportTo: string[]) => {
     if (!clientId) return;
     setSubmitting(true);
     try {
       const source = ids; // what the form says, as the seed's POST sends it
-      const r = await api.process(algorithm, source, params, clientId, newKey());
+      const r = await api.process(algorithm, source, params, clientId, newKey(), exportTo);
       algorithmNames.current[r.job_id] = algorithm;
       setFollow(r.job_id);
       setJobs((s) =>
@@ -143,6 +150,7 @@ export function App() {
           image_id: source.scope === 'image' ? source.image_id : null,
           scope: source.scope,
           created_at_ms: Date.now(),
+          exports: exportTo.map((destination) => ({ destination, status: 'waiting' })),
         }),
       );
     } catch (e) {
@@ -359,6 +367,7 @@ export function App() {
               ready={!blocker}
               blocker={blocker}
               busy={submitting}
+              destinations={destinations}
               onStart={start}
             />
           </section>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outputUrl, previewUrl, studySearchParams } from './api';
+import { outputUrl, previewUrl, processBody, segOutputs, studySearchParams } from './api';
 
 describe('api helpers', () => {
   it('builds the seed preview call with window, frame and size', () => {
@@ -22,5 +22,25 @@ describe('api helpers', () => {
 
   it('appends the client id to output URLs', () => {
     expect(outputUrl('/api/results/j/image.png', 'a+b')).toBe('/api/results/j/image.png?client_id=a%2Bb');
+  });
+
+  it('asks for exports in the process body only when some are chosen', () => {
+    const ids = { study_id: '1.2', series_id: '1.3', image_id: '1.4', scope: 'image' as const };
+    expect(processBody(ids, { k: 1 }, 'c')).toEqual({
+      study_id: '1.2', series_id: '1.3', image_id: '1.4', scope: 'image', params: { k: 1 }, client_id: 'c',
+    });
+    expect(processBody(ids, {}, 'c', [])).not.toHaveProperty('export');
+    expect(processBody({ ...ids, scope: 'study' }, {}, 'c', ['pacs', 'web'])).toEqual({
+      study_id: '1.2', scope: 'study', params: {}, client_id: 'c', export: ['pacs', 'web'],
+    });
+  });
+
+  it('finds the DICOM SEG outputs, study jobs in series order', () => {
+    expect(segOutputs(undefined)).toEqual([]);
+    expect(segOutputs({ image: '/a/image.png', dicom: '/a/result.dcm', mask: '/a/mask.png' })).toEqual([]);
+    expect(segOutputs({ dicom: '/a/result.dcm', seg: '/a/seg.dcm' })).toEqual([{ name: 'seg', path: '/a/seg.dcm' }]);
+    expect(
+      segOutputs({ 'seg-10': '/a/seg-10.dcm', 'seg-2': '/a/seg-2.dcm', 'seg-1': '/a/seg-1.dcm', segment: '/x' }).map((s) => s.n),
+    ).toEqual([1, 2, 10]);
   });
 });

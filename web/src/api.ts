@@ -1,6 +1,9 @@
 // Typed calls to imgpipe's HTTP API (docs/api.md). Every failure becomes an ApiError carrying the
 // server's {"error":{"code","message"}} so the UI can show the server's own words.
 
+// Where a PACS record lives: imgpipe's own store, or the upstream DICOMweb PACS it proxies.
+export type Source = 'local' | 'upstream';
+
 export interface Ids {
   study_id: string;
   series_id: string;
@@ -18,6 +21,7 @@ export interface StudySummary {
   modalities: string[];
   series_count: number;
   image_count: number;
+  source?: Source;
 }
 export interface SeriesSummary {
   series_id: string;
@@ -25,6 +29,7 @@ export interface SeriesSummary {
   description: string;
   series_number?: number;
   image_count: number;
+  source?: Source;
 }
 export interface ImageSummary {
   image_id: string;
@@ -32,6 +37,7 @@ export interface ImageSummary {
   rows: number;
   columns: number;
   frames: number;
+  source?: Source;
 }
 export interface Study extends StudySummary {
   series: SeriesSummary[];
@@ -65,6 +71,28 @@ export interface JobError {
   code: string;
   message: string;
 }
+// One export destination's status in a job (docs/api.md "Exports").
+export type ExportStatus =
+  | 'waiting'
+  | 'queued'
+  | 'sending'
+  | 'retrying'
+  | 'sent'
+  | 'failed'
+  | 'skipped';
+export interface JobExport {
+  destination: string;
+  status: ExportStatus;
+  attempts?: number;
+  error?: string | null;
+  sent?: number;
+  updated_at_ms?: number;
+}
+export interface Destination {
+  name: string;
+  type: 'dicom' | 'dicomweb';
+}
+
 export interface Job {
   job_id: string;
   algorithm: string;
@@ -79,6 +107,7 @@ export interface Job {
   error?: JobError | null;
   created_at_ms?: number;
   duration_ms?: number | null;
+  exports?: JobExport[];
 }
 
 // An automatic processing rule (GET /api/rules); `subscribed` when asked with a client id.
@@ -160,6 +189,22 @@ export function studySearchParams(q: StudyQuery): Record<string, string | number
   };
 }
 
+// The body of POST /api/process/{algorithm}: ids below the scope left out, `export` only when a
+// destination was chosen (an older server refuses unknown fields).
+export function processBody(
+  ids: Ids,
+  params: Record<string, unknown>,
+  clientId: string,
+  exportTo: string[] = [],
+): Record<string, unknown> {
+  const body: Record<string, unknown> = { study_id: ids.study_id, scope: ids.scope, params };
+  if (ids.scope !== 'study') body.series_id = ids.series_id;
+  if (ids.scope === 'image') body.image_id = ids.image_id;
+  body.client_id = clientId;
+  if (exportTo.length > 0) body.export = exportTo;
+  return body;
+}
+
 export const api = {
   async provision(): Promise<string> {
     const r = await request<{ client_id: string }>('/api/provision', { method: 'POST' });
@@ -174,11 +219,9 @@ export const api = {
     params: Record<string, unknown>,
     clientId: string,
     idempotencyKey: string,
+    exportTo: string[] = [],
   ): Promise<{ job_id: string; status: JobStatus }> {
-    const body: Record<string, unknown> = { study_id: ids.study_id, scope: ids.scope, params };
-    if (ids.scope !== 'study') body.series_id = ids.series_id;
-    if (ids.scope === 'image') body.image_id = ids.image_id;
-    body.client_id = clientId;
+    const body = processBody(ids, params, clientId, exportTo);
     return request(`/api/process/${encodeURIComponent(algorithm)}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
@@ -202,6 +245,9 @@ export const api = {
       headers: { 'X-Client-Id': clientId },
     });
   },
+  async destinations(): Promise<Destination[]> {
+    return (await request<{ destinations: Destination[] }>('/api/destinations')).destinations ?? [];
+  },
   async rules(clientId: string | null): Promise<Rule[]> {
     const headers: Record<string, string> = clientId ? { 'X-Client-Id': clientId } : {};
     return (await request<{ rules: Rule[] }>('/api/rules', { headers })).rules;
@@ -214,7 +260,8 @@ export const api = {
       body: on ? JSON.stringify({ client_id: clientId }) : undefined,
     });
   },
-  studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number }> {
+  // `total` is -1 when unknown (an upstream PACS); `warning` says the upstream did not answer.
+  studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number; warning?: string }> {
     return request('/pacs/studies' + query(studySearchParams(q)));
   },
   study(studyId: string): Promise<Study> {
@@ -260,4 +307,17 @@ export function previewUrl(ids: Ids, opts: { window?: Window; frame?: number; si
 // An output URL from a job or event, made loadable by <img>/<a>, which cannot send headers.
 export function outputUrl(path: string, clientId: string): string {
   return path + (path.includes('?') ? '&' : '?') + 'client_id=' + encodeURIComponent(clientId);
+}
+
+// The DICOM SEG outputs of a job (docs/api.md "DICOM SEG"): `seg` (image and series jobs), then a
+// study job's `seg-1`, `seg-2`, ... in number order. `n` is the series' number, absent for `seg`.
+export function segOutputs(outputs: Record<string, string> | undefined): { name: string; n?: number; path: string }[] {
+  if (!outputs) return [];
+  const out: { name: string; n?: number; path: string }[] = [];
+  for (const [name, path] of Object.entries(outputs)) {
+    const m = /^seg(?:-(\d+))?$/.exec(name);
+    if (!m || typeof path !== 'string') continue;
+    out.push(m[1] ? { name, n: Number(m[1]), path } : { name, path });
+  }
+  return out.sort((a, b) => (a.n ?? 0) - (b.n ?? 0));
 }

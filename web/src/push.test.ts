@@ -201,6 +201,38 @@ describe('PushClient', () => {
     expect(state().state).toBe('open');
   });
 
+  it('delivers export events and advances last_seq past them, so they are not replayed', () => {
+    const { client, sockets, events, saved, clock } = setup(0);
+    client.start();
+    sockets[0].hello(2);
+    sockets[0].deliver(result(1));
+    sockets[0].deliver({
+      type: 'export', seq: 2, job_id: 'j1', destination: 'pacs', status: 'sent', error: '', sent: 31,
+    });
+    expect(events.map((e) => [e.type, e.seq])).toEqual([['result', 1], ['export', 2]]);
+    expect(events[1]).toMatchObject({ destination: 'pacs', status: 'sent', sent: 31 });
+    expect(saved).toEqual([1, 2]);
+    sockets[0].drop();
+    clock.advance(500);
+    expect(sockets[1].url).toContain('last_seq=2');
+    sockets[1].hello(2);
+    sockets[1].deliver({ type: 'export', seq: 2, job_id: 'j1', destination: 'pacs', status: 'sent' });
+    expect(events).toHaveLength(2); // the replay of an export already delivered is dropped
+  });
+
+  it('acknowledges an event type it does not know without handing it on', () => {
+    const { client, sockets, events, saved } = setup(0);
+    client.start();
+    sockets[0].hello(3);
+    sockets[0].deliver(result(1));
+    sockets[0].deliver({ type: 'audit', seq: 2, job_id: 'j1', what: 'later feature' });
+    sockets[0].deliver({ type: 'export', seq: 3 }); // known type but no job: not usable
+    sockets[0].deliver(result(4));
+    expect(events.map((e) => e.seq)).toEqual([1, 4]);
+    expect(saved).toEqual([1, 2, 3, 4]);
+    expect(client.currentLastSeq).toBe(4);
+  });
+
   it('stop closes the socket and cancels every timer', () => {
     const { client, sockets, clock, state } = setup(0);
     client.start();

@@ -3,7 +3,9 @@
 // Contract: every event the server stored for this client after `lastSeq` reaches `onEvent`
 // exactly once and in sequence order, across reconnects: the socket resumes with `last_seq`, and
 // an event at or below the last one delivered is dropped (the seam between replay and live, or
-// a replay asked for twice). The connection is retried with exponential backoff and jitter; a
+// a replay asked for twice). Every message with a numeric `seq` is a stored event and advances
+// `lastSeq`, whatever its type: a type this page does not know is acknowledged (never replayed
+// again) but not handed to `onEvent`, so a newer server's events cannot confuse an older page. The connection is retried with exponential backoff and jitter; a
 // ping goes out every 5 minutes while open (the seed's frontend); the state machine is reported
 // through `onState` so the page can show an indicator, a toast and fall back to polling.
 //
@@ -11,12 +13,19 @@
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'stopped';
 
+// The stored event types the page acts on (docs/api.md "WebSocket").
+export const EVENT_TYPES = ['result', 'progress', 'export'] as const;
+export type PushEventType = (typeof EVENT_TYPES)[number];
+
 export interface PushEvent {
-  type: 'result' | 'progress';
+  type: PushEventType;
   seq: number;
   job_id: string;
   [key: string]: unknown;
 }
+
+const isKnownType = (type: unknown): type is PushEventType =>
+  typeof type === 'string' && (EVENT_TYPES as readonly string[]).includes(type);
 
 export interface SocketLike {
   onopen: ((ev: unknown) => void) | null;
@@ -184,10 +193,14 @@ export class PushClient {
       this.startPing();
       return;
     }
-    if ((message.type === 'result' || message.type === 'progress') && typeof message.seq === 'number') {
+    if (typeof message.seq === 'number' && Number.isFinite(message.seq)) {
       if (message.seq <= this.lastSeq) return; // already delivered
       this.setLastSeq(message.seq);
-      this.options.onEvent(message as PushEvent);
+      const event = message as Partial<PushEvent>;
+      if (isKnownType(event.type) && typeof event.job_id === 'string') {
+        this.options.onEvent(event as PushEvent);
+      }
+      return;
     }
     // pong and error messages need nothing: the server keeps the connection open.
   }

@@ -1,7 +1,8 @@
-// Step 4: every job of this client, newest first, with its status, progress, duration and error.
+// Step 4: every job of this client, newest first, with its status, progress, duration, error and
+// the status of each export destination it asked for.
 import type { Job } from '../api';
 import { useI18n, type MessageKey } from '../i18n';
-import { isTerminal, type JobsState } from '../jobs';
+import { exportText, isTerminal, type JobsState } from '../jobs';
 
 interface Props {
   jobs: JobsState;
@@ -76,6 +77,21 @@ function JobRow({ job, selected, onSelect, onCancel }: {
         </progress>
       )}
       {progress && <small className="muted">{t('results.progress', progress)}</small>}
+      {job.exports && job.exports.length > 0 && (
+        <ul className="exports" aria-label={t('export.exports')} data-testid="exports">
+          {job.exports.map((e) => (
+            <li
+              key={e.destination}
+              className={'export ' + e.status}
+              data-testid="export"
+              data-destination={e.destination}
+              data-status={e.status}
+            >
+              {exportText(e, t)}
+            </li>
+          ))}
+        </ul>
+      )}
       {job.error && (
         <p className="error" data-testid="job-error">
           {t('results.error', { code: job.error.code, message: job.error.message })}

@@ -1,6 +1,7 @@
-// Step 3: choose the algorithm (the seed's processing_1 preselected), set its parameters, start.
+// Step 3: choose the algorithm (the seed's processing_1 preselected), set its parameters, pick
+// where the result is sent (the configured export destinations, when there are any), start.
 import { useEffect, useMemo, useState } from 'react';
-import type { Algorithm } from '../api';
+import type { Algorithm, Destination } from '../api';
 import { useI18n } from '../i18n';
 import { checkValues, fieldsOf, initialValues, type FieldError } from '../schema';
 import { SchemaForm } from './SchemaForm';
@@ -12,16 +13,18 @@ interface Props {
   ready: boolean;
   blocker: string | null; // why processing cannot start yet
   busy: boolean;
-  onStart: (algorithm: string, params: Record<string, unknown>) => void;
+  destinations: Destination[];
+  onStart: (algorithm: string, params: Record<string, unknown>, exportTo: string[]) => void;
 }
 
-export function ProcessPanel({ algorithms, ready, blocker, busy, onStart }: Props) {
+export function ProcessPanel({ algorithms, ready, blocker, busy, destinations, onStart }: Props) {
   const { t } = useI18n();
   const [name, setName] = useState(DEFAULT_ALGORITHM);
   const algorithm = algorithms.find((a) => a.name === name) ?? algorithms[0];
   const fields = useMemo(() => fieldsOf(algorithm?.params), [algorithm]);
   const [values, setValues] = useState<Record<string, string>>({});
   const [errors, setErrors] = useState<Record<string, FieldError>>({});
+  const [exportTo, setExportTo] = useState<string[]>([]);
 
   useEffect(() => {
     setValues(initialValues(fields));
@@ -37,7 +40,11 @@ export function ProcessPanel({ algorithms, ready, blocker, busy, onStart }: Prop
         if (!algorithm) return;
         const checked = checkValues(fields, values);
         setErrors(checked.errors);
-        if (Object.keys(checked.errors).length === 0) onStart(algorithm.name, checked.params);
+        if (Object.keys(checked.errors).length === 0) {
+          // Only names the server still offers, in its order.
+          const chosen = destinations.map((d) => d.name).filter((n) => exportTo.includes(n));
+          onStart(algorithm.name, checked.params, chosen);
+        }
       }}
     >
       <div className="field">
@@ -61,6 +68,27 @@ export function ProcessPanel({ algorithms, ready, blocker, busy, onStart }: Prop
             errors={errors}
             onChange={(n, v) => setValues((old) => ({ ...old, [n]: v }))}
           />
+        </fieldset>
+      )}
+      {destinations.length > 0 && (
+        <fieldset data-testid="export-destinations">
+          <legend>{t('export.title')}</legend>
+          {destinations.map((d) => (
+            <label key={d.name} className="row check">
+              <input
+                type="checkbox"
+                name="export"
+                value={d.name}
+                checked={exportTo.includes(d.name)}
+                onChange={(e) =>
+                  setExportTo((old) =>
+                    e.target.checked ? [...old.filter((n) => n !== d.name), d.name] : old.filter((n) => n !== d.name),
+                  )
+                }
+              />
+              <span>{t('export.destination', { name: d.name, type: d.type })}</span>
+            </label>
+          ))}
         </fieldset>
       )}
       <button type="submit" className="primary" disabled={!ready || busy || !algorithm}>

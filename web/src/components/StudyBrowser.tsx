@@ -1,10 +1,24 @@
 // Pick an image by browsing instead of typing UIDs: search studies by patient, date and modality
-// (GET /pacs/studies), open a study to see its series, a series to see its images.
+// (GET /pacs/studies), open a study to see its series, a series to see its images. Studies of the
+// upstream PACS carry a "remote" badge; when the upstream did not answer, the server's warning
+// shows above the (local) list without blocking it.
 import { useCallback, useEffect, useState } from 'react';
-import { api, type Ids, type Series, type Study, type StudySummary } from '../api';
+import { api, type Ids, type Series, type Source, type Study, type StudySummary } from '../api';
 import { useI18n } from '../i18n';
+import { pageInfo } from '../paging';
 
 const MODALITIES = ['CT', 'MR', 'DX', 'CR', 'US', 'PT', 'NM', 'MG', 'XA', 'OT'];
+export const PAGE_SIZE = 25;
+
+function RemoteBadge({ source }: { source?: Source }) {
+  const { t } = useI18n();
+  if (source !== 'upstream') return null;
+  return (
+    <span className="badge remote" title={t('browse.remote_title')} data-testid="remote">
+      {t('browse.remote')}
+    </span>
+  );
+}
 
 export function StudyBrowser({ onPick }: { onPick: (ids: Ids) => void }) {
   const { t } = useI18n();
@@ -13,6 +27,8 @@ export function StudyBrowser({ onPick }: { onPick: (ids: Ids) => void }) {
   const [modality, setModality] = useState('');
   const [studies, setStudies] = useState<StudySummary[] | null>(null);
   const [total, setTotal] = useState(0);
+  const [offset, setOffset] = useState(0);
+  const [warning, setWarning] = useState<string | null>(null);
   const [study, setStudy] = useState<Study | null>(null);
   const [series, setSeries] = useState<Series | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -32,16 +48,21 @@ export function StudyBrowser({ onPick }: { onPick: (ids: Ids) => void }) {
   }, []);
 
   const search = useCallback(
-    () =>
+    (at = 0) =>
       run(async () => {
-        const r = await api.studies({ patient, date, modality });
+        const r = await api.studies({ patient, date, modality, limit: PAGE_SIZE, offset: at });
         setStudies(r.studies);
         setTotal(r.total);
+        setOffset(at);
+        setWarning(r.warning || null);
         setStudy(null);
         setSeries(null);
       }),
     [run, patient, date, modality],
   );
+  const page = studies
+    ? pageInfo({ offset, limit: PAGE_SIZE, count: studies.length, total })
+    : null;
 
   useEffect(() => {
     void search();
@@ -92,9 +113,18 @@ export function StudyBrowser({ onPick }: { onPick: (ids: Ids) => void }) {
           {t('error.generic', { message: error })}
         </p>
       )}
-      {!study && studies && (
+      {warning && (
+        <p className="notice" role="status" data-testid="pacs-warning">
+          {t('browse.warning', { message: warning })}
+        </p>
+      )}
+      {!study && studies && page && (
         <>
-          <p className="muted">{t('browse.count', { total })}</p>
+          <p className="muted" data-testid="study-count">
+            {page.totalKnown
+              ? t('browse.count', { total })
+              : `${t('browse.page', { from: page.from, to: page.to })}${page.hasNext ? ' · ' + t('browse.more') : ''}`}
+          </p>
           {studies.length === 0 ? (
             <p>{t('browse.none')}</p>
           ) : (
@@ -107,10 +137,30 @@ export function StudyBrowser({ onPick }: { onPick: (ids: Ids) => void }) {
                     <span className="tag">{s.modalities.join(', ')}</span>
                     <span className="muted">{s.description}</span>
                     <span className="muted">{t('browse.images', { n: s.image_count })}</span>
+                    <RemoteBadge source={s.source} />
                   </button>
                 </li>
               ))}
             </ul>
+          )}
+          {(page.hasPrev || page.hasNext) && (
+            <p className="row wrap">
+              <button
+                type="button"
+                disabled={busy || !page.hasPrev}
+                onClick={() => void search(Math.max(0, offset - PAGE_SIZE))}
+              >
+                ← {t('browse.prev')}
+              </button>
+              <button
+                type="button"
+                disabled={busy || !page.hasNext}
+                onClick={() => void search(offset + PAGE_SIZE)}
+                data-testid="studies-next"
+              >
+                {t('browse.next')} →
+              </button>
+            </p>
           )}
         </>
       )}
@@ -121,7 +171,7 @@ export function StudyBrowser({ onPick }: { onPick: (ids: Ids) => void }) {
           </button>
           <p>
             <strong>{formatName(study.patient_name)}</strong> · {formatDate(study.study_date)} ·{' '}
-            {study.description}
+            {study.description} <RemoteBadge source={study.source} />
           </p>
           <ul className="pick-list" aria-label={t('browse.series', { n: study.series.length })}>
             {study.series.map((se) => (

@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import {
   outputUrl,
+  segOutputs,
   previewUrl,
   type Ids,
   type ImageSummary,
@@ -267,6 +268,16 @@ export function Viewer({ ids, image, seriesImages, onStep, job, clientId }: Prop
               {t('results.download_dicom')}
             </a>
           )}
+          {segOutputs(job.outputs).map((seg) => (
+            <a
+              key={seg.name}
+              href={outputUrl(seg.path, clientId)}
+              download={`${job.algorithm}-${job.job_id}-${seg.name}.dcm`}
+              data-testid="download-seg"
+            >
+              {seg.n === undefined ? t('results.download_seg') : t('results.download_seg_n', { n: seg.n })}
+            </a>
+          ))}
         </p>
       )}
     </section>
