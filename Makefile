@@ -4,6 +4,7 @@ BUILD_DIR ?= build
 ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
 LISTEN    ?= 127.0.0.1:8080
+DICOM_LISTEN ?= 127.0.0.1:11112
 DATA_DIR  ?= ./imgpipe-data
 CMAKE_GEN := -G Ninja
 
@@ -34,9 +35,12 @@ web: deps
 test-tools: deps
 	scripts/install-test-tools.sh
 
-# Starts imgpipe with demo data on http://127.0.0.1:8080 (Ctrl-C stops it cleanly).
+# Starts imgpipe with demo data on http://127.0.0.1:8080 (Ctrl-C stops it cleanly), its DICOM
+# listener on 127.0.0.1:11112 (AE IMGPIPE) and the example automatic processing rules: a CT CHEST
+# or MR HEAD series sent with storescu is processed once it is quiet.
 run: build web
-	$(BUILD_DIR)/src/app/imgpipe serve --demo --listen $(LISTEN) --data-dir $(DATA_DIR)
+	$(BUILD_DIR)/src/app/imgpipe serve --demo --listen $(LISTEN) --data-dir $(DATA_DIR) \
+	  --dicom-listen $(DICOM_LISTEN) --rules-file examples/dicom/rules.json
 
 # Every test: unit + integration in the normal build, then the same under ASan+UBSan.
 test: test-unit test-asan
