@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <condition_variable>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "core/log.h"
+#include "core/thread_group.h"
 #include "exporter/exporter.h"
 
 namespace imgpipe::exporter {
@@ -75,31 +74,15 @@ class ExportPool::Impl {
         options_(options) {}
 
   void Start() {
-    for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { Loop(); });
-    threads_.emplace_back([this] { Heartbeat(); });
+    for (int i = 0; i < options_.concurrency; ++i) threads_.Spawn([this] { Loop(); });
+    threads_.Spawn([this] { Heartbeat(); });
   }
 
-  void Stop() {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
+  void Stop() { threads_.Stop(); }
 
  private:
-  bool stopping() {
-    std::lock_guard lock(mu_);
-    return stopping_;
-  }
-
-  bool SleepFor(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return stopping_; });
-  }
+  bool stopping() const { return threads_.stopping(); }
+  bool SleepFor(std::chrono::milliseconds d) { return threads_.SleepFor(d); }
 
   std::chrono::milliseconds Backoff(int attempt) const {
     auto d = options_.backoff;
@@ -265,10 +248,8 @@ class ExportPool::Impl {
   blob::BlobStore& blobs_;
   const std::vector<Destination>& destinations_;
   ExportOptions options_;
-  std::vector<std::thread> threads_;
+  core::ThreadGroup threads_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;                               // GUARDED_BY(mu_)
   std::map<std::string, Clock::time_point> in_flight_;  // receipt -> last extended; GUARDED_BY(mu_)
 };
 

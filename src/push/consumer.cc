@@ -3,11 +3,10 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
-#include <thread>
 
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/thread_group.h"
 #include "push/push.h"
 
 namespace imgpipe::push {
@@ -78,30 +77,15 @@ class ResultsConsumer::Impl {
   }
 
   void Start() {
-    for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { Loop(); });
-    threads_.emplace_back([this] { Prune(); });
+    for (int i = 0; i < options_.concurrency; ++i) threads_.Spawn([this] { Loop(); });
+    threads_.Spawn([this] { Prune(); });
   }
 
-  void Stop() {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
+  void Stop() { threads_.Stop(); }
 
  private:
-  bool stopping() {
-    std::lock_guard lock(mu_);
-    return stopping_;
-  }
-  bool SleepFor(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return stopping_; });
-  }
+  bool stopping() const { return threads_.stopping(); }
+  bool SleepFor(std::chrono::milliseconds d) { return threads_.SleepFor(d); }
 
   void Loop() {
     queue::ReceiveOptions receive;
@@ -188,10 +172,7 @@ class ResultsConsumer::Impl {
   EventStore& store_;
   Hub& hub_;
   ConsumerOptions options_;
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
+  core::ThreadGroup threads_;
 };
 
 ResultsConsumer::ResultsConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
