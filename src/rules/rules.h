@@ -11,8 +11,8 @@
 //   algorithm, scope ("series" or "study") and params are checked against the registry as a
 //   submit would check them. quiet_seconds: 1..86400, default 10. export: names of export
 //   destinations the rule's jobs send their DICOM outputs to (SubmitRequest::export_to; the app
-//   checks them against the configured destinations at start). Unknown keys are errors. ParseRulesFile's error is one
-//   line naming the rule and what is wrong.
+//   checks them against the configured destinations at start). Unknown keys are errors.
+//   ParseRulesFile's error is one line naming the rule and what is wrong.
 // - Completion: a series is complete once no new instance has arrived for quiet_seconds
 //   (pacs::SeriesActivity::last_ingest_ms). A rule considers only series whose last new instance
 //   arrived at or after the rule was first seen by an engine on this database (its first-seen time
