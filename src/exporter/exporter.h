@@ -96,6 +96,10 @@ struct ExportOptions {
   std::chrono::milliseconds lease{60'000};
   std::chrono::milliseconds backoff{1'000};  // first retry; doubles per attempt
   std::chrono::milliseconds max_backoff{60'000};
+  // A job's outputs are read and sent this many bytes at a time (plus one instance): one C-STORE
+  // association, or one run of STOW-RS requests, per chunk. Bounds the memory a study job of
+  // thousands of images takes.
+  size_t chunk_bytes = 64ull << 20;
 };
 
 class ExportPool {

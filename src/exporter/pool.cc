@@ -34,21 +34,45 @@ std::optional<Target> TargetOf(const queue::Message& m) {
   return Target{std::string(job->as_string()), std::string(dest->as_string())};
 }
 
-// Every DICOM output of the job, in key order: results/{job}/result.dcm, seg*.dcm and, for
-// series and study jobs, {n}/result.dcm and {n}/seg*.dcm.
-Result<std::vector<std::string>> DicomOutputs(blob::BlobStore& blobs, std::string_view job_id) {
+// The keys of every DICOM output of the job, in key order: results/{job}/result.dcm, seg*.dcm
+// and, for series and study jobs, {n}/result.dcm and {n}/seg*.dcm.
+Result<std::vector<std::string>> DicomOutputKeys(blob::BlobStore& blobs, std::string_view job_id) {
   std::vector<std::string> keys;
   IMGPIPE_RETURN_IF_ERROR(
       blobs.List("results/" + std::string(job_id) + "/", [&](const blob::BlobInfo& info) {
         if (info.key.ends_with(".dcm")) keys.push_back(info.key);
         return true;
       }));
-  std::vector<std::string> files;
-  for (const std::string& key : keys) {
-    IMGPIPE_ASSIGN_OR_RETURN(std::string bytes, blobs.Get(key));
-    files.push_back(std::move(bytes));
+  return keys;
+}
+
+// Sends the outputs `keys` to `d` chunk by chunk (ExportOptions::chunk_bytes); stops at the
+// first chunk that fails.
+SendReport SendOutputs(blob::BlobStore& blobs, const Destination& d,
+                       const std::vector<std::string>& keys, size_t chunk_limit) {
+  SendReport report;
+  std::vector<std::string> chunk;
+  size_t chunk_bytes = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Result<std::string> bytes = blobs.Get(keys[i]);
+    if (!bytes.ok()) {
+      report.error =
+          "cannot read the job's DICOM output " + keys[i] + ": " + bytes.status().message();
+      return report;
+    }
+    chunk_bytes += bytes->size();
+    chunk.push_back(std::move(*bytes));
+    if (chunk_bytes < chunk_limit && i + 1 < keys.size()) continue;
+    SendReport part = SendTo(d, chunk);
+    report.stored += part.stored;
+    if (!part.error.empty()) {
+      report.error = std::move(part.error);
+      return report;
+    }
+    chunk.clear();
+    chunk_bytes = 0;
   }
-  return files;
+  return report;
 }
 
 jobs::ExportUpdate Update(std::string_view status, int attempts, std::string error = {},
@@ -186,13 +210,13 @@ class ExportPool::Impl {
       in_flight_[m.receipt] = Clock::now();
     }
     SendReport report;
-    Result<std::vector<std::string>> files = DicomOutputs(blobs_, target->job_id);
-    if (!files.ok()) {
-      report.error = "cannot read the job's DICOM outputs: " + files.status().message();
-    } else if (files->empty()) {
+    Result<std::vector<std::string>> keys = DicomOutputKeys(blobs_, target->job_id);
+    if (!keys.ok()) {
+      report.error = "cannot list the job's DICOM outputs: " + keys.status().message();
+    } else if (keys->empty()) {
       report.error = "the job has no DICOM output";
     } else {
-      report = SendTo(*destination, *files);
+      report = SendOutputs(blobs_, *destination, *keys, options_.chunk_bytes);
     }
     {
       std::lock_guard lock(mu_);

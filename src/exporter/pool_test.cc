@@ -71,6 +71,7 @@ class ExportPoolTest : public ::testing::Test {
     export_options.poll_wait = std::chrono::milliseconds(50);
     export_options.backoff = std::chrono::milliseconds(10);
     export_options.max_backoff = std::chrono::milliseconds(40);
+    if (chunk_bytes_ > 0) export_options.chunk_bytes = chunk_bytes_;
     auto pool = ExportPool::Start(*jobs_, *queues_, *blobs_, destinations_, export_options);
     ASSERT_TRUE(pool.ok()) << pool.status().ToString();
     pool_ = std::move(*pool);
@@ -141,7 +142,8 @@ class ExportPoolTest : public ::testing::Test {
   pacs::InstanceRecord image_;
 
   std::mutex mu_;
-  int failures_ = 0;  // set before the pool starts
+  int failures_ = 0;        // set before the pool starts
+  size_t chunk_bytes_ = 0;  // set before the pool starts; 0 = the default
   std::vector<std::string> bodies_, content_types_;
 };
 
@@ -166,6 +168,23 @@ TEST_F(ExportPoolTest, SendsEveryDicomOutputAfterARetry) {
   EXPECT_EQ(content_types_[1].rfind("multipart/related; type=\"application/dicom\"; boundary=", 0),
             0u)
       << content_types_[1];
+}
+
+TEST_F(ExportPoolTest, OutputsAreReadAndSentInChunks) {
+  chunk_bytes_ = 10;  // two 6-byte instances fill a chunk
+  Start({Web("web", base_, 1)});
+  const std::string job_id = FinishedJob(
+      {"web"}, {{"result.dcm", "DICM-A"}, {"1/result.dcm", "DICM-B"}, {"seg.dcm", "DICM-C"}});
+  jobs::JobRecord job = WaitFinal(job_id);
+  ASSERT_EQ(job.exports.size(), 1u);
+  EXPECT_EQ(job.exports[0].status, "sent");
+  EXPECT_EQ(job.exports[0].sent, 3);
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(bodies_.size(), 2u);  // key order: 1/result.dcm, result.dcm | seg.dcm
+  EXPECT_NE(bodies_[0].find("DICM-B"), std::string::npos);
+  EXPECT_NE(bodies_[0].find("DICM-A"), std::string::npos);
+  EXPECT_EQ(bodies_[0].find("DICM-C"), std::string::npos);
+  EXPECT_NE(bodies_[1].find("DICM-C"), std::string::npos);
 }
 
 TEST_F(ExportPoolTest, GivesUpAfterMaxAttemptsWithTheLastError) {
