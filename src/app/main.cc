@@ -34,6 +34,9 @@ commands:
                               (api role: the DICOM listener, C-ECHO/C-STORE/C-FIND SCP; port 0
                               picks one; received images are ingested like uploads; settings
                               dicom.listen, dicom.aet, dicom.allowed_aets)
+           [--rules-file F] [--export-destinations-file F] [--pacs-upstream-url URL]
+                              (automatic processing rules, export destinations, a remote
+                              DICOMweb PACS served beside the local one: docs/dicom-networking.md)
   import   PATH|s3://B/P ...  index DICOM files (folders are walked recursively); the objects
                               of an S3 bucket are indexed in place and served from it, not copied
   demo     [--out DIR]        store the demo dataset (or write it as files under DIR)
