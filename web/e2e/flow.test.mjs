@@ -53,6 +53,9 @@ test('the seed flow: type the ids, preview, provision, process, see the result',
     }
     // Compare with the slider: both pictures stay on screen.
     await page.getByTestId('mode-slider').click();
+    // count() does not wait: wait for the slider's second picture first (a slow server, e.g.
+    // under ASan, renders it a moment after the click).
+    await page.locator('.compare-slider img').nth(1).waitFor();
     assert.equal(await page.locator('.compare-slider img').count(), 2);
 
     // The client id survives a reload; the job is listed again from the server.
