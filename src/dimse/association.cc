@@ -147,16 +147,23 @@ OFCondition HandleStore(const ListenerOptions& options, T_ASC_Association* assoc
   return DIMSE_sendStoreResponse(assoc, pres_id, &req, &rsp, detail_ptr);
 }
 
-OFCondition SendFindFinal(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
-                          T_DIMSE_C_FindRQ& req, uint16_t status, const std::string& error) {
+// A C-FIND response to `req` with `status`, carrying a data set or not.
+T_DIMSE_C_FindRSP FindResponse(const T_DIMSE_C_FindRQ& req, uint16_t status,
+                               T_DIMSE_DataSetType data_set) {
   T_DIMSE_C_FindRSP rsp;
   std::memset(&rsp, 0, sizeof(rsp));
   rsp.MessageIDBeingRespondedTo = req.MessageID;
   OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
                       sizeof(rsp.AffectedSOPClassUID));
   rsp.opts = O_FIND_AFFECTEDSOPCLASSUID;
-  rsp.DataSetType = DIMSE_DATASET_NULL;
+  rsp.DataSetType = data_set;
   rsp.DimseStatus = status;
+  return rsp;
+}
+
+OFCondition SendFindFinal(T_ASC_Association* assoc, T_ASC_PresentationContextID pres_id,
+                          T_DIMSE_C_FindRQ& req, uint16_t status, const std::string& error) {
+  T_DIMSE_C_FindRSP rsp = FindResponse(req, status, DIMSE_DATASET_NULL);
   DcmDataset detail;
   bool failed = status != STATUS_Success;
   (failed ? Metrics().finds_failed : Metrics().finds_ok).Inc();
@@ -236,14 +243,8 @@ OFCondition HandleFind(const ListenerOptions& options, T_ASC_Association* assoc,
       auto it = match.find(tag);
       answer.putAndInsertString(dcm_tag, it == match.end() ? "" : it->second.c_str());
     }
-    T_DIMSE_C_FindRSP rsp;
-    std::memset(&rsp, 0, sizeof(rsp));
-    rsp.MessageIDBeingRespondedTo = req.MessageID;
-    OFStandard::strlcpy(rsp.AffectedSOPClassUID, req.AffectedSOPClassUID,
-                        sizeof(rsp.AffectedSOPClassUID));
-    rsp.opts = O_FIND_AFFECTEDSOPCLASSUID;
-    rsp.DataSetType = DIMSE_DATASET_PRESENT;
-    rsp.DimseStatus = STATUS_FIND_Pending_MatchesAreContinuing;
+    T_DIMSE_C_FindRSP rsp =
+        FindResponse(req, STATUS_FIND_Pending_MatchesAreContinuing, DIMSE_DATASET_PRESENT);
     cond = DIMSE_sendFindResponse(assoc, pres_id, &req, &rsp, &answer, nullptr);
     if (cond.bad()) return cond;
   }
