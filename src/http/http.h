@@ -73,7 +73,7 @@ std::string ClientAddress(const Request& request, const std::vector<std::string>
 
 using Handler = std::function<Response(Request&)>;
 
-// ---- WebSocket (RFC 6455, Boost.Beast underneath) ----
+// ---- WebSocket (RFC 6455; the HTTP handshake through Beast, the framing our own) ----
 
 // One accepted WebSocket connection. Thread-safe: Send and Close may be called from any thread.
 class WebSocketConnection {

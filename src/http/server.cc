@@ -8,6 +8,7 @@
 // may be called from a pool thread (a handler, the signal handler), which cannot join itself.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <csignal>
@@ -79,6 +81,7 @@ class ServerImpl final : public Server {
 
  private:
   asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> KeepaliveLoop();
   void RequestStop();
   void FinishStop();
 
@@ -139,6 +142,7 @@ void ServerImpl::Run() {
       spdlog::error("http accept loop failed: {}", ex.what());
     }
   });
+  asio::co_spawn(asio::make_strand(ioc_), KeepaliveLoop(), asio::detached);
   if (options.stop_on_signals) {
     signals_.emplace(ioc_, SIGINT, SIGTERM);
     signals_->async_wait([this](const boost::system::error_code& ec, int signal) {
@@ -175,6 +179,22 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
     if (!hub_->Add(connection)) co_return;  // stopping: the socket closes with `connection`
     asio::co_spawn(connection->stream.get_executor(), internal::RunSession(hub_, connection),
                    asio::detached);
+  }
+}
+
+// The WebSockets' heartbeats: one sweep over all of them every quarter of the ping interval,
+// instead of a timer per connection. Ends with the loop (ioc_.stop()).
+asio::awaitable<void> ServerImpl::KeepaliveLoop() {
+  const auto interval = hub_->options().ws_ping_interval;
+  if (interval.count() <= 0) co_return;
+  const auto every = std::clamp<std::chrono::milliseconds>(
+      interval / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(5'000));
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!hub_->stopping()) {
+    timer.expires_after(every);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    hub_->SweepWebSockets();
   }
 }
 

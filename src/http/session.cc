@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -176,8 +177,9 @@ asio::awaitable<void> LingeringClose(Connection& c) {
 
 // An accepted WebSocket upgrade, handed from the HTTP loop to RunSession.
 struct PendingUpgrade {
-  BeastRequest request;
+  std::string key;  // Sec-WebSocket-Key
   std::string remote;
+  std::string leftover;  // bytes the client sent after its request
   WebSocketCallbacks callbacks;
 };
 
@@ -277,7 +279,9 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
     }
     if (upgrade != nullptr) {
       UpgradeDecision decision;
-      {
+      // A malformed handshake is refused before the handler sees it.
+      decision.refuse = CheckWebSocketHandshake(message);
+      if (!decision.refuse) {
         core::ScopedRequestId scoped(request_id);
         try {
           decision = (*upgrade)(request);
@@ -296,7 +300,11 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
         spdlog::info("{} {} 101 websocket", request.method, RawPath(request.target));
       }
       ServeOutcome upgraded;
-      upgraded.upgrade = PendingUpgrade{parser.release(), remote, std::move(decision.accept)};
+      const auto leftover = buffer.data();
+      upgraded.upgrade =
+          PendingUpgrade{std::string(message[bhttp::field::sec_websocket_key]), remote,
+                         std::string(static_cast<const char*>(leftover.data()), leftover.size()),
+                         std::move(decision.accept)};
       co_return upgraded;
     }
     Response response;
@@ -346,7 +354,36 @@ bool SessionHub::Add(const std::shared_ptr<Connection>& connection) {
 void SessionHub::Remove(const Connection* connection) {
   std::lock_guard lock(mu_);
   connections_.erase(connection);
-  if (connections_.empty()) empty_cv_.notify_all();
+  if (EmptyLocked()) empty_cv_.notify_all();
+}
+
+bool SessionHub::AddWebSocket(WebSocketSession* session, std::weak_ptr<WebSocketSession> owner) {
+  std::lock_guard lock(mu_);
+  if (stopping()) return false;
+  websockets_.emplace(session, std::move(owner));
+  return true;
+}
+
+void SessionHub::RemoveWebSocket(const WebSocketSession* session) {
+  std::lock_guard lock(mu_);
+  websockets_.erase(session);
+  if (EmptyLocked()) empty_cv_.notify_all();
+}
+
+void SessionHub::SweepWebSockets() {
+  std::vector<std::pair<std::weak_ptr<WebSocketSession>, WebSocketSession::Due>> due;
+  {
+    const int64_t now = SteadyNowMs();
+    std::lock_guard lock(mu_);
+    for (const auto& [session, owner] : websockets_) {
+      WebSocketSession::Due d = session->Check(now);
+      if (d != WebSocketSession::Due::kNothing) due.emplace_back(owner, d);
+    }
+  }
+  // Outside the lock: a session dropped here removes itself, which takes the lock.
+  for (auto& [owner, d] : due) {
+    if (auto session = owner.lock()) session->Act(d);
+  }
 }
 
 void SessionHub::BeginStop() {
@@ -360,43 +397,37 @@ void SessionHub::BeginStop() {
 void SessionHub::CloseAll() { PostClose(/*only_idle=*/false); }
 
 void SessionHub::PostClose(bool only_idle) {
-  std::lock_guard lock(mu_);
-  for (const auto& [ptr, connection] : connections_) {
-    asio::post(connection->stream.get_executor(), [connection = connection, only_idle] {
-      if (only_idle && !connection->idle) return;
-      beast::error_code ec;
-      connection->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-      connection->stream.close();
-    });
+  std::vector<std::weak_ptr<WebSocketSession>> websockets;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [ptr, connection] : connections_) {
+      asio::post(connection->stream.get_executor(), [connection = connection, only_idle] {
+        if (only_idle && !connection->idle) return;
+        beast::error_code ec;
+        connection->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        connection->stream.close();
+      });
+    }
+    websockets.reserve(websockets_.size());
+    for (const auto& [session, owner] : websockets_) websockets.push_back(owner);
+  }
+  // A stopping server closes WebSockets at once, as idle connections: their clients reconnect
+  // and resume, so a shutdown never waits the grace period for them.
+  for (auto& owner : websockets) {
+    if (auto session = owner.lock()) session->Abort("server stopping");
   }
 }
 
 bool SessionHub::WaitEmpty(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  return empty_cv_.wait_until(lock, deadline, [&] { return connections_.empty(); });
+  return empty_cv_.wait_until(lock, deadline, [&] { return EmptyLocked(); });
 }
 
-namespace {
-
-// The WebSocket phase of a session, in a coroutine of its own: the HTTP phase's frame (the
-// request loop's state, the hand-over of the upgrade) ends instead of living on under every
-// idle WebSocket (~1 KB each).
-asio::awaitable<void> RunWebSocketPhase(std::shared_ptr<SessionHub> hub,
-                                        std::shared_ptr<Connection> connection,
-                                        std::unique_ptr<PendingUpgrade> upgrade) {
-  RemoveGuard guard(*hub, connection.get());
-  try {
-    co_await RunWebSocket(*hub, connection, std::move(upgrade->request), std::move(upgrade->remote),
-                          std::move(upgrade->callbacks));
-  } catch (const std::exception& e) {
-    spdlog::error("websocket session failed: {}", e.what());
-  }
-  beast::error_code ec;
-  connection->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  connection->stream.close();
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
-
-}  // namespace
 
 asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
                                  std::shared_ptr<Connection> connection) {
@@ -406,12 +437,23 @@ asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
     ServeOutcome outcome = co_await ServeRequests(*hub, connection);
     orderly = outcome.orderly;
     if (outcome.upgrade) {
-      auto upgrade = std::make_unique<PendingUpgrade>(std::move(*outcome.upgrade));
+      // The 101, then the socket leaves the HTTP connection (its stream, timers and this
+      // coroutine) for a WebSocket that keeps only what an idle connection needs.
+      PendingUpgrade upgrade = std::move(*outcome.upgrade);
       outcome.upgrade.reset();
-      guard.Release();
-      asio::co_spawn(connection->stream.get_executor(),
-                     RunWebSocketPhase(hub, connection, std::move(upgrade)), asio::detached);
-      co_return;
+      connection->stream.expires_after(hub->options().header_timeout);
+      const std::string response = WebSocketHandshakeResponse(upgrade.key);
+      auto [ec, n] =
+          co_await asio::async_write(connection->stream, asio::buffer(response), kAsTuple);
+      (void)n;
+      if (ec) {
+        spdlog::info("websocket {}: handshake not sent: {}", upgrade.remote, ec.message());
+      } else {
+        connection->stream.expires_never();
+        StartWebSocket(hub, connection->stream.release_socket(), std::move(upgrade.remote),
+                       std::move(upgrade.leftover), std::move(upgrade.callbacks));
+        co_return;
+      }
     }
   } catch (const std::exception& e) {
     spdlog::error("http session failed: {}", e.what());

@@ -11,6 +11,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "http/http.h"
 
@@ -23,6 +25,23 @@ struct Connection {
   explicit Connection(boost::asio::ip::tcp::socket socket) : stream(std::move(socket)) {}
   boost::beast::tcp_stream stream;
   bool idle = true;
+};
+
+// An open WebSocket as the hub sees it (websocket.cc): kept alive by the server's sweep, closed
+// by a stop.
+class WebSocketSession {
+ public:
+  enum class Due { kNothing, kPing, kAbort };
+  // What the keepalive sweep must do at `now_ms` (steady clock). Called with the hub's lock held:
+  // it reads only atomics and never blocks.
+  virtual Due Check(int64_t now_ms) const = 0;
+  // Does `due` (posts to the connection's strand); called without the hub's lock.
+  virtual void Act(Due due) = 0;
+  // Drops the connection at once (posted to its strand), for `reason`.
+  virtual void Abort(std::string reason) = 0;
+
+ protected:
+  ~WebSocketSession() = default;
 };
 
 // What a Server shares with its sessions: options, router, the set of live connections and the
@@ -47,8 +66,18 @@ class SessionHub {
   // Waits until no connection is left or `deadline` passes; true when none is left.
   bool WaitEmpty(std::chrono::steady_clock::time_point deadline);
 
+  // WebSockets, registered once the upgrade is done (the HTTP Connection is gone by then).
+  // AddWebSocket is false (nothing registered) once stopping. `session` must remove itself
+  // before it is destroyed.
+  bool AddWebSocket(WebSocketSession* session, std::weak_ptr<WebSocketSession> owner);
+  void RemoveWebSocket(const WebSocketSession* session);
+  // Pings the WebSockets that were silent for ws_ping_interval and drops those silent for twice
+  // that (or stuck in a close handshake). Run by the server every quarter of the interval.
+  void SweepWebSockets();
+
  private:
   void PostClose(bool only_idle);
+  bool EmptyLocked() const { return connections_.empty() && websockets_.empty(); }
 
   const ServerOptions options_;
   const std::shared_ptr<const Router> router_;
@@ -56,7 +85,12 @@ class SessionHub {
   std::mutex mu_;
   std::condition_variable empty_cv_;
   std::map<const Connection*, std::shared_ptr<Connection>> connections_;  // GUARDED_BY(mu_)
+  std::unordered_map<const WebSocketSession*, std::weak_ptr<WebSocketSession>>
+      websockets_;  // GUARDED_BY(mu_)
 };
+
+// Milliseconds of the steady clock (the WebSockets' keepalive times).
+int64_t SteadyNowMs();
 
 // Serves one connection until it closes, times out or the hub stops. Run it on the connection's
 // strand (the socket's executor). Never throws.

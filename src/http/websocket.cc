@@ -1,78 +1,99 @@
-// WebSocket connections (Beast websocket::stream over the session's tcp_stream): the handshake,
-// the read loop, and a bounded outgoing queue drained by one writer at a time.
+// WebSocket connections: the handshake, a read side that waits for readiness with no buffer and
+// parses what arrives, and a bounded outgoing queue drained by one write at a time (several
+// queued messages go out in one write). Heartbeats come from the hub's sweep (session.cc).
 #include "http/websocket.h"
 
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <atomic>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "http/session.h"
+#include "http/websocket_frame.h"
 
 namespace imgpipe::http::internal {
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = boost::beast::websocket;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+using boost::system::error_code;
 
 namespace {
 
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kKeptReadBuffer = 4096;
-constexpr size_t kReadChunk = 256;
+constexpr size_t kReadChunk = 4096;           // on the stack of the reading thread, never kept
+constexpr size_t kWriteBatch = 64 << 10;      // bytes of queued messages joined into one write
+constexpr int64_t kCloseHandshakeMs = 5'000;  // a peer gets this long to answer our close
 
-class Socket final : public WebSocketConnection, public std::enable_shared_from_this<Socket> {
+class WsConnection final : public WebSocketConnection,
+                           public WebSocketSession,
+                           public std::enable_shared_from_this<WsConnection> {
  public:
-  Socket(std::shared_ptr<Connection> connection, std::string remote, size_t max_queued)
-      : connection_(std::move(connection)),
-        ws_(connection_->stream),
+  WsConnection(std::shared_ptr<SessionHub> hub, tcp::socket socket, std::string remote,
+               WebSocketCallbacks callbacks)
+      : hub_(std::move(hub)),
+        socket_(std::move(socket)),
         remote_(std::move(remote)),
-        max_queued_(max_queued) {}
+        callbacks_(std::move(callbacks)),
+        parser_(hub_->options().ws_max_message),
+        max_queued_(hub_->options().ws_max_queued),
+        ping_after_ms_(hub_->options().ws_ping_interval.count()) {}
 
-  websocket::stream<beast::tcp_stream&>& ws() { return ws_; }
+  ~WsConnection() override { hub_->RemoveWebSocket(this); }
+
+  // On the strand.
+  void Start(std::string leftover) {
+    error_code ec;
+    socket_.non_blocking(true, ec);
+    last_received_ms_.store(SteadyNowMs());
+    if (ec || !hub_->AddWebSocket(this, weak_from_this())) {
+      Finish(ec ? ec.message() : "server stopping");
+      return;
+    }
+    spdlog::info("websocket {}: open", remote_);
+    opened_ = true;
+    if (auto on_open = std::move(callbacks_.on_open)) on_open(shared_from_this());
+    if (!leftover.empty() && !Consume(leftover)) return;
+    ArmRead();
+  }
 
   bool Send(std::string text) override {
-    bool accepted = true;
+    bool start_writer = false;
     {
       std::lock_guard lock(mu_);
       if (closing_) return false;
       if (queue_.size() - queue_head_ >= max_queued_) {
+        const size_t waiting = queue_.size() - queue_head_;
         spdlog::warn("websocket {}: {} messages waiting; disconnecting a client too slow to read",
-                     remote_, queue_.size() - queue_head_);
-        SetReasonLocked("too slow: " + std::to_string(queue_.size() - queue_head_) +
-                        " messages waiting");
+                     remote_, waiting);
+        SetReasonLocked("too slow: " + std::to_string(waiting) + " messages waiting");
         closing_ = true;
         ClearQueueLocked();
-        // A close frame would wait behind the blocked write: drop the connection instead (the
-        // pending write and read fail, the session ends). The client resumes when it reconnects.
-        asio::post(connection_->stream.get_executor(), [connection = connection_] {
-          beast::error_code ec;
-          connection->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-          connection->stream.close();
-        });
+        // A close frame would wait behind the blocked write: drop the connection instead. The
+        // client resumes when it reconnects.
+        PostAbort();
         return false;
-      } else {
-        queue_.push_back(std::move(text));
       }
+      queue_.push_back(std::move(text));
+      start_writer = ClaimWriterLocked();
     }
-    StartWriter();
-    return accepted;
+    if (start_writer) PostWrite();
+    return true;
   }
 
   void Close(int code, std::string reason) override {
+    bool start_writer;
     {
       std::lock_guard lock(mu_);
       if (closing_) return;
-      RequestCloseLocked(code, std::move(reason));
+      SetReasonLocked("closed by the server (" + std::to_string(code) + " " + reason + ")");
+      RequestCloseLocked(static_cast<uint16_t>(code), reason, /*discard_queue=*/false);
+      start_writer = ClaimWriterLocked();
     }
-    StartWriter();
+    if (start_writer) PostWrite();
   }
 
   const std::string& remote() const override { return remote_; }
@@ -82,172 +103,341 @@ class Socket final : public WebSocketConnection, public std::enable_shared_from_
     return reason_;
   }
 
-  // The read loop ended, for `reason`: nothing more may be written.
-  void MarkClosed(std::string reason) {
-    std::lock_guard lock(mu_);
-    SetReasonLocked(std::move(reason));
-    closing_ = true;
-    closed_ = true;
-    ClearQueueLocked();
+  Due Check(int64_t now_ms) const override {
+    if (finished_flag_.load(std::memory_order_relaxed) || ping_after_ms_ <= 0) {
+      return Due::kNothing;
+    }
+    const int64_t closing_since = closing_since_ms_.load(std::memory_order_relaxed);
+    if (closing_since != 0 && now_ms - closing_since >= kCloseHandshakeMs) return Due::kAbort;
+    const int64_t silent = now_ms - last_received_ms_.load(std::memory_order_relaxed);
+    if (silent >= 2 * ping_after_ms_) return Due::kAbort;
+    if (silent >= ping_after_ms_ && !ping_sent_.load(std::memory_order_relaxed)) {
+      return Due::kPing;
+    }
+    return Due::kNothing;
+  }
+
+  void Act(Due due) override {
+    if (due == Due::kPing) {
+      ping_sent_.store(true, std::memory_order_relaxed);
+      bool start_writer;
+      {
+        std::lock_guard lock(mu_);
+        start_writer = QueueControlLocked(Opcode::kPing, "") && ClaimWriterLocked();
+      }
+      if (start_writer) PostWrite();
+    } else if (due == Due::kAbort) {
+      const bool handshake = closing_since_ms_.load(std::memory_order_relaxed) != 0;
+      Abort(handshake ? "no answer to the close frame" : "no answer to pings");
+    }
+  }
+
+  void Abort(std::string reason) override {
+    {
+      std::lock_guard lock(mu_);
+      SetReasonLocked(std::move(reason));
+      closing_ = true;
+      ClearQueueLocked();
+    }
+    PostAbort();
   }
 
  private:
-  // Frees the queue's storage too: an idle connection holds no buffer.
-  void ClearQueueLocked() {
-    std::vector<std::string>().swap(queue_);
-    queue_head_ = 0;
+  // ---- read side (on the strand) ----
+
+  void ArmRead() {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](const error_code& ec) { self->OnReadable(ec); });
+  }
+
+  void OnReadable(const error_code& wait_ec) {
+    if (finished_) return;
+    if (wait_ec) return Finish(wait_ec.message());
+    last_received_ms_.store(SteadyNowMs(), std::memory_order_relaxed);
+    ping_sent_.store(false, std::memory_order_relaxed);
+    std::array<char, kReadChunk> chunk;
+    while (true) {
+      error_code ec;
+      const size_t n = socket_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) {
+        return Finish(ec == asio::error::eof ? "connection closed by the client without a close"
+                                             : ec.message());
+      }
+      if (!discard_input_ && !Consume(std::string_view(chunk.data(), n))) return;
+      if (n < chunk.size()) break;
+    }
+    parser_.Trim();
+    ArmRead();
+  }
+
+  // Feeds `bytes` to the parser and acts on what completes; false once the connection finished.
+  bool Consume(std::string_view bytes) {
+    while (!bytes.empty() && !discard_input_) {
+      FrameEvent event;
+      bytes.remove_prefix(parser_.Parse(bytes, event));
+      switch (event.kind) {
+        case FrameEvent::Kind::kNone:
+        case FrameEvent::Kind::kPong:
+          break;
+        case FrameEvent::Kind::kMessage:
+          Deliver(event.payload, event.binary);
+          break;
+        case FrameEvent::Kind::kPing: {
+          bool start_writer;
+          {
+            std::lock_guard lock(mu_);
+            start_writer = QueueControlLocked(Opcode::kPong, event.payload) && ClaimWriterLocked();
+          }
+          if (start_writer) PostWrite();
+          break;
+        }
+        case FrameEvent::Kind::kClose:
+          if (!OnPeerClose(event.close_code)) return false;
+          break;
+        case FrameEvent::Kind::kError:
+          OnProtocolError(event.close_code, event.payload);
+          break;
+      }
+    }
+    return true;
+  }
+
+  void Deliver(std::string_view message, bool binary) {
+    if (!callbacks_.on_message) return;
+    try {
+      callbacks_.on_message(message, binary);
+    } catch (const std::exception& e) {
+      spdlog::error("websocket {}: message handler threw: {}", remote_, e.what());
+    }
+  }
+
+  // The client's close frame: echoed (the queue is dropped), or, when it answers ours, the end.
+  // False when the connection finished here.
+  bool OnPeerClose(uint16_t code) {
+    discard_input_ = true;
+    bool start_writer = false;
+    bool answered_ours;
+    {
+      std::lock_guard lock(mu_);
+      SetReasonLocked("closed by the client (" + std::to_string(code) + ")");
+      answered_ours = close_requested_;
+      if (!answered_ours) {
+        // Echo its code (RFC 6455 5.5.1); 1005 means it sent none, which we may not send back.
+        RequestCloseLocked(code == 1005 ? kCloseNormal : code, "", /*discard_queue=*/true);
+        start_writer = ClaimWriterLocked();
+      }
+    }
+    if (answered_ours) {
+      Finish("");
+      return false;
+    }
+    if (start_writer) PostWrite();
+    return true;
+  }
+
+  void OnProtocolError(uint16_t code, std::string_view why) {
+    discard_input_ = true;
+    spdlog::info("websocket {}: closing with {}: {}", remote_, code, why);
+    bool start_writer;
+    {
+      std::lock_guard lock(mu_);
+      SetReasonLocked(code == kCloseTooBig ? std::string("message too big (1009)")
+                                           : std::to_string(code) + ": " + std::string(why));
+      RequestCloseLocked(code, why, /*discard_queue=*/true);
+      start_writer = ClaimWriterLocked();
+    }
+    if (start_writer) PostWrite();
+  }
+
+  // The end, once: the socket closes, the hub forgets it, on_close runs.
+  void Finish(std::string reason) {
+    if (finished_) return;
+    finished_ = true;
+    finished_flag_.store(true, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mu_);
+      SetReasonLocked(reason.empty() ? "connection closed" : std::move(reason));
+      closing_ = true;
+      ClearQueueLocked();
+      std::string().swap(control_);
+    }
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    hub_->RemoveWebSocket(this);
+    if (opened_ && callbacks_.on_close) callbacks_.on_close();
+    callbacks_ = {};  // they may hold what holds this connection
+  }
+
+  // ---- write side ----
+
+  // True when the caller must start the writer (none runs). Under mu_.
+  bool ClaimWriterLocked() {
+    if (writing_ || finished_flag_.load(std::memory_order_relaxed)) return false;
+    writing_ = true;
+    return true;
+  }
+
+  void PostWrite() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteNext(); });
+  }
+
+  void PostAbort() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      error_code ec;
+      self->socket_.shutdown(tcp::socket::shutdown_both, ec);
+      self->socket_.close(ec);  // the pending wait fails: OnReadable finishes
+    });
+  }
+
+  // A ping or pong goes out before queued messages. False (nothing queued) once closing.
+  bool QueueControlLocked(Opcode opcode, std::string_view payload) {
+    if (close_requested_ || closing_) return false;
+    control_ += EncodeFrame(opcode, payload);
+    return true;
+  }
+
+  // No more messages are accepted; the close frame goes after the queue (or at once).
+  void RequestCloseLocked(uint16_t code, std::string_view reason, bool discard_queue) {
+    closing_ = true;
+    if (close_requested_) return;
+    close_requested_ = true;
+    if (discard_queue) ClearQueueLocked();
+    close_frame_ = EncodeFrame(Opcode::kClose, ClosePayload(code, reason));
+    closing_since_ms_.store(SteadyNowMs(), std::memory_order_relaxed);
+  }
+
+  // On the strand, with writing_ claimed: sends control frames, then up to kWriteBatch bytes of
+  // queued messages, then the close frame once the queue is empty.
+  void WriteNext() {
+    {
+      std::lock_guard lock(mu_);
+      out_.clear();
+      if (finished_) {
+        writing_ = false;
+        return;
+      }
+      if (!control_.empty()) {
+        out_.swap(control_);
+      }
+      while (queue_head_ < queue_.size() && out_.size() < kWriteBatch) {
+        const std::string& message = queue_[queue_head_];
+        std::array<char, 10> header;
+        out_.append(header.data(), EncodeFrameHeader(Opcode::kText, message.size(), header));
+        out_.append(message);
+        ++queue_head_;
+      }
+      if (queue_head_ == queue_.size()) {
+        ClearQueueLocked();
+      } else if (queue_head_ >= 64 && 2 * queue_head_ >= queue_.size()) {
+        // A writer that never quite catches up must not grow the vector by its sent prefix.
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(queue_head_));
+        queue_head_ = 0;
+      }
+      if (out_.empty() && !close_frame_.empty()) {
+        out_.swap(close_frame_);
+        close_written_ = true;
+      }
+      if (out_.empty()) {
+        std::string().swap(out_);  // drained: an idle connection keeps no buffer
+        writing_ = false;
+        return;
+      }
+    }
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = shared_from_this()](const error_code& ec, size_t) { self->OnWritten(ec); });
+  }
+
+  void OnWritten(const error_code& ec) {
+    {
+      std::lock_guard lock(mu_);
+      if (ec || close_written_) {  // failed, or that was the close frame: nothing more to write
+        writing_ = false;
+        std::string().swap(out_);
+        error_code ignored;
+        if (ec) {
+          socket_.close(ignored);  // the pending wait fails: OnReadable finishes
+        } else if (discard_input_) {
+          // The client's close was answered (or it broke the protocol): our FIN ends it. After
+          // a close of our own, its answering close frame (OnPeerClose) or the sweep ends it.
+          socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        }
+        return;
+      }
+    }
+    WriteNext();
   }
 
   void SetReasonLocked(std::string reason) {
     if (reason_.empty()) reason_ = std::move(reason);
   }
 
-  void RequestCloseLocked(int code, std::string reason) {
-    SetReasonLocked("closed by the server (" + std::to_string(code) + " " + reason + ")");
-    closing_ = true;
-    close_code_ = code;
-    close_reason_ = std::move(reason);
+  // Frees the queue's storage too: an idle connection holds no buffer.
+  void ClearQueueLocked() {
+    std::vector<std::string>().swap(queue_);
+    queue_head_ = 0;
   }
 
-  // Starts the writer unless one runs. Called WITHOUT mu_ held: the coroutine may start inline
-  // (co_spawn on the strand we are on) and take mu_ itself.
-  void StartWriter() {
-    {
-      std::lock_guard lock(mu_);
-      if (writing_ || closed_) return;
-      writing_ = true;
-    }
-    asio::co_spawn(connection_->stream.get_executor(), Writer(shared_from_this()), asio::detached);
-  }
-
-  // Drains the queue, then performs a requested close; one at a time (Beast allows one write).
-  static asio::awaitable<void> Writer(std::shared_ptr<Socket> self) {
-    while (true) {
-      std::string next;
-      std::optional<websocket::close_reason> close;
-      {
-        std::lock_guard lock(self->mu_);
-        if (self->closed_) break;
-        if (self->queue_head_ < self->queue_.size()) {
-          next = std::move(self->queue_[self->queue_head_++]);
-          // A writer that never quite catches up must not grow the vector by its sent prefix.
-          if (self->queue_head_ >= 64 && 2 * self->queue_head_ >= self->queue_.size()) {
-            self->queue_.erase(self->queue_.begin(),
-                               self->queue_.begin() + static_cast<ptrdiff_t>(self->queue_head_));
-            self->queue_head_ = 0;
-          }
-        } else if (self->close_code_ != 0) {
-          close = websocket::close_reason(static_cast<websocket::close_code>(self->close_code_),
-                                          self->close_reason_);
-          self->close_code_ = 0;
-        } else {
-          self->ClearQueueLocked();  // drained: give the storage back
-          self->writing_ = false;
-          co_return;
-        }
-      }
-      if (close) {
-        auto [ec] = co_await self->ws_.async_close(*close, kAsTuple);
-        (void)ec;
-        break;
-      }
-      self->ws_.text(true);
-      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(next), kAsTuple);
-      (void)n;
-      if (ec) break;
-    }
-    std::lock_guard lock(self->mu_);
-    self->writing_ = false;
-  }
-
-  std::shared_ptr<Connection> connection_;
-  websocket::stream<beast::tcp_stream&> ws_;
+  const std::shared_ptr<SessionHub> hub_;
+  tcp::socket socket_;
   const std::string remote_;
+  WebSocketCallbacks callbacks_;  // strand only
+  FrameParser parser_;            // strand only
   const size_t max_queued_;
+  const int64_t ping_after_ms_;
+  bool opened_ = false;         // on_open ran; strand only
+  bool finished_ = false;       // strand only
+  bool discard_input_ = false;  // a close was received or a protocol error seen; strand only
+  std::atomic<bool> finished_flag_{false};  // finished_, for other threads
+  std::atomic<int64_t> last_received_ms_{0};
+  std::atomic<bool> ping_sent_{false};        // since the last bytes received
+  std::atomic<int64_t> closing_since_ms_{0};  // when the close handshake began; 0 before
+
   mutable std::mutex mu_;
   std::string reason_;  // why it ended; GUARDED_BY(mu_)
   // Messages waiting, from queue_head_ on. A vector (not std::deque, which allocates ~600 bytes
   // even when empty) released whenever the writer drains it.
   std::vector<std::string> queue_;  // GUARDED_BY(mu_)
   size_t queue_head_ = 0;           // GUARDED_BY(mu_)
-  bool writing_ = false;            // a Writer runs; GUARDED_BY(mu_)
+  std::string control_;             // encoded pings and pongs to send first; GUARDED_BY(mu_)
+  std::string close_frame_;         // encoded, sent after the queue; GUARDED_BY(mu_)
+  std::string out_;                 // the write in flight; GUARDED_BY(mu_) between writes
+  bool writing_ = false;            // a write is in flight or posted; GUARDED_BY(mu_)
   bool closing_ = false;            // no more Sends; GUARDED_BY(mu_)
-  bool closed_ = false;             // the connection ended; GUARDED_BY(mu_)
-  int close_code_ = 0;              // a close to send after the queue; GUARDED_BY(mu_)
-  std::string close_reason_;
+  bool close_requested_ = false;    // a close frame is queued or sent; GUARDED_BY(mu_)
+  bool close_written_ = false;      // GUARDED_BY(mu_)
 };
 
 }  // namespace
 
-asio::awaitable<void> RunWebSocket(SessionHub& hub, std::shared_ptr<Connection> connection,
-                                   BeastRequest request, std::string remote,
-                                   WebSocketCallbacks callbacks) {
-  const ServerOptions& options = hub.options();
-  auto socket = std::make_shared<Socket>(connection, remote, options.ws_max_queued);
-  auto& ws = socket->ws();
-  connection->stream.expires_never();  // the websocket's own timeouts take over
-  websocket::stream_base::timeout timeout;
-  timeout.handshake_timeout = std::chrono::seconds(10);
-  // Beast pings once half of the idle timeout has passed without traffic, and closes the
-  // connection when the whole of it passes: a ping every ws_ping_interval, closed after two.
-  timeout.idle_timeout = 2 * options.ws_ping_interval;
-  timeout.keep_alive_pings = true;
-  ws.set_option(timeout);
-  ws.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(beast::http::field::server, "imgpipe"); }));
-  ws.read_message_max(options.ws_max_message);
-  const std::string path(RawPath(request.target()));
-  auto [accept_ec] = co_await ws.async_accept(request, kAsTuple);
-  request = BeastRequest();  // its headers are not needed while the connection idles
-  if (accept_ec) {
-    spdlog::info("websocket {}: handshake failed: {}", remote, accept_ec.message());
-    co_return;
+std::optional<Response> CheckWebSocketHandshake(const BeastRequest& request) {
+  if (request[bhttp::field::sec_websocket_version] != "13") {
+    Response response = ErrorResponse(core::Status::InvalidArgument(
+        "this server speaks WebSocket version 13 (Sec-WebSocket-Version)"));
+    response.status = 426;
+    response.SetHeader("Sec-WebSocket-Version", "13");
+    return response;
   }
-  // A stopping server closes idle connections at once; an open WebSocket counts as idle (its
-  // clients reconnect and resume), so a shutdown never waits the grace period for it.
-  connection->idle = true;
-  spdlog::info("websocket {}: open {}", remote, path);
-  if (callbacks.on_open) callbacks.on_open(socket);
-  // Read into a small array in this frame, not a dynamic buffer: Beast sizes a dynamic buffer
-  // for the next message before any byte arrives (~1.5 KB per idle connection). Client messages
-  // are small; a longer one is assembled here, chunk by chunk, up to read_message_max (Beast
-  // closes with 1009 past it).
-  std::array<char, kReadChunk> chunk;
-  std::string message;
-  std::string reason = "server stopping";
-  while (!hub.stopping()) {
-    auto [ec, n] = co_await ws.async_read_some(asio::buffer(chunk), kAsTuple);
-    if (ec) {
-      // Beast has already answered an oversized message with close 1009 (message too big).
-      if (ec == websocket::error::closed) {
-        reason = "closed by the client (" + std::to_string(ws.reason().code) + ")";
-      } else if (ec == beast::error::timeout) {
-        reason = "no answer to pings";
-      } else if (ec == websocket::error::message_too_big) {
-        reason = "message too big (1009)";
-      } else {
-        reason = ec.message();
-      }
-      if (ec != websocket::error::closed) {
-        spdlog::info("websocket {}: closed: {}", remote, ec.message());
-      }
-      break;
-    }
-    message.append(chunk.data(), n);
-    if (!ws.is_message_done()) continue;
-    if (callbacks.on_message) {
-      try {
-        callbacks.on_message(message, !ws.got_text());
-      } catch (const std::exception& e) {
-        spdlog::error("websocket {}: message handler threw: {}", remote, e.what());
-      }
-    }
-    message.clear();
-    // One large message must not pin its storage for the rest of a long-lived connection.
-    if (message.capacity() > kKeptReadBuffer) message.shrink_to_fit();
+  if (!IsValidWebSocketKey(request[bhttp::field::sec_websocket_key])) {
+    return ErrorResponse(core::Status::InvalidArgument(
+        "Sec-WebSocket-Key must be 16 random bytes in base64 (RFC 6455 4.1)"));
   }
-  socket->MarkClosed(std::move(reason));
-  if (callbacks.on_close) callbacks.on_close();
+  return std::nullopt;
+}
+
+std::string WebSocketHandshakeResponse(std::string_view key) {
+  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: " +
+         WebSocketAccept(key) + "\r\nServer: imgpipe\r\n\r\n";
+}
+
+void StartWebSocket(std::shared_ptr<SessionHub> hub, tcp::socket socket, std::string remote,
+                    std::string leftover, WebSocketCallbacks callbacks) {
+  auto connection = std::make_shared<WsConnection>(std::move(hub), std::move(socket),
+                                                   std::move(remote), std::move(callbacks));
+  connection->Start(std::move(leftover));
 }
 
 }  // namespace imgpipe::http::internal

@@ -46,7 +46,7 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
     std::lock_guard lock(mu_);
     connection_ = std::move(connection);
     remote_ = connection_->remote();
-    {
+    if (spdlog::should_log(spdlog::level::info)) {
       core::ScopedLogFields fields(
           {.client = client_hash_, .extra = {{"conn", remote_}, {"last_seq", last_seq}}});
       spdlog::info("push: connected");
@@ -132,6 +132,8 @@ class PushSession : public std::enable_shared_from_this<PushSession> {
     if (connection_->Send(event.json)) {
       sent_seq_ = event.seq;
       Counters().sent.fetch_add(1);
+      // Per event and connection: build the log context only when the line will be written.
+      if (!spdlog::should_log(spdlog::level::info)) return;
       core::ScopedLogFields fields(
           {.job_id = event.job_id,
            .client = client_hash_,
