@@ -10,7 +10,12 @@ cancelling queued jobs: `DELETE /api/jobs/{id}` commits the job's result message
 consumer stores it as an event, the hub hands it to every connection of the client (one client,
 many connections: tabs). The peer broadcasts 150-byte messages from memory on request.
 
-Usage: bench/push/push_bench.py [BUILD_DIR] [IDLE_CONNECTIONS]  (npm install in bench/push first)
+The idle connections come from ws_connect (C++, epoll, one thread per process: handshakes only,
+so the servers and not the generator set the connection rate); the burst is received by
+ws_load.js (Node `ws` clients).
+
+Usage: bench/push/push_bench.py [BUILD_DIR] [IDLE_CONNECTIONS]  (npm install in bench/push and
+cmake --build BUILD_DIR --target ws_connect first)
 """
 import asyncio
 import http.client
@@ -61,6 +66,19 @@ def load(url, n, concurrency, duration_ms, first_source, processes=LOAD_PROCESSE
     return procs
 
 
+def connect_load(url, n, first_source, hold_ms, processes=2, concurrency=100):
+    """Runs ws_connect in `processes` processes, process p from source address
+    127.0.0.(first_source + 2p) on; returns the processes (read their first line)."""
+    rest = url[len("ws://"):]
+    hostport, _, target = rest.partition("/")
+    host, port = hostport.split(":")
+    binary = os.path.join(BUILD, "bench/push/ws_connect")
+    return [subprocess.Popen([binary, host, port, "/" + target, str(n // processes),
+                              str(concurrency), str(first_source + p * 2), str(hold_ms)],
+                             stdout=subprocess.PIPE, text=True)
+            for p in range(processes)]
+
+
 def first_lines(procs):
     return [json.loads(p.stdout.readline()) for p in procs]
 
@@ -78,14 +96,15 @@ def measure(name, pid, url, trigger, first_source):
     source address then searches past them, which slowed whichever server was measured second
     to a fraction of its connection rate."""
     base = rss_kb(pid)
-    procs = load(url, IDLE, 200, 3000, first_source)
+    procs = connect_load(url, IDLE, first_source, 3000)
     opened = first_lines(procs)
     total = sum(o["opened"] for o in opened)
     failed = sum(o["failed"] for o in opened)
     open_ms = max(o["ms"] for o in opened)
     time.sleep(1.0)
     after = rss_kb(pid)
-    second_lines(procs)
+    for p in procs:
+        p.wait()
     per_conn = (after - base) * 1024 / max(total, 1)
     print(f"{name}: {total} idle connections ({failed} failed): RSS {base / 1024:.1f} -> "
           f"{after / 1024:.1f} MiB, {per_conn:.0f} B per connection; opened at "
