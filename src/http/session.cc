@@ -10,7 +10,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -437,23 +436,14 @@ asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
     ServeOutcome outcome = co_await ServeRequests(*hub, connection);
     orderly = outcome.orderly;
     if (outcome.upgrade) {
-      // The 101, then the socket leaves the HTTP connection (its stream, timers and this
-      // coroutine) for a WebSocket that keeps only what an idle connection needs.
+      // The socket leaves the HTTP connection (its stream, timers and this coroutine) for a
+      // WebSocket that keeps only what an idle connection needs; it sends the 101.
       PendingUpgrade upgrade = std::move(*outcome.upgrade);
       outcome.upgrade.reset();
-      connection->stream.expires_after(hub->options().header_timeout);
-      const std::string response = WebSocketHandshakeResponse(upgrade.key);
-      auto [ec, n] =
-          co_await asio::async_write(connection->stream, asio::buffer(response), kAsTuple);
-      (void)n;
-      if (ec) {
-        spdlog::info("websocket {}: handshake not sent: {}", upgrade.remote, ec.message());
-      } else {
-        connection->stream.expires_never();
-        StartWebSocket(hub, connection->stream.release_socket(), std::move(upgrade.remote),
-                       std::move(upgrade.leftover), std::move(upgrade.callbacks));
-        co_return;
-      }
+      connection->stream.expires_never();
+      StartWebSocket(hub, connection->stream.release_socket(), std::move(upgrade.remote),
+                     upgrade.key, std::move(upgrade.leftover), std::move(upgrade.callbacks));
+      co_return;
     }
   } catch (const std::exception& e) {
     spdlog::error("http session failed: {}", e.what());

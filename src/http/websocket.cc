@@ -28,6 +28,20 @@ constexpr size_t kReadChunk = 4096;           // on the stack of the reading thr
 constexpr size_t kWriteBatch = 64 << 10;      // bytes of queued messages joined into one write
 constexpr int64_t kCloseHandshakeMs = 5'000;  // a peer gets this long to answer our close
 
+class WsConnection;
+// The connection whose strand callback this thread is running, if any.
+thread_local const WsConnection* tls_running = nullptr;
+
+struct RunningHere {
+  explicit RunningHere(const WsConnection* connection) : saved(tls_running) {
+    tls_running = connection;
+  }
+  ~RunningHere() { tls_running = saved; }
+  RunningHere(const RunningHere&) = delete;
+  RunningHere& operator=(const RunningHere&) = delete;
+  const WsConnection* saved;
+};
+
 class WsConnection final : public WebSocketConnection,
                            public WebSocketSession,
                            public std::enable_shared_from_this<WsConnection> {
@@ -44,8 +58,9 @@ class WsConnection final : public WebSocketConnection,
 
   ~WsConnection() override { hub_->RemoveWebSocket(this); }
 
-  // On the strand.
-  void Start(std::string leftover) {
+  // On the strand. `handshake`: the 101 response; it leaves in one write with what on_open sends.
+  void Start(std::string handshake, std::string leftover) {
+    RunningHere running(this);
     error_code ec;
     socket_.non_blocking(true, ec);
     last_received_ms_.store(SteadyNowMs());
@@ -54,8 +69,14 @@ class WsConnection final : public WebSocketConnection,
       return;
     }
     spdlog::info("websocket {}: open", remote_);
+    {
+      std::lock_guard lock(mu_);
+      priority_ = std::move(handshake);
+      writing_ = true;  // claimed until on_open has queued its messages
+    }
     opened_ = true;
     if (auto on_open = std::move(callbacks_.on_open)) on_open(shared_from_this());
+    WriteNext();
     if (!leftover.empty() && !Consume(leftover)) return;
     ArmRead();
   }
@@ -80,7 +101,7 @@ class WsConnection final : public WebSocketConnection,
       queue_.push_back(std::move(text));
       start_writer = ClaimWriterLocked();
     }
-    if (start_writer) PostWrite();
+    if (start_writer) StartWrite();
     return true;
   }
 
@@ -93,7 +114,7 @@ class WsConnection final : public WebSocketConnection,
       RequestCloseLocked(static_cast<uint16_t>(code), reason, /*discard_queue=*/false);
       start_writer = ClaimWriterLocked();
     }
-    if (start_writer) PostWrite();
+    if (start_writer) StartWrite();
   }
 
   const std::string& remote() const override { return remote_; }
@@ -125,7 +146,7 @@ class WsConnection final : public WebSocketConnection,
         std::lock_guard lock(mu_);
         start_writer = QueueControlLocked(Opcode::kPing, "") && ClaimWriterLocked();
       }
-      if (start_writer) PostWrite();
+      if (start_writer) StartWrite();
     } else if (due == Due::kAbort) {
       const bool handshake = closing_since_ms_.load(std::memory_order_relaxed) != 0;
       Abort(handshake ? "no answer to the close frame" : "no answer to pings");
@@ -151,6 +172,7 @@ class WsConnection final : public WebSocketConnection,
   }
 
   void OnReadable(const error_code& wait_ec) {
+    RunningHere running(this);
     if (finished_) return;
     if (wait_ec) return Finish(wait_ec.message());
     last_received_ms_.store(SteadyNowMs(), std::memory_order_relaxed);
@@ -189,7 +211,7 @@ class WsConnection final : public WebSocketConnection,
             std::lock_guard lock(mu_);
             start_writer = QueueControlLocked(Opcode::kPong, event.payload) && ClaimWriterLocked();
           }
-          if (start_writer) PostWrite();
+          if (start_writer) StartWrite();
           break;
         }
         case FrameEvent::Kind::kClose:
@@ -232,7 +254,7 @@ class WsConnection final : public WebSocketConnection,
       Finish("");
       return false;
     }
-    if (start_writer) PostWrite();
+    if (start_writer) StartWrite();
     return true;
   }
 
@@ -247,7 +269,7 @@ class WsConnection final : public WebSocketConnection,
       RequestCloseLocked(code, why, /*discard_queue=*/true);
       start_writer = ClaimWriterLocked();
     }
-    if (start_writer) PostWrite();
+    if (start_writer) StartWrite();
   }
 
   // The end, once: the socket closes, the hub forgets it, on_close runs.
@@ -260,7 +282,7 @@ class WsConnection final : public WebSocketConnection,
       SetReasonLocked(reason.empty() ? "connection closed" : std::move(reason));
       closing_ = true;
       ClearQueueLocked();
-      std::string().swap(control_);
+      std::string().swap(priority_);
     }
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
@@ -279,7 +301,10 @@ class WsConnection final : public WebSocketConnection,
     return true;
   }
 
-  void PostWrite() {
+  // Runs the claimed writer: at once when called on this connection's strand (from its own
+  // callbacks: no hand-off to another thread), else posted to it.
+  void StartWrite() {
+    if (tls_running == this) return WriteNext();
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteNext(); });
   }
 
@@ -294,7 +319,7 @@ class WsConnection final : public WebSocketConnection,
   // A ping or pong goes out before queued messages. False (nothing queued) once closing.
   bool QueueControlLocked(Opcode opcode, std::string_view payload) {
     if (close_requested_ || closing_) return false;
-    control_ += EncodeFrame(opcode, payload);
+    priority_ += EncodeFrame(opcode, payload);
     return true;
   }
 
@@ -318,8 +343,8 @@ class WsConnection final : public WebSocketConnection,
         writing_ = false;
         return;
       }
-      if (!control_.empty()) {
-        out_.swap(control_);
+      if (!priority_.empty()) {
+        out_.swap(priority_);
       }
       while (queue_head_ < queue_.size() && out_.size() < kWriteBatch) {
         const std::string& message = queue_[queue_head_];
@@ -351,23 +376,28 @@ class WsConnection final : public WebSocketConnection,
   }
 
   void OnWritten(const error_code& ec) {
+    RunningHere running(this);
+    bool done = false;
+    bool finish = false;
     {
       std::lock_guard lock(mu_);
       if (ec || close_written_) {  // failed, or that was the close frame: nothing more to write
+        done = true;
         writing_ = false;
         std::string().swap(out_);
         error_code ignored;
         if (ec) {
           socket_.close(ignored);  // the pending wait fails: OnReadable finishes
-        } else if (discard_input_) {
-          // The client's close was answered (or it broke the protocol): our FIN ends it. After
-          // a close of our own, its answering close frame (OnPeerClose) or the sweep ends it.
-          socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        } else {
+          // After answering the client's close (or failing it for a protocol error) the server
+          // closes the TCP connection first (RFC 6455 7.1.1). After a close of our own, the
+          // client's answering close frame (OnPeerClose) or the sweep's timeout ends it.
+          finish = discard_input_;
         }
-        return;
       }
     }
-    WriteNext();
+    if (finish) return Finish("");
+    if (!done) WriteNext();
   }
 
   void SetReasonLocked(std::string reason) {
@@ -401,13 +431,14 @@ class WsConnection final : public WebSocketConnection,
   // even when empty) released whenever the writer drains it.
   std::vector<std::string> queue_;  // GUARDED_BY(mu_)
   size_t queue_head_ = 0;           // GUARDED_BY(mu_)
-  std::string control_;             // encoded pings and pongs to send first; GUARDED_BY(mu_)
-  std::string close_frame_;         // encoded, sent after the queue; GUARDED_BY(mu_)
-  std::string out_;                 // the write in flight; GUARDED_BY(mu_) between writes
-  bool writing_ = false;            // a write is in flight or posted; GUARDED_BY(mu_)
-  bool closing_ = false;            // no more Sends; GUARDED_BY(mu_)
-  bool close_requested_ = false;    // a close frame is queued or sent; GUARDED_BY(mu_)
-  bool close_written_ = false;      // GUARDED_BY(mu_)
+  // Bytes sent before queued messages: the handshake's response, then pings and pongs (encoded).
+  std::string priority_;          // GUARDED_BY(mu_)
+  std::string close_frame_;       // encoded, sent after the queue; GUARDED_BY(mu_)
+  std::string out_;               // the write in flight; GUARDED_BY(mu_) between writes
+  bool writing_ = false;          // a write is in flight or posted; GUARDED_BY(mu_)
+  bool closing_ = false;          // no more Sends; GUARDED_BY(mu_)
+  bool close_requested_ = false;  // a close frame is queued or sent; GUARDED_BY(mu_)
+  bool close_written_ = false;    // GUARDED_BY(mu_)
 };
 
 }  // namespace
@@ -434,10 +465,10 @@ std::string WebSocketHandshakeResponse(std::string_view key) {
 }
 
 void StartWebSocket(std::shared_ptr<SessionHub> hub, tcp::socket socket, std::string remote,
-                    std::string leftover, WebSocketCallbacks callbacks) {
+                    std::string_view key, std::string leftover, WebSocketCallbacks callbacks) {
   auto connection = std::make_shared<WsConnection>(std::move(hub), std::move(socket),
                                                    std::move(remote), std::move(callbacks));
-  connection->Start(std::move(leftover));
+  connection->Start(WebSocketHandshakeResponse(key), std::move(leftover));
 }
 
 }  // namespace imgpipe::http::internal

@@ -25,11 +25,13 @@ std::optional<Response> CheckWebSocketHandshake(const BeastRequest& request);
 // The 101 Switching Protocols response for a request with Sec-WebSocket-Key `key`.
 std::string WebSocketHandshakeResponse(std::string_view key);
 
-// Serves a WebSocket on `socket` (whose executor is a strand), the 101 already sent: registers it
-// with `hub` (a stopping hub closes it at once), calls callbacks.on_open, parses `leftover` (bytes
-// that followed the request), then reads until the connection ends and calls callbacks.on_close.
-// Returns at once; everything runs on the socket's strand.
+// Serves a WebSocket on `socket` (whose executor is a strand; call this on it) for a request with
+// Sec-WebSocket-Key `key`: registers it with `hub` (a stopping hub closes it at once), calls
+// callbacks.on_open, sends the 101 with what on_open sent in one write (one packet for the
+// handshake and a greeting), parses `leftover` (bytes that followed the request), then reads
+// until the connection ends and calls callbacks.on_close. Returns once the first write started.
 void StartWebSocket(std::shared_ptr<SessionHub> hub, boost::asio::ip::tcp::socket socket,
-                    std::string remote, std::string leftover, WebSocketCallbacks callbacks);
+                    std::string remote, std::string_view key, std::string leftover,
+                    WebSocketCallbacks callbacks);
 
 }  // namespace imgpipe::http::internal

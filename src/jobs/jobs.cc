@@ -155,8 +155,11 @@ Result<std::string> JobService::Provision() {
 
 Result<bool> JobService::ClientExists(std::string_view client_id) {
   if (client_id.empty()) return false;
+  if (known_clients_.Contains(client_id)) return true;
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
-  return internal::ClientExists(*tx, client_id);
+  IMGPIPE_ASSIGN_OR_RETURN(bool known, internal::ClientExists(*tx, client_id));
+  if (known) known_clients_.Add(client_id);
+  return known;
 }
 
 Result<JobRecord> JobService::Validate(const SubmitRequest& request) {

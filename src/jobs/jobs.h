@@ -59,6 +59,7 @@
 #include "algorithms/algorithms.h"
 #include "core/status.h"
 #include "db/database.h"
+#include "jobs/known_clients.h"
 #include "pacs/pacs.h"
 #include "queue/queue.h"
 
@@ -287,6 +288,7 @@ class JobService {
   JobServiceOptions options_;
   std::function<void(const std::string&)> cancel_listener_;
   std::string server_secret_;
+  mutable internal::KnownClients known_clients_;
 };
 
 }  // namespace imgpipe::jobs
