@@ -18,7 +18,7 @@ BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 JOBS=${JOBS:-2}
 SECONDS_EACH=${1:-600}
 shift || true
-ALL_TARGETS=(fuzz_dicom fuzz_http_request fuzz_json fuzz_ws_message)
+ALL_TARGETS=(fuzz_dicom fuzz_http_request fuzz_json fuzz_ws_message fuzz_ws_frames)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=("${ALL_TARGETS[@]}")
 MODULES="core;http;dicom;db;queue;blob;pacs;algorithms;jobs;push"
@@ -36,6 +36,7 @@ max_len() {
     fuzz_http_request) echo 16384 ;;  # headers, a query, a small multipart body
     fuzz_json) echo 8192 ;;
     fuzz_ws_message) echo 4096 ;;
+    fuzz_ws_frames) echo 8192 ;;
   esac
 }
 dict() {
