@@ -1,6 +1,7 @@
 // The hub and the results consumer.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 
@@ -40,6 +41,31 @@ size_t Hub::Publish(const Event& event) {
   }
   for (const auto& sink : targets) (*sink)(event);
   return targets.size();
+}
+
+size_t Hub::Publish(const std::vector<Event>& events) {
+  // Each sink gets all of its client's events of the batch in a row: a connection then sends
+  // them in one write.
+  std::vector<std::pair<std::shared_ptr<Sink>, std::string_view>> targets;
+  {
+    std::lock_guard lock(mu_);
+    std::vector<std::string_view> clients;
+    for (const Event& e : events) {
+      if (std::find(clients.begin(), clients.end(), e.client_id) != clients.end()) continue;
+      clients.push_back(e.client_id);
+      auto [first, last] = sinks_.equal_range(e.client_id);
+      for (auto it = first; it != last; ++it) targets.emplace_back(it->second.second, e.client_id);
+    }
+  }
+  size_t deliveries = 0;
+  for (const auto& [sink, client] : targets) {
+    for (const Event& e : events) {
+      if (e.client_id != client) continue;
+      (*sink)(e);
+      ++deliveries;
+    }
+  }
+  return deliveries;
 }
 
 std::vector<std::string> Hub::Clients() const {
@@ -132,12 +158,14 @@ class ResultsConsumer::Impl {
     }
     // Published as soon as they are durable, before the acknowledgement's round trip: a failed
     // ack only brings the messages back, and their events are stored already (not again).
-    for (const Event& e : fresh) {
-      size_t receivers = hub_.Publish(e);
-      core::ScopedLogFields fields({.job_id = e.job_id,
-                                    .client = core::ShortHash(e.client_id),
-                                    .extra = {{"seq", e.seq}, {"connections", receivers}}});
-      spdlog::debug("push: event stored and published");
+    const size_t receivers = hub_.Publish(fresh);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      for (const Event& e : fresh) {
+        core::ScopedLogFields fields({.job_id = e.job_id,
+                                      .client = core::ShortHash(e.client_id),
+                                      .extra = {{"seq", e.seq}, {"deliveries", receivers}}});
+        spdlog::debug("push: event stored and published");
+      }
     }
     Result<std::vector<Status>> deleted = queues_.DeleteBatch(kResultsQueue, acks);
     if (!deleted.ok()) spdlog::warn("push: ack failed: {}", deleted.status().ToString());

@@ -81,6 +81,9 @@ class Hub {
   void Unsubscribe(uint64_t id);
   // Hands `event` to its client's sinks, outside the hub's lock; returns how many received it.
   size_t Publish(const Event& event);
+  // Hands each event to its client's sinks, outside the hub's lock: each sink receives its
+  // client's events in their order, one after the other. Returns the number of deliveries.
+  size_t Publish(const std::vector<Event>& events);
   size_t Subscribers(std::string_view client_id) const;
   // Every client with at least one subscriber, each once.
   std::vector<std::string> Clients() const;

@@ -157,6 +157,26 @@ TEST_F(PushTest, HubDeliversToEveryConnectionOfTheClient) {
   EXPECT_EQ(hub.Clients(), (std::vector<std::string>{"a", "b"}));
 }
 
+TEST(HubTest, BatchReachesEachSinkAsItsClientsEventsInOrder) {
+  Hub hub;
+  std::vector<std::pair<char, int64_t>> seen;  // (sink, seq) in delivery order
+  hub.Subscribe("a", [&](const Event& e) { seen.emplace_back('1', e.seq); });
+  hub.Subscribe("a", [&](const Event& e) { seen.emplace_back('2', e.seq); });
+  hub.Subscribe("b", [&](const Event& e) { seen.emplace_back('b', e.seq); });
+  std::vector<Event> batch(5);
+  const std::pair<const char*, int64_t> events[] = {
+      {"a", 1}, {"b", 1}, {"a", 2}, {"c", 1}, {"a", 3}};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].client_id = events[i].first;
+    batch[i].seq = events[i].second;
+  }
+  EXPECT_EQ(hub.Publish(batch), 7u);  // a's 3 events to 2 sinks, b's 1; nobody listens to c
+  const std::vector<std::pair<char, int64_t>> expected = {{'1', 1}, {'1', 2}, {'1', 3}, {'2', 1},
+                                                          {'2', 2}, {'2', 3}, {'b', 1}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(hub.Publish(std::vector<Event>()), 0u);
+}
+
 #ifndef IMGPIPE_TEST_POSTGRES
 TEST_F(PushTest, RemoteEventsNeedsPostgres) {
   Hub hub;
@@ -169,7 +189,7 @@ TEST_F(PushTest, RemoteEventsNeedsPostgres) {
 TEST_F(PushTest, AnnouncedEventsReachOtherProcessesAsHints) {
   Hub here, there;
   std::mutex mu;
-  std::vector<std::pair<int64_t, bool> > hints_there;  // (seq, json empty)
+  std::vector<std::pair<int64_t, bool>> hints_there;  // (seq, json empty)
   size_t heard_here = 0;
   there.Subscribe("a", [&](const Event& e) {
     std::lock_guard lock(mu);
@@ -197,7 +217,7 @@ TEST_F(PushTest, AnnouncedEventsReachOtherProcessesAsHints) {
   }
   (*consumer)->Stop();
   std::lock_guard lock(mu);
-  EXPECT_EQ(hints_there, (std::vector<std::pair<int64_t, bool> >{{1, true}, {2, true}, {3, true}}));
+  EXPECT_EQ(hints_there, (std::vector<std::pair<int64_t, bool>>{{1, true}, {2, true}, {3, true}}));
   EXPECT_EQ(heard_here, 0u);
 }
 #endif
