@@ -15,7 +15,8 @@ so the servers and not the generator set the connection rate); the burst is rece
 ws_load.js (Node `ws` clients).
 
 Usage: bench/push/push_bench.py [BUILD_DIR] [IDLE_CONNECTIONS]  (npm install in bench/push and
-cmake --build BUILD_DIR --target ws_connect first)
+cmake --build BUILD_DIR --target ws_connect first). PUSH_BENCH_ROUNDS (3): rounds of both
+servers, alternating which goes first; the summary gives the medians.
 """
 import asyncio
 import http.client
@@ -122,20 +123,20 @@ def measure(name, pid, url, trigger, first_source):
     return per_conn, total / open_ms * 1000, received / span * 1000
 
 
-def peer():
+def peer(first_source=20):
     proc = subprocess.Popen(["node", os.path.join(HERE, "ws_peer.js"), "0"],
                             stdout=subprocess.PIPE, text=True, cwd=HERE)
     port = int(proc.stdout.readline().split()[1])
     try:
         return measure("node ws", proc.pid, f"ws://127.0.0.1:{port}/ws",
                        lambda: request("127.0.0.1", port, "POST", f"/broadcast?n={EVENTS}"),
-                       first_source=20)
+                       first_source=first_source)
     finally:
         proc.kill()
         proc.wait()
 
 
-def imgpipe():
+def imgpipe(first_source=120, with_latency=True):
     data = tempfile.mkdtemp(prefix="imgpipe-push-bench-")
     # The load generator is one address and few clients, faster than any user: no limits.
     env = dict(os.environ, IMGPIPE_QUEUE_MAX_DEPTH="0", IMGPIPE_LIMITS_SUBMITS_PER_S_PER_CLIENT="0",
@@ -180,8 +181,9 @@ def imgpipe():
                 t.join()
 
         result = measure("imgpipe", proc.pid, f"ws://{host}:{port}/ws?client_id={client}",
-                         trigger, first_source=120)
-        latency(host, port, client, submit)
+                         trigger, first_source=first_source)
+        if with_latency:
+            latency(host, port, client, submit)
         return result
     finally:
         proc.terminate()
@@ -226,7 +228,20 @@ if __name__ == "__main__":
     if os.environ.get("PUSH_BENCH_IDLE_ONLY_IMGPIPE"):  # diagnosis: imgpipe alone
         imgpipe()
         sys.exit(0)
-    n = peer()
-    i = imgpipe()
-    print(f"imgpipe / node ws: RSS per idle connection {i[0] / n[0]:.2f}x, connection rate "
-          f"{i[1] / n[1]:.2f}x, push throughput {i[2] / n[2]:.2f}x")
+    # Rounds alternate which server goes first (the machine's state drifts within a run); each
+    # server and round has source addresses of its own (127.0.0.20+40r and 30+40r on).
+    rounds = int(os.environ.get("PUSH_BENCH_ROUNDS", "3"))
+    got = {"node ws": [], "imgpipe": []}
+    for r in range(rounds):
+        order = [("node ws", lambda r=r: peer(20 + 40 * r)),
+                 ("imgpipe", lambda r=r: imgpipe(30 + 40 * r, with_latency=(r == rounds - 1)))]
+        for name, run in (order if r % 2 == 0 else order[::-1]):
+            got[name].append(run())
+    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    med = {name: [median([g[k] for g in runs]) for k in range(3)] for name, runs in got.items()}
+    for name, (rss, rate, throughput) in med.items():
+        print(f"median of {rounds} rounds, {name}: {rss:.0f} B per idle connection, "
+              f"{rate:.0f} connections/s, {throughput:.0f} messages/s")
+    n, i = med["node ws"], med["imgpipe"]
+    print(f"imgpipe / node ws (medians): RSS per idle connection {i[0] / n[0]:.2f}x, connection "
+          f"rate {i[1] / n[1]:.2f}x, push throughput {i[2] / n[2]:.2f}x")

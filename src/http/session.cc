@@ -440,7 +440,6 @@ asio::awaitable<void> RunSession(std::shared_ptr<SessionHub> hub,
       // WebSocket that keeps only what an idle connection needs; it sends the 101.
       PendingUpgrade upgrade = std::move(*outcome.upgrade);
       outcome.upgrade.reset();
-      connection->stream.expires_never();
       StartWebSocket(hub, connection->stream.release_socket(), std::move(upgrade.remote),
                      upgrade.key, std::move(upgrade.leftover), std::move(upgrade.callbacks));
       co_return;

@@ -333,71 +333,85 @@ class WsConnection final : public WebSocketConnection,
     closing_since_ms_.store(SteadyNowMs(), std::memory_order_relaxed);
   }
 
-  // On the strand, with writing_ claimed: sends control frames, then up to kWriteBatch bytes of
-  // queued messages, then the close frame once the queue is empty.
+  // On the strand, with writing_ claimed: sends the priority bytes, then up to kWriteBatch bytes
+  // of queued messages, then the close frame once the queue is empty; until nothing is left or
+  // the socket is full. Each write is tried at once (the socket is non-blocking): one that fits
+  // in the socket's buffer ends here, with no completion handed through the io_context (which
+  // would wake another thread); only what does not fit waits for the reactor.
   void WriteNext() {
-    {
-      std::lock_guard lock(mu_);
-      out_.clear();
-      if (finished_) {
-        writing_ = false;
+    while (ComposeNext()) {
+      error_code ec;
+      const size_t n = socket_.write_some(asio::buffer(out_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again ||
+          (!ec && n < out_.size())) {
+        const size_t sent = ec ? 0 : n;
+        asio::async_write(
+            socket_, asio::buffer(out_.data() + sent, out_.size() - sent),
+            [self = shared_from_this()](const error_code& e, size_t) { self->OnWritten(e); });
         return;
       }
-      if (!priority_.empty()) {
-        out_.swap(priority_);
-      }
-      while (queue_head_ < queue_.size() && out_.size() < kWriteBatch) {
-        const std::string& message = queue_[queue_head_];
-        std::array<char, 10> header;
-        out_.append(header.data(), EncodeFrameHeader(Opcode::kText, message.size(), header));
-        out_.append(message);
-        ++queue_head_;
-      }
-      if (queue_head_ == queue_.size()) {
-        ClearQueueLocked();
-      } else if (queue_head_ >= 64 && 2 * queue_head_ >= queue_.size()) {
-        // A writer that never quite catches up must not grow the vector by its sent prefix.
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(queue_head_));
-        queue_head_ = 0;
-      }
-      if (out_.empty() && !close_frame_.empty()) {
-        out_.swap(close_frame_);
-        close_written_ = true;
-      }
-      if (out_.empty()) {
-        std::string().swap(out_);  // drained: an idle connection keeps no buffer
-        writing_ = false;
-        return;
-      }
+      if (!AfterWrite(ec)) return;
     }
-    asio::async_write(
-        socket_, asio::buffer(out_),
-        [self = shared_from_this()](const error_code& ec, size_t) { self->OnWritten(ec); });
+  }
+
+  // Fills out_ with what goes next; false (the writer stops) when there is nothing.
+  bool ComposeNext() {
+    std::lock_guard lock(mu_);
+    out_.clear();
+    if (finished_) {
+      writing_ = false;
+      return false;
+    }
+    if (!priority_.empty()) out_.swap(priority_);
+    while (queue_head_ < queue_.size() && out_.size() < kWriteBatch) {
+      const std::string& message = queue_[queue_head_];
+      std::array<char, 10> header;
+      out_.append(header.data(), EncodeFrameHeader(Opcode::kText, message.size(), header));
+      out_.append(message);
+      ++queue_head_;
+    }
+    if (queue_head_ == queue_.size()) {
+      ClearQueueLocked();
+    } else if (queue_head_ >= 64 && 2 * queue_head_ >= queue_.size()) {
+      // A writer that never quite catches up must not grow the vector by its sent prefix.
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
+    }
+    if (out_.empty() && !close_frame_.empty()) {
+      out_.swap(close_frame_);
+      close_written_ = true;
+    }
+    if (out_.empty()) {
+      std::string().swap(out_);  // drained: an idle connection keeps no buffer
+      writing_ = false;
+      return false;
+    }
+    return true;
   }
 
   void OnWritten(const error_code& ec) {
     RunningHere running(this);
-    bool done = false;
-    bool finish = false;
-    {
-      std::lock_guard lock(mu_);
-      if (ec || close_written_) {  // failed, or that was the close frame: nothing more to write
-        done = true;
-        writing_ = false;
-        std::string().swap(out_);
-        error_code ignored;
-        if (ec) {
-          socket_.close(ignored);  // the pending wait fails: OnReadable finishes
-        } else {
-          // After answering the client's close (or failing it for a protocol error) the server
-          // closes the TCP connection first (RFC 6455 7.1.1). After a close of our own, the
-          // client's answering close frame (OnPeerClose) or the sweep's timeout ends it.
-          finish = discard_input_;
-        }
-      }
+    if (AfterWrite(ec)) WriteNext();
+  }
+
+  // A write of out_ ended with `ec`; true when the writer goes on.
+  bool AfterWrite(const error_code& ec) {
+    std::lock_guard lock(mu_);
+    if (!ec && !close_written_) return true;
+    // Failed, or that was the close frame: nothing more to write.
+    writing_ = false;
+    std::string().swap(out_);
+    // After answering the client's close (or failing it for a protocol error) the server closes
+    // the TCP connection first (RFC 6455 7.1.1); after a close of our own, the client's
+    // answering close frame (OnPeerClose) or the sweep's timeout ends it. Closing the socket
+    // fails the pending wait, and the read side finishes (never from inside a callback that
+    // may be sending).
+    if (ec || discard_input_) {
+      error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      socket_.close(ignored);
     }
-    if (finish) return Finish("");
-    if (!done) WriteNext();
+    return false;
   }
 
   void SetReasonLocked(std::string reason) {
