@@ -2,9 +2,13 @@
 // leading numeric part, like CAST('12abc' AS INTEGER) = 12), NULL is 0 or "".
 #include "db/database.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 namespace imgpipe::db {
 
@@ -89,10 +93,29 @@ core::Result<std::unique_ptr<Subscription>> Database::Listen(
                                    std::string(channel) + ")");
 }
 
+bool IsTransactionConflict(const core::Status& status) {
+  if (status.code() != core::StatusCode::kUnavailable) return false;
+  const std::string_view message = status.message();
+  return message.find("(SQLSTATE 40P01)") != std::string_view::npos ||
+         message.find("(SQLSTATE 40001)") != std::string_view::npos;
+}
+
 core::Status Database::Write(bool durable, const std::function<core::Status(Transaction&)>& op) {
-  IMGPIPE_ASSIGN_OR_RETURN(auto tx, Begin(durable ? TxMode::kWrite : TxMode::kWriteRelaxed));
-  IMGPIPE_RETURN_IF_ERROR(op(*tx));
-  return tx->Commit();
+  // PostgreSQL rolls back one transaction of a deadlock (or a serialization failure) and advises
+  // running it again; `op` may run more than once by contract. A few attempts, a short pause
+  // between them so the other transaction gets through first.
+  constexpr int kAttempts = 4;
+  for (int attempt = 1;; ++attempt) {
+    core::Status status = [&]() -> core::Status {
+      IMGPIPE_ASSIGN_OR_RETURN(auto tx, Begin(durable ? TxMode::kWrite : TxMode::kWriteRelaxed));
+      IMGPIPE_RETURN_IF_ERROR(op(*tx));
+      return tx->Commit();
+    }();
+    if (status.ok() || attempt == kAttempts || !IsTransactionConflict(status)) return status;
+    spdlog::debug("db: transaction conflict, running it again (attempt {}): {}", attempt + 1,
+                  status.message());
+    std::this_thread::sleep_for(std::chrono::milliseconds(attempt * 2));
+  }
 }
 
 core::Status Database::Maintain(std::string_view statement) {

@@ -70,6 +70,11 @@ class Transaction {
 // failure or OS crash. For writes whose loss is harmless, such as queue claims and acks (a lost
 // commit only means redelivery). PostgreSQL: synchronous_commit=off for the transaction.
 enum class TxMode { kRead, kWrite, kWriteRelaxed };
+
+// Whether `status` reports a transaction the engine rolled back for a deadlock (PostgreSQL
+// 40P01) or a serialization failure (40001): nothing of it was applied, and running it again is
+// the remedy.
+bool IsTransactionConflict(const core::Status& status);
 enum class Dialect { kSqlite, kPostgres };
 
 // A subscription made by Database::Listen; notifications stop once it is destroyed (the
@@ -102,7 +107,9 @@ class Database {
   // the shared transaction fails, each operation runs again alone, so one caller's error never
   // fails another's work): it must set its outputs from scratch, and do nothing outside the
   // transaction (notify, log the outcome, ... after Write returns). Other engines, where
-  // transactions proceed in parallel and the server groups WAL flushes: one transaction each.
+  // transactions proceed in parallel and the server groups WAL flushes: one transaction each,
+  // run again (up to 4 times in all) when the engine aborted it for a deadlock or a
+  // serialization failure (IsTransactionConflict).
   virtual core::Status Write(bool durable, const std::function<core::Status(Transaction&)>& op);
 
   // Notifications between the processes sharing this database, on `channel` (a SQL identifier:

@@ -178,6 +178,53 @@ TEST(PostgresDatabaseTest, ResultTypesMapToValues) {
   EXPECT_EQ(row.Int(7), 3);  // sum(int8) is numeric
 }
 
+// Two writers update two rows in opposite orders: PostgreSQL aborts one of them with a deadlock
+// (40P01) and Write runs that one again, so both succeed and each update counts once.
+TEST(PostgresDatabaseTest, WriteRunsADeadlockedTransactionAgain) {
+  auto db = MustOpenFresh();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(
+      ExecCommitted(*db, "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)").ok());
+  ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO t (id, n) VALUES (1, 0), (2, 0)").ok());
+  std::latch both_hold_their_first_row(2);
+  std::atomic<int> runs{0};
+  auto writer = [&](int64_t first, int64_t second) {
+    bool first_run = true;
+    return db->Write(/*durable=*/true, [&, first, second](Transaction& tx) -> core::Status {
+      ++runs;
+      Value a[] = {first};
+      IMGPIPE_RETURN_IF_ERROR(tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", a).status());
+      if (first_run) {
+        first_run = false;
+        both_hold_their_first_row.arrive_and_wait();
+      }
+      Value b[] = {second};
+      return tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", b).status();
+    });
+  };
+  core::Status other;
+  std::thread thread([&] { other = writer(2, 1); });
+  core::Status mine = writer(1, 2);
+  thread.join();
+  EXPECT_TRUE(mine.ok()) << mine.ToString();
+  EXPECT_TRUE(other.ok()) << other.ToString();
+  EXPECT_EQ(runs.load(), 3);  // the deadlock's victim ran twice
+  auto rows = QueryOnce(*db, "SELECT n FROM t ORDER BY id");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].Int(0), 2);
+  EXPECT_EQ((*rows)[1].Int(0), 2);
+}
+
+TEST(PostgresDatabaseTest, TransactionConflictsAreRecognised) {
+  EXPECT_TRUE(IsTransactionConflict(
+      core::Status::Unavailable("UPDATE: ERROR: deadlock detected (SQLSTATE 40P01)")));
+  EXPECT_TRUE(IsTransactionConflict(
+      core::Status::Unavailable("COMMIT: ERROR: could not serialize access (SQLSTATE 40001)")));
+  EXPECT_FALSE(IsTransactionConflict(core::Status::Unavailable("connection refused")));
+  EXPECT_FALSE(IsTransactionConflict(core::Status::Internal("x (SQLSTATE 40P01)")));
+}
+
 TEST(PostgresDatabaseTest, UniqueViolationIsAlreadyExists) {
   auto db = MustOpenFresh();
   ASSERT_NE(db, nullptr);
