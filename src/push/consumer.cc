@@ -158,6 +158,7 @@ class ResultsConsumer::Impl {
     }
     // Published as soon as they are durable, before the acknowledgement's round trip: a failed
     // ack only brings the messages back, and their events are stored already (not again).
+    store_.NoteStored(fresh);  // before publishing: a connection opening now counts them
     const size_t receivers = hub_.Publish(fresh);
     if (spdlog::should_log(spdlog::level::debug)) {
       for (const Event& e : fresh) {

@@ -118,11 +118,31 @@ Result<std::vector<Event>> EventStore::After(std::string_view client_id, int64_t
 }
 
 Result<int64_t> EventStore::LastSeq(std::string_view client_id) {
+  if (cache_last_seq_) {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = last_seq_.find(std::string(client_id)); it != last_seq_.end()) return it->second;
+  }
   Value params[] = {std::string(client_id)};
   IMGPIPE_ASSIGN_OR_RETURN(auto tx, db_.Begin(db::TxMode::kRead));
   IMGPIPE_ASSIGN_OR_RETURN(
       auto rows, tx->Query("SELECT last_seq FROM push_sequences WHERE client_id = ?", params));
-  return rows.empty() ? int64_t{0} : rows[0].Int(0);
+  const int64_t last = rows.empty() ? int64_t{0} : rows[0].Int(0);
+  if (cache_last_seq_) RememberLastSeq(client_id, last);
+  return last;
+}
+
+void EventStore::NoteStored(const std::vector<Event>& events) {
+  if (!cache_last_seq_) return;
+  for (const Event& e : events) RememberLastSeq(e.client_id, e.seq);
+}
+
+// Keeps the larger value: a read of the database that raced a commit and its NoteStored never
+// lowers what the cache holds (sequence numbers only grow).
+void EventStore::RememberLastSeq(std::string_view client_id, int64_t seq) {
+  std::lock_guard lock(cache_mu_);
+  if (last_seq_.size() >= 100'000) last_seq_.clear();
+  auto [it, inserted] = last_seq_.try_emplace(std::string(client_id), seq);
+  if (!inserted && it->second < seq) it->second = seq;
 }
 
 Result<int64_t> EventStore::PruneBefore(int64_t cutoff_ms) {

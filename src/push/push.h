@@ -50,7 +50,8 @@ class EventStore {
   static core::Result<std::unique_ptr<EventStore>> Open(db::Database& db);
 
   // Stores the results-queue message `body` (a JSON object with "type" and "job_id") of
-  // `client_id` as its next event, inside `tx`. Idempotent on `dedup_id` (the message's): when an
+  // `client_id` as its next event, inside `tx`; once `tx` commits, pass the stored events to
+  // NoteStored. Idempotent on `dedup_id` (the message's): when an
   // event was stored for it before, returns that event and `*stored` = false.
   // InvalidArgument when `body` is not such an object.
   core::Result<Event> Append(db::Transaction& tx, std::string_view client_id,
@@ -58,16 +59,27 @@ class EventStore {
                              bool* stored);
   // The client's events with seq > `after`, oldest first, at most `limit` (1..1000).
   core::Result<std::vector<Event>> After(std::string_view client_id, int64_t after, int limit);
-  // The client's last sequence number (0 before its first event).
+  // The client's last sequence number (0 before its first event). On SQLite (one push process:
+  // this one appends every event) the answer comes from memory once known, kept current by
+  // NoteStored; on PostgreSQL, where other processes append, from the database every time.
   core::Result<int64_t> LastSeq(std::string_view client_id);
+  // The consumer's word that `events` are committed (call it before publishing them).
+  void NoteStored(const std::vector<Event>& events);
   // Deletes the events created before `cutoff_ms`; returns how many.
   core::Result<int64_t> PruneBefore(int64_t cutoff_ms);
 
   db::Database& db() { return db_; }
 
  private:
-  explicit EventStore(db::Database& db) : db_(db) {}
+  explicit EventStore(db::Database& db)
+      : db_(db), cache_last_seq_(db.dialect() == db::Dialect::kSqlite) {}
+  void RememberLastSeq(std::string_view client_id, int64_t seq);
+
   db::Database& db_;
+  const bool cache_last_seq_;
+  std::mutex cache_mu_;
+  // Client -> last sequence number, when cache_last_seq_; bounded (emptied past 100,000).
+  std::unordered_map<std::string, int64_t> last_seq_;  // GUARDED_BY(cache_mu_)
 };
 
 // In-process fan-out of stored events to the live connections of their client.

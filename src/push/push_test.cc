@@ -43,6 +43,7 @@ class PushTest : public ::testing::Test {
       return out.status();
     });
     if (!st.ok()) return st;
+    if (*stored) store_->NoteStored({*out});  // as the consumer does after its commit
     return out;
   }
 
@@ -59,6 +60,33 @@ class PushTest : public ::testing::Test {
   std::unique_ptr<EventStore> store_;
   std::unique_ptr<queue::QueueService> queues_;
 };
+
+// SQLite has one push process, which appends every event: LastSeq answers from memory, kept
+// current by NoteStored (which only raises it). PostgreSQL reads the database every time (other
+// processes append).
+TEST_F(PushTest, LastSeqComesFromMemoryOnlyWhereThisProcessAppendsEverything) {
+  bool stored = false;
+  ASSERT_TRUE(Append("c", "k1", R"({"type":"result","job_id":"k1"})", &stored).ok());
+  EXPECT_EQ(*store_->LastSeq("c"), 1);
+  ASSERT_TRUE(db_->Write(true,
+                         [](db::Transaction& tx) {
+                           return tx
+                               .Exec("UPDATE push_sequences SET last_seq = 7 WHERE client_id = 'c'")
+                               .status();
+                         })
+                  .ok());
+  const bool memory = db_->dialect() == db::Dialect::kSqlite;
+  EXPECT_EQ(*store_->LastSeq("c"), memory ? 1 : 7);
+  Event e;
+  e.client_id = "c";
+  e.seq = 9;
+  store_->NoteStored({e});
+  EXPECT_EQ(*store_->LastSeq("c"), memory ? 9 : 7);
+  e.seq = 3;
+  store_->NoteStored({e});  // never lowers it
+  EXPECT_EQ(*store_->LastSeq("c"), memory ? 9 : 7);
+  EXPECT_EQ(*store_->LastSeq("nobody yet"), 0);
+}
 
 TEST_F(PushTest, SequencesPerClientWithoutGapsAndIdempotent) {
   bool stored = false;
