@@ -7,29 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "http/websocket_test_client.h"
+
 namespace imgpipe::http::internal {
 namespace {
 
 using Kind = FrameEvent::Kind;
 
-// A masked client frame; `first` is the first byte (FIN, RSV, opcode) as given.
-std::string ClientFrame(uint8_t first, const std::string& payload,
-                        std::array<uint8_t, 4> mask = {0x37, 0xfa, 0x21, 0x3d}) {
-  std::string frame(1, static_cast<char>(first));
-  const uint64_t n = payload.size();
-  if (n < 126) {
-    frame += static_cast<char>(0x80 | n);
-  } else if (n < 65536) {
-    frame += static_cast<char>(0x80 | 126);
-    frame += static_cast<char>(n >> 8);
-    frame += static_cast<char>(n & 0xff);
-  } else {
-    frame += static_cast<char>(0x80 | 127);
-    for (int i = 7; i >= 0; --i) frame += static_cast<char>((n >> (8 * i)) & 0xff);
-  }
-  frame.append(reinterpret_cast<const char*>(mask.data()), 4);
-  for (size_t i = 0; i < n; ++i) frame += static_cast<char>(payload[i] ^ mask[i % 4]);
-  return frame;
+std::string ClientFrame(uint8_t first, const std::string& payload) {
+  return wstest::MaskedClientFrame(first, payload, {0x37, 0xfa, 0x21, 0x3d});
 }
 
 struct Seen {

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +21,27 @@
 #include "http/http.h"
 
 namespace imgpipe::http::wstest {
+
+// A client frame: `first` is its first byte as given (FIN, RSV bits, opcode), then the length
+// in its shortest form, the mask and the masked payload.
+inline std::string MaskedClientFrame(uint8_t first, const std::string& payload,
+                                     std::array<uint8_t, 4> mask = {0x12, 0x34, 0x56, 0x78}) {
+  std::string frame(1, static_cast<char>(first));
+  const uint64_t n = payload.size();
+  if (n < 126) {
+    frame += static_cast<char>(0x80 | n);
+  } else if (n < 65536) {
+    frame += static_cast<char>(0x80 | 126);
+    frame += static_cast<char>(n >> 8);
+    frame += static_cast<char>(n & 0xff);
+  } else {
+    frame += static_cast<char>(0x80 | 127);
+    for (int i = 7; i >= 0; --i) frame += static_cast<char>((n >> (8 * i)) & 0xff);
+  }
+  frame.append(reinterpret_cast<const char*>(mask.data()), 4);
+  for (size_t i = 0; i < n; ++i) frame += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return frame;
+}
 
 class WsClient {
  public:
@@ -65,22 +87,7 @@ class WsClient {
   }
   static std::string MaskedFrame(const std::string& payload, uint8_t opcode = 0x1,
                                  bool fin = true) {
-    std::string frame(1, static_cast<char>((fin ? 0x80 : 0) | opcode));
-    const uint64_t n = payload.size();
-    if (n < 126) {
-      frame += static_cast<char>(0x80 | n);
-    } else if (n < 65536) {
-      frame += static_cast<char>(0x80 | 126);
-      frame += static_cast<char>(n >> 8);
-      frame += static_cast<char>(n & 0xff);
-    } else {
-      frame += static_cast<char>(0x80 | 127);
-      for (int i = 7; i >= 0; --i) frame += static_cast<char>((n >> (8 * i)) & 0xff);
-    }
-    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-    frame.append(mask, 4);
-    for (size_t i = 0; i < n; ++i) frame += static_cast<char>(payload[i] ^ mask[i % 4]);
-    return frame;
+    return MaskedClientFrame(static_cast<uint8_t>((fin ? 0x80 : 0) | opcode), payload);
   }
 
   // The next frame from the server: {opcode, payload}; opcode -1 when the connection ended.
