@@ -123,6 +123,13 @@ const std::map<std::string, Setter>& Setters() {
          c.http_threads = static_cast<int>(n);
          return Status::Ok();
        }},
+      {"http.io_threads",
+       [](Config& c, const std::string& v) {
+         IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint("http.io_threads", v));
+         if (n > 256) return Status::InvalidArgument("http.io_threads must be at most 256");
+         c.http_io_threads = static_cast<int>(n);
+         return Status::Ok();
+       }},
       {"http.body_limit_mb",
        [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.body_limit_mb, ParseUint("http.body_limit_mb", v));

@@ -25,7 +25,8 @@ struct Config {
   // only. Daily files older than log_retention_days days are deleted (0 keeps them all).
   std::string log_file;
   int log_retention_days = 1;
-  int http_threads = 0;  // 0 = one per core
+  int http_threads = 0;     // route handlers; 0 = four per core (serve.cc)
+  int http_io_threads = 0;  // accept, parsing, WebSockets; 0 = one per core
   uint64_t body_limit_mb = 512;
   // Origins whose pages may call the API from a browser (CORS), comma-separated; "*" = any;
   // "" (default) = none but imgpipe's own pages. http.cors_origins / IMGPIPE_HTTP_CORS_ORIGINS.

@@ -34,7 +34,7 @@ TEST(ConfigTest, FileThenEnvThenFlags) {
   {
     std::ofstream f(path);
     f << "listen = \"127.0.0.1:1111\"\ndata_dir = \"/from/file\"\nrender_cache_mb = 7\n"
-         "[http]\nthreads = 3\n";
+         "[http]\nthreads = 3\nio_threads = 1\n";
   }
   std::map<std::string, std::string> env = {{"IMGPIPE_CONFIG", path},
                                             {"IMGPIPE_DATA_DIR", "/from/env"},
@@ -47,6 +47,7 @@ TEST(ConfigTest, FileThenEnvThenFlags) {
   EXPECT_EQ(c->data_dir, "/from/env");     // env beats file
   EXPECT_EQ(c->render_cache_mb, 7u);       // file beats default
   EXPECT_EQ(c->http_threads, 3);
+  EXPECT_EQ(c->http_io_threads, 1);
 }
 
 TEST(ConfigTest, FlagNamesUseDashesAndShortForms) {

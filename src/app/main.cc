@@ -23,7 +23,7 @@ constexpr const char* kUsage = R"usage(usage: imgpipe COMMAND [options]
 commands:
   serve    [--listen HOST:PORT] [--data-dir DIR] [--config FILE] [--database-url URL]
            [--roles api,worker,push] [--demo] [--render-cache-mb N] [--body-limit-mb N]
-           [--threads N] [--log-level LEVEL] [--log-json]
+           [--threads N] [--io-threads N] [--log-level LEVEL] [--log-json]
            [--log-file PATH] [--log-retention-days N]
                               (also log to PATH, rotated daily; 0 days = keep every file)
            [--web-root DIR]   (the web frontend's build served at "/"; default web/dist)
@@ -159,6 +159,10 @@ int main(int argc, char** argv) {
   }
   if (auto it = cl.flags.find("threads"); it != cl.flags.end()) {
     cl.flags["http.threads"] = it->second;
+    cl.flags.erase(it);
+  }
+  if (auto it = cl.flags.find("io-threads"); it != cl.flags.end()) {
+    cl.flags["http.io_threads"] = it->second;
     cl.flags.erase(it);
   }
   auto config = app::LoadConfig(cl.flags, app::ProcessEnvironment());

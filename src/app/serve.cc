@@ -382,10 +382,12 @@ int RunServe(const Config& config) {
   options.host = host;
   options.port = port;
   // Handlers block on disk (fsync, reads) as well as use CPU, so by default there are more
-  // threads than cores: while some wait for a flush, others render or parse.
+  // handler threads than cores: while some wait for a flush, others render or parse. The I/O
+  // threads never block: one per core.
   options.threads = config.http_threads > 0
                         ? config.http_threads
                         : static_cast<int>(std::max(4u, 4 * std::thread::hardware_concurrency()));
+  options.io_threads = config.http_io_threads;
   options.body_limit = config.body_limit_mb << 20;
   for (const std::string& origin : SplitNames(config.http_cors_origins)) {
     if (std::string_view trimmed = core::TrimSpace(origin); !trimmed.empty()) {

@@ -176,8 +176,13 @@ struct ServerOptions {
   // Origins (e.g. "https://viewer.example.org") whose pages may call the API from a browser
   // (CORS); "*" allows any; empty (the default) allows none but the server's own pages.
   std::vector<std::string> cors_origins;
-  uint16_t port = 8080;                // 0 picks a free port; see Server::port()
-  int threads = 0;                     // 0 = std::thread::hardware_concurrency()
+  uint16_t port = 8080;  // 0 picks a free port; see Server::port()
+  // Threads running route handlers, which may block (disk, database): 0 = one per core. The
+  // I/O threads (accept, HTTP parsing, WebSocket traffic and upgrade handlers) are io_threads:
+  // 0 = one per core. UpgradeHandlers and WebSocket callbacks run on I/O threads, so they must
+  // be quick (memory, or a short local read).
+  int threads = 0;
+  int io_threads = 0;
   uint64_t body_limit = 512ull << 20;  // bytes; larger bodies get 413 before they are read
   uint32_t header_limit = 64 << 10;
   std::chrono::milliseconds header_timeout{10'000};  // to receive a complete request header

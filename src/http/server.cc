@@ -1,17 +1,26 @@
 // Server: binds and listens in Start(), accepts on a strand, runs one coroutine per connection on
-// a pool of threads sharing one io_context, and stops gracefully.
+// the I/O threads (one io_context), and runs route handlers on a separate handler pool; stops
+// gracefully.
+//
+// Why two pools: handlers block (fsync, database, file reads), so there must be more handler
+// threads than cores; but every idle thread that shares the I/O context is woken for a share of
+// the ready sockets, and on a small machine those wake-ups cost more than the work (with 8
+// threads on 2 cores, 1.7 context switches per accepted WebSocket; docs/benchmarks.md "Push").
+// So I/O threads default to one per core, and only handlers go to the pool.
 //
 // Stopping: RequestStop() (from Stop(), a signal or the destructor) closes the acceptor, closes
 // idle connections and tells busy ones to finish their current request with "Connection: close".
 // A separate "stopper" thread then waits up to shutdown_grace for the connections to end, closes
-// what is left, stops the io_context and joins the pool. It is a separate thread because Stop()
-// may be called from a pool thread (a handler, the signal handler), which cannot join itself.
+// what is left, stops both contexts and joins their threads. It is a separate thread because
+// Stop() may be called from a server thread (a handler, the signal handler), which cannot join
+// itself.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -43,7 +52,7 @@ using internal::SessionHub;
 // After the grace period, force-closed sessions get this long to unwind before the loop stops.
 constexpr std::chrono::milliseconds kForcedCloseWait{1000};
 
-// The server whose pool the current thread belongs to (nullptr elsewhere).
+// The server whose I/O or handler thread the current thread is (nullptr elsewhere).
 thread_local const void* tls_pool_owner = nullptr;
 
 std::string HostPort(const std::string& host, uint16_t port) {
@@ -55,7 +64,9 @@ class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, std::shared_ptr<const Router> router)
       : acceptor_(asio::make_strand(ioc_)),
-        hub_(std::make_shared<SessionHub>(options, std::move(router))) {}
+        hub_(std::make_shared<SessionHub>(options, std::move(router))) {
+    hub_->set_handler_executor(handler_ioc_.get_executor());
+  }
 
   ~ServerImpl() override {
     Stop();
@@ -88,11 +99,16 @@ class ServerImpl final : public Server {
   void FinishStop();
 
   asio::io_context ioc_;  // first: destroyed last, after everything bound to it
+  // Route handlers (SessionHub::handler_executor). After ioc_: a handler still queued at
+  // destruction holds a session's coroutine, whose socket needs ioc_.
+  asio::io_context handler_ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> handler_work_ =
+      asio::make_work_guard(handler_ioc_);
   tcp::acceptor acceptor_;
   std::optional<asio::signal_set> signals_;
   std::shared_ptr<SessionHub> hub_;
   uint16_t port_ = 0;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_;  // I/O threads, then handler threads
 
   std::mutex mu_;
   std::condition_variable stopped_cv_;
@@ -155,14 +171,20 @@ void ServerImpl::Run() {
       RequestStop();
     });
   }
-  int count =
-      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  if (count < 1) count = 1;
-  threads_.reserve(count);
-  for (int i = 0; i < count; ++i) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int io_threads = options.io_threads > 0 ? options.io_threads : cores;
+  const int handler_threads = options.threads > 0 ? options.threads : cores;
+  threads_.reserve(io_threads + handler_threads);
+  for (int i = 0; i < io_threads; ++i) {
     threads_.emplace_back([this] {
       tls_pool_owner = this;
       ioc_.run();
+    });
+  }
+  for (int i = 0; i < handler_threads; ++i) {
+    threads_.emplace_back([this] {
+      tls_pool_owner = this;
+      handler_ioc_.run();
     });
   }
 }
@@ -235,7 +257,9 @@ void ServerImpl::FinishStop() {
     hub_->CloseAll();
     hub_->WaitEmpty(std::chrono::steady_clock::now() + kForcedCloseWait);
   }
+  handler_work_.reset();
   ioc_.stop();
+  handler_ioc_.stop();
   for (std::thread& thread : threads_) thread.join();
   // The loop may have stopped before the posted close ran; no thread runs it any more, so close
   // here: after Stop() returns, connections are refused.

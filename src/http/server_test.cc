@@ -422,6 +422,44 @@ TEST_F(ServerTest, ConcurrentSlowRequestsRunOnThePool) {
   EXPECT_EQ(b.get(), 200);
 }
 
+// Handlers run on their own pool: with its only thread held in a handler, the one I/O thread
+// still accepts, parses and answers what needs no handler (a malformed request gets its 400),
+// and a queued request is served once the handler thread is free.
+TEST_F(ServerTest, BusyHandlerThreadsNeverHoldUpTheIoThreads) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  router_->Add("GET", "/block", [this, released](Request&) {
+    {
+      std::lock_guard lock(mu_);
+      ++running_;
+    }
+    cv_.notify_all();
+    released.wait();
+    return Response::Bytes(200, "text/plain", "unblocked");
+  });
+  ServerOptions options = TestOptions();
+  options.threads = 1;
+  options.io_threads = 1;
+  StartServer(options);
+  uint16_t port = server_->port();
+  auto blocked = std::async(std::launch::async, [port] {
+    Client client(port);
+    client.Send(Get("/block"));
+    return client.Read().body;
+  });
+  WaitRunning(1);
+  Client queued(port);
+  queued.Send(Get("/hello/after"));
+  Client bad(port);
+  bad.Send("NOT A REQUEST\r\n\r\n");
+  EXPECT_EQ(bad.Read().status, 400);  // the Client gives up after 5 s: 0 if held up
+  release.set_value();
+  Client::Reply reply = queued.Read();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "hello after");
+  EXPECT_EQ(blocked.get(), "unblocked");
+}
+
 TEST_F(ServerTest, GracefulStopFinishesInFlightThenRefuses) {
   StartServer();
   uint16_t port = server_->port();

@@ -193,6 +193,22 @@ ServeOutcome Closed(bool orderly = true) {
   return outcome;
 }
 
+// Runs the route's handler on the handler pool; the session resumes on its own strand (an I/O
+// thread) with the response. Two thread hops per request buy I/O threads that never wait on a
+// handler: accepting, parsing, WebSocket traffic and upgrades go on while handlers block.
+asio::awaitable<Response> DispatchOnHandlerPool(SessionHub& hub, Request& request) {
+  auto run = [&hub, &request]() -> asio::awaitable<Response> {
+    core::ScopedRequestId scoped(request.request_id);
+    try {
+      co_return hub.router().Dispatch(request);
+    } catch (const std::exception& e) {  // Dispatch catches handler exceptions; belt and braces
+      spdlog::error("dispatch threw: {}", e.what());
+      co_return ErrorResponse(core::Status::Internal("internal error"));
+    }
+  };
+  co_return co_await asio::co_spawn(hub.handler_executor(), run(), asio::use_awaitable);
+}
+
 // Serves requests until the connection should close or turns into a WebSocket. The upgrade is
 // returned rather than run from here so that this frame (the request parser, the read buffer,
 // the last request) is freed before the connection's long WebSocket life: an idle WebSocket
@@ -314,13 +330,7 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
       response = std::move(*preflight);
       request.route = "cors preflight";
     } else {
-      core::ScopedRequestId scoped(request_id);
-      try {
-        response = hub.router().Dispatch(request);
-      } catch (const std::exception& e) {  // Dispatch catches handler exceptions; belt and braces
-        spdlog::error("dispatch threw: {}", e.what());
-        response = ErrorResponse(core::Status::Internal("internal error"));
-      }
+      response = co_await DispatchOnHandlerPool(hub, request);
     }
     if (built.ok()) internal::AddCorsHeaders(request, hub.options().cors_origins, response);
     if (auto connection = response.Header("Connection");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -53,6 +54,12 @@ class SessionHub {
 
   const ServerOptions& options() const { return options_; }
   const Router& router() const { return *router_; }
+  // Where route handlers run (Router::Dispatch): the handler pool, so that a handler waiting on
+  // the disk or the database never holds up the I/O threads. Set once, before the first session.
+  void set_handler_executor(boost::asio::any_io_executor executor) {
+    handlers_ = std::move(executor);
+  }
+  const boost::asio::any_io_executor& handler_executor() const { return handlers_; }
   // Once true, sessions finish their current request, answer it with "Connection: close" and end.
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
@@ -81,6 +88,7 @@ class SessionHub {
 
   const ServerOptions options_;
   const std::shared_ptr<const Router> router_;
+  boost::asio::any_io_executor handlers_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable empty_cv_;
