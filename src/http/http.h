@@ -2,9 +2,11 @@
 // core::StatusCode to HTTP status. This header is the module's public face and includes no Boost,
 // so modules above it compile fast.
 //
-// Handlers are synchronous functions run on the server's thread pool (one coroutine per
-// connection; a handler occupies its thread while it runs). While a handler runs, the thread's
-// request id is set (core::ScopedRequestId), so every log line it writes carries the id.
+// Handlers are synchronous functions run on the server's handler pool (a handler occupies its
+// thread while it runs); connections are served by one coroutine each on the I/O threads, which
+// never wait for a handler. Upgrade handlers, guards and WebSocket callbacks run on the I/O
+// threads, so they must be quick. While a handler runs, the thread's request id is set
+// (core::ScopedRequestId), so every log line it writes carries the id.
 #pragma once
 
 #include <chrono>
