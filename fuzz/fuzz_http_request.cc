@@ -137,8 +137,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   http::Request request;
   if (!http::internal::BuildRequest(message, request).ok()) return 0;
   if (upgrade) {
-    if (const http::UpgradeHandler* handler = router->FindWebSocket(request.path)) {
-      (void)(*handler)(request);
+    if (const http::Router::WebSocketRoute* route = router->FindWebSocket(request.path)) {
+      (void)route->handler(request);
       return 0;
     }
   }

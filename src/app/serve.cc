@@ -268,6 +268,7 @@ std::vector<metrics::CollectorHandle> RegisterServeRoutes(http::Router& router, 
     ws.connects_per_address = rate(config.limits_connects_per_s_per_address);
     ws.max_connections_per_client = static_cast<size_t>(config.limits_max_connections_per_client);
     ws.trusted_proxies = trusted_proxies;
+    ws.database_over_network = stores.db->dialect() == db::Dialect::kPostgres;
     push::RegisterWebSocket(
         router, *stores.events, *stores.hub,
         [&stores](std::string_view client_id) { return stores.jobs->ClientExists(client_id); }, ws);

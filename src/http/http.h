@@ -123,9 +123,16 @@ class Router {
   void Add(std::string_view method, std::string_view pattern, Handler handler);
   Response Dispatch(Request& request) const;
   // WebSocket endpoints, by exact path ("/ws"). A GET with "Upgrade: websocket" to that path goes
-  // to `handler`; other requests to it are 426 Upgrade Required.
-  void AddWebSocket(std::string_view path, UpgradeHandler handler);
-  const UpgradeHandler* FindWebSocket(std::string_view path) const;
+  // to `handler`; other requests to it are 426 Upgrade Required. The handler and the
+  // connection's callbacks run on an I/O thread, so they must be quick; with `blocking` (they
+  // may wait on a database or the network) they run on the handler pool instead, the callbacks
+  // still one at a time and in order per connection.
+  struct WebSocketRoute {
+    UpgradeHandler handler;
+    bool blocking = false;
+  };
+  void AddWebSocket(std::string_view path, UpgradeHandler handler, bool blocking = false);
+  const WebSocketRoute* FindWebSocket(std::string_view path) const;
   // Called for a GET or HEAD whose path no route matches, where Dispatch would answer 404; its
   // response is sent instead (e.g. static files, http/static_files.h). Not called for a path
   // some route matches with another method (405 stays), nor for WebSocket paths or malformed
@@ -168,7 +175,7 @@ class Router {
   Found Find(const Request& request) const;
 
   std::vector<Route> routes_;
-  std::vector<std::pair<std::string, UpgradeHandler>> websockets_;
+  std::vector<std::pair<std::string, WebSocketRoute>> websockets_;
   Handler fallback_;  // empty: none
   Guard guard_;       // empty: every matched route is reachable
 };

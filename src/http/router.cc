@@ -107,8 +107,8 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   routes_.push_back(std::move(route));
 }
 
-void Router::AddWebSocket(std::string_view path, UpgradeHandler handler) {
-  websockets_.emplace_back(std::string(path), std::move(handler));
+void Router::AddWebSocket(std::string_view path, UpgradeHandler handler, bool blocking) {
+  websockets_.emplace_back(std::string(path), WebSocketRoute{std::move(handler), blocking});
 }
 
 void Router::SetFallback(Handler handler) { fallback_ = std::move(handler); }
@@ -119,13 +119,13 @@ std::vector<std::pair<std::string, std::string>> Router::Routes() const {
   std::vector<std::pair<std::string, std::string>> out;
   out.reserve(routes_.size() + websockets_.size());
   for (const Route& route : routes_) out.emplace_back(route.method, route.pattern);
-  for (const auto& [path, handler] : websockets_) out.emplace_back("GET", path);
+  for (const auto& [path, route] : websockets_) out.emplace_back("GET", path);
   return out;
 }
 
-const UpgradeHandler* Router::FindWebSocket(std::string_view path) const {
-  for (const auto& [p, handler] : websockets_) {
-    if (p == path) return &handler;
+const Router::WebSocketRoute* Router::FindWebSocket(std::string_view path) const {
+  for (const auto& [p, route] : websockets_) {
+    if (p == path) return &route;
   }
   return nullptr;
 }

@@ -108,7 +108,8 @@ class ServerImpl final : public Server {
   std::optional<asio::signal_set> signals_;
   std::shared_ptr<SessionHub> hub_;
   uint16_t port_ = 0;
-  std::vector<std::thread> threads_;  // I/O threads, then handler threads
+  std::vector<std::thread> threads_;  // io_threads_ I/O threads, then the handler threads
+  int io_threads_ = 0;
 
   std::mutex mu_;
   std::condition_variable stopped_cv_;
@@ -172,10 +173,10 @@ void ServerImpl::Run() {
     });
   }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int io_threads = options.io_threads > 0 ? options.io_threads : cores;
+  io_threads_ = options.io_threads > 0 ? options.io_threads : cores;
   const int handler_threads = options.threads > 0 ? options.threads : cores;
-  threads_.reserve(io_threads + handler_threads);
-  for (int i = 0; i < io_threads; ++i) {
+  threads_.reserve(io_threads_ + handler_threads);
+  for (int i = 0; i < io_threads_; ++i) {
     threads_.emplace_back([this] {
       tls_pool_owner = this;
       ioc_.run();
@@ -257,10 +258,12 @@ void ServerImpl::FinishStop() {
     hub_->CloseAll();
     hub_->WaitEmpty(std::chrono::steady_clock::now() + kForcedCloseWait);
   }
-  handler_work_.reset();
+  // The I/O threads stop first; the handler pool then runs out of work: callbacks already posted
+  // to it (a WebSocket's on_close) still run.
   ioc_.stop();
-  handler_ioc_.stop();
-  for (std::thread& thread : threads_) thread.join();
+  for (int i = 0; i < io_threads_; ++i) threads_[i].join();
+  handler_work_.reset();
+  for (size_t i = io_threads_; i < threads_.size(); ++i) threads_[i].join();
   // The loop may have stopped before the posted close ran; no thread runs it any more, so close
   // here: after Stop() returns, connections are refused.
   boost::system::error_code ec;

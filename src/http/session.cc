@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -193,20 +194,70 @@ ServeOutcome Closed(bool orderly = true) {
   return outcome;
 }
 
-// Runs the route's handler on the handler pool; the session resumes on its own strand (an I/O
-// thread) with the response. Two thread hops per request buy I/O threads that never wait on a
-// handler: accepting, parsing, WebSocket traffic and upgrades go on while handlers block.
-asio::awaitable<Response> DispatchOnHandlerPool(SessionHub& hub, Request& request) {
-  auto run = [&hub, &request]() -> asio::awaitable<Response> {
-    core::ScopedRequestId scoped(request.request_id);
-    try {
-      co_return hub.router().Dispatch(request);
-    } catch (const std::exception& e) {  // Dispatch catches handler exceptions; belt and braces
-      spdlog::error("dispatch threw: {}", e.what());
-      co_return ErrorResponse(core::Status::Internal("internal error"));
-    }
-  };
+// Runs `work` on the handler pool; the session resumes on its own strand (an I/O thread) with
+// the result. Two thread hops buy I/O threads that never wait on a handler: accepting, parsing
+// and WebSocket traffic go on while handlers block.
+template <typename T, typename Work>
+asio::awaitable<T> OnHandlerPool(SessionHub& hub, Work work) {
+  auto run = [&work]() -> asio::awaitable<T> { co_return work(); };
   co_return co_await asio::co_spawn(hub.handler_executor(), run(), asio::use_awaitable);
+}
+
+Response DispatchNow(SessionHub& hub, Request& request) {
+  core::ScopedRequestId scoped(request.request_id);
+  try {
+    return hub.router().Dispatch(request);
+  } catch (const std::exception& e) {  // Dispatch catches handler exceptions; belt and braces
+    spdlog::error("dispatch threw: {}", e.what());
+    return ErrorResponse(core::Status::Internal("internal error"));
+  }
+}
+
+UpgradeDecision DecideUpgrade(const UpgradeHandler& handler, Request& request) {
+  core::ScopedRequestId scoped(request.request_id);
+  try {
+    return handler(request);
+  } catch (const std::exception& e) {
+    spdlog::error("upgrade handler threw: {}", e.what());
+    UpgradeDecision refused;
+    refused.refuse = ErrorResponse(core::Status::Internal("internal error"));
+    return refused;
+  }
+}
+
+// Runs `callback` on `strand`, logging what it throws (it must not end a pool thread).
+template <typename Callback>
+void PostCallback(const asio::strand<asio::any_io_executor>& strand, Callback callback) {
+  asio::post(strand, [callback = std::move(callback)]() mutable {
+    try {
+      callback();
+    } catch (const std::exception& e) {
+      spdlog::error("websocket callback threw: {}", e.what());
+    }
+  });
+}
+
+// The callbacks of a blocking WebSocket route: each runs on the handler pool, one at a time and
+// in order (a strand of the pool per connection).
+WebSocketCallbacks OnHandlerPool(const asio::any_io_executor& pool, WebSocketCallbacks callbacks) {
+  auto strand = asio::make_strand(pool);
+  auto inner = std::make_shared<WebSocketCallbacks>(std::move(callbacks));
+  WebSocketCallbacks outer;
+  if (inner->on_open) {
+    outer.on_open = [strand, inner](std::shared_ptr<WebSocketConnection> connection) {
+      PostCallback(strand, [inner, connection] { inner->on_open(connection); });
+    };
+  }
+  if (inner->on_message) {
+    outer.on_message = [strand, inner](std::string_view text, bool binary) {
+      PostCallback(strand,
+                   [inner, copy = std::string(text), binary] { inner->on_message(copy, binary); });
+    };
+  }
+  if (inner->on_close) {
+    outer.on_close = [strand, inner] { PostCallback(strand, [inner] { inner->on_close(); }); };
+  }
+  return outer;
 }
 
 // Serves requests until the connection should close or turns into a WebSocket. The upgrade is
@@ -288,7 +339,7 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
     const unsigned version = message.version();
     bool keep_alive = message.keep_alive();
     core::Status built = BuildRequest(message, request);
-    const UpgradeHandler* upgrade = nullptr;
+    const Router::WebSocketRoute* upgrade = nullptr;
     if (built.ok() && boost::beast::websocket::is_upgrade(message)) {
       upgrade = hub.router().FindWebSocket(request.path);
     }
@@ -296,14 +347,14 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
       UpgradeDecision decision;
       // A malformed handshake is refused before the handler sees it.
       decision.refuse = CheckWebSocketHandshake(message);
-      if (!decision.refuse) {
-        core::ScopedRequestId scoped(request_id);
-        try {
-          decision = (*upgrade)(request);
-        } catch (const std::exception& e) {
-          spdlog::error("upgrade handler threw: {}", e.what());
-          decision.refuse = ErrorResponse(core::Status::Internal("internal error"));
+      if (!decision.refuse && upgrade->blocking) {
+        decision = co_await OnHandlerPool<UpgradeDecision>(
+            hub, [&] { return DecideUpgrade(upgrade->handler, request); });
+        if (!decision.refuse) {
+          decision.accept = OnHandlerPool(hub.handler_executor(), std::move(decision.accept));
         }
+      } else if (!decision.refuse) {
+        decision = DecideUpgrade(upgrade->handler, request);
       }
       if (decision.refuse) {  // refused: no WebSocket is opened
         co_await Send(hub, c, std::move(*decision.refuse), request.method, RawPath(request.target),
@@ -330,7 +381,7 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
       response = std::move(*preflight);
       request.route = "cors preflight";
     } else {
-      response = co_await DispatchOnHandlerPool(hub, request);
+      response = co_await OnHandlerPool<Response>(hub, [&] { return DispatchNow(hub, request); });
     }
     if (built.ok()) internal::AddCorsHeaders(request, hub.options().cors_origins, response);
     if (auto connection = response.Header("Connection");

@@ -3,6 +3,7 @@
 // protocol errors a client can make (1002, 1007).
 #include <gtest/gtest.h>
 
+#include <future>
 #include <string>
 #include <thread>
 
@@ -164,6 +165,63 @@ TEST_F(WebSocketTest, StoppingServerClosesOpenWebSockets) {
   EXPECT_EQ(client.ReadFrame().first, -1);
   EXPECT_TRUE(client.ended());
   EXPECT_EQ(closed_.load(), 1);
+}
+
+// A blocking route's upgrade handler and callbacks run on the handler pool, in order: while its
+// on_message holds the only handler thread, the only I/O thread still serves another route's
+// WebSocket; once released, the held connection's messages are answered in order, and on_close
+// runs when the server stops.
+TEST(WebSocketRouteTest, BlockingRoutesRunOnTheHandlerPoolInOrder) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  std::atomic<int> closed{0};
+  auto router = std::make_shared<Router>();
+  auto echo_route = [&](bool hold) {
+    return [&, hold](Request&) {
+      UpgradeDecision d;
+      auto self = std::make_shared<std::shared_ptr<WebSocketConnection>>();
+      d.accept.on_open = [self](std::shared_ptr<WebSocketConnection> c) { *self = std::move(c); };
+      d.accept.on_message = [&, self, hold](std::string_view text, bool) {
+        if (hold && text == "hold") {
+          holding.set_value();
+          released.wait();
+        }
+        (*self)->Send("echo:" + std::string(text));
+      };
+      d.accept.on_close = [&, self] {
+        ++closed;
+        self->reset();
+      };
+      return d;
+    };
+  };
+  router->AddWebSocket("/held", echo_route(true), /*blocking=*/true);
+  router->AddWebSocket("/quick", echo_route(false));
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.io_threads = 1;
+  options.stop_on_signals = false;
+  auto server = Server::Start(options, router);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+
+  WsClient held((*server)->port(), "/held");
+  ASSERT_EQ(held.status(), 101);
+  held.SendFrame("hold");
+  held.SendFrame("second");
+  holding.get_future().wait();  // the handler thread is now held
+
+  WsClient quick((*server)->port(), "/quick");
+  ASSERT_EQ(quick.status(), 101);
+  quick.SendFrame("hi");
+  EXPECT_EQ(quick.ReadFrame(), std::make_pair(int{kText}, std::string("echo:hi")));
+
+  release.set_value();
+  EXPECT_EQ(held.ReadFrame(), std::make_pair(int{kText}, std::string("echo:hold")));
+  EXPECT_EQ(held.ReadFrame(), std::make_pair(int{kText}, std::string("echo:second")));
+  (*server)->Stop();
+  EXPECT_EQ(closed.load(), 2);
 }
 
 }  // namespace

@@ -193,6 +193,10 @@ struct WebSocketOptions {
   core::RateLimiter::Options connects_per_address;
   size_t max_connections_per_client = 0;
   std::vector<std::string> trusted_proxies;
+  // The client lookups and the event store wait on a database server (PostgreSQL): the upgrade
+  // and the connections' callbacks then run on the HTTP handler pool, not an I/O thread
+  // (http::Router::AddWebSocket's `blocking`). On SQLite they are memory or a short local read.
+  bool database_over_network = false;
 };
 void RegisterWebSocket(http::Router& router, EventStore& store, Hub& hub,
                        std::function<core::Result<bool>(std::string_view)> client_exists,

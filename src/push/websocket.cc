@@ -202,55 +202,57 @@ void RegisterWebSocket(http::Router& router, EventStore& store, Hub& hub,
                        const WebSocketOptions& options) {
   Counters();  // the push metrics exist (at 0) from the start, for alerts and dashboards
   auto connects = std::make_shared<core::RateLimiter>(options.connects_per_address);
-  router.AddWebSocket("/ws", [&store, &hub, exists = std::move(client_exists), connects,
-                              options](http::Request& request) {
-    http::UpgradeDecision decision;
-    std::string address = http::ClientAddress(request, options.trusted_proxies);
-    if (auto wait = connects->Take(address); wait.count() > 0) {
-      decision.refuse =
-          http::TooManyRequests("too many WebSocket connections from " + address, wait);
-      return decision;
-    }
-    std::optional<std::string_view> client = request.Query("client_id");
-    if (!client) client = request.Header("x-client-id");
-    if (!client || client->empty()) {
-      decision.refuse = Refuse(Status::Unauthenticated("client_id is required"));
-      return decision;
-    }
-    Result<bool> known = exists(*client);
-    if (!known.ok() || !*known) {
-      decision.refuse =
-          Refuse(known.ok() ? Status::Unauthenticated("unknown client_id") : known.status());
-      return decision;
-    }
-    // Soft: connections opening at the same moment may pass it together.
-    if (options.max_connections_per_client > 0 &&
-        hub.Subscribers(*client) >= options.max_connections_per_client) {
-      decision.refuse = http::TooManyRequests(
-          "this client has " + std::to_string(hub.Subscribers(*client)) +
-              " WebSocket connections open (limit " +
-              std::to_string(options.max_connections_per_client) + "); close one first",
-          std::chrono::seconds(5));
-      return decision;
-    }
-    int64_t last_seq = 0;
-    if (auto text = request.Query("last_seq")) {
-      auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), last_seq);
-      if (ec != std::errc() || end != text->data() + text->size() || last_seq < 0) {
-        decision.refuse = Refuse(Status::InvalidArgument("last_seq must be an integer >= 0"));
+  router.AddWebSocket(
+      "/ws",
+      [&store, &hub, exists = std::move(client_exists), connects, options](http::Request& request) {
+        http::UpgradeDecision decision;
+        std::string address = http::ClientAddress(request, options.trusted_proxies);
+        if (auto wait = connects->Take(address); wait.count() > 0) {
+          decision.refuse =
+              http::TooManyRequests("too many WebSocket connections from " + address, wait);
+          return decision;
+        }
+        std::optional<std::string_view> client = request.Query("client_id");
+        if (!client) client = request.Header("x-client-id");
+        if (!client || client->empty()) {
+          decision.refuse = Refuse(Status::Unauthenticated("client_id is required"));
+          return decision;
+        }
+        Result<bool> known = exists(*client);
+        if (!known.ok() || !*known) {
+          decision.refuse =
+              Refuse(known.ok() ? Status::Unauthenticated("unknown client_id") : known.status());
+          return decision;
+        }
+        // Soft: connections opening at the same moment may pass it together.
+        if (options.max_connections_per_client > 0 &&
+            hub.Subscribers(*client) >= options.max_connections_per_client) {
+          decision.refuse = http::TooManyRequests(
+              "this client has " + std::to_string(hub.Subscribers(*client)) +
+                  " WebSocket connections open (limit " +
+                  std::to_string(options.max_connections_per_client) + "); close one first",
+              std::chrono::seconds(5));
+          return decision;
+        }
+        int64_t last_seq = 0;
+        if (auto text = request.Query("last_seq")) {
+          auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), last_seq);
+          if (ec != std::errc() || end != text->data() + text->size() || last_seq < 0) {
+            decision.refuse = Refuse(Status::InvalidArgument("last_seq must be an integer >= 0"));
+            return decision;
+          }
+        }
+        auto session = std::make_shared<PushSession>(std::string(*client), store, hub);
+        decision.accept.on_open = [session, last_seq](auto connection) {
+          session->Open(std::move(connection), last_seq);
+        };
+        decision.accept.on_message = [session](std::string_view text, bool binary) {
+          session->OnMessage(text, binary);
+        };
+        decision.accept.on_close = [session] { session->Close(); };
         return decision;
-      }
-    }
-    auto session = std::make_shared<PushSession>(std::string(*client), store, hub);
-    decision.accept.on_open = [session, last_seq](auto connection) {
-      session->Open(std::move(connection), last_seq);
-    };
-    decision.accept.on_message = [session](std::string_view text, bool binary) {
-      session->OnMessage(text, binary);
-    };
-    decision.accept.on_close = [session] { session->Close(); };
-    return decision;
-  });
+      },
+      /*blocking=*/options.database_over_network);
 }
 
 }  // namespace imgpipe::push
