@@ -179,13 +179,21 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   auto db = db::OpenPostgres(*url);
   ASSERT_TRUE(db.ok()) << db.status().ToString();
-  auto made = NewSqlQueueService(**db);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  QueueService& q = **made;
+  // The service's threads (LISTEN, remote notifications, vacuum) are stopped around each fork:
+  // a child forked while one of them holds a lock (the allocator's, libpq's) could hang before
+  // it comes up. Seen once under ASan: "children that never came up".
+  std::unique_ptr<QueueService> service;
+  auto open_service = [&]() -> core::Status {
+    auto made = NewSqlQueueService(**db);
+    if (!made.ok()) return made.status();
+    service = std::move(made).value();
+    return core::Status::Ok();
+  };
+  ASSERT_TRUE(open_service().ok());
   QueueOptions queue_options;
   queue_options.visibility_timeout = kVisibility;
   queue_options.max_receive_count = 1000;  // nothing dead-letters here
-  ASSERT_TRUE(q.EnsureQueue("crash", queue_options).ok());
+  ASSERT_TRUE(service->EnsureQueue("crash", queue_options).ok());
 
   constexpr int kGroups = 12, kPerGroup = 25;
   Histories h;
@@ -198,7 +206,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
     }
     for (size_t part = 0; part < batch.size(); part += 10) {
       size_t n = std::min<size_t>(10, batch.size() - part);
-      auto sent = q.SendBatch("crash", std::span(batch).subspan(part, n));
+      auto sent = service->SendBatch("crash", std::span(batch).subspan(part, n));
       ASSERT_TRUE(sent.ok()) << sent.status().ToString();
       for (size_t i = 0; i < n; ++i) {
         History& m = h[(*sent)[i].message_id];
@@ -213,9 +221,11 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
   int checked_rounds = 0, held_total = 0, mid_batch = 0;
   for (int round = 0; round < 6; ++round) {
     int64_t round_start = NowUs();
+    service.reset();
     std::string log = RunAndKill(2, 80, 500, rng, [&](int child, int fd) {
       Consume(*url, child, fd, static_cast<unsigned>(round * 10 + child));
     });
+    ASSERT_TRUE(open_service().ok());
     std::set<std::string> held = Replay(log, &h);
     held_total += static_cast<int>(held.size());
     std::set<std::string> cut_batches;  // killed after deleting part of what one Receive gave
@@ -232,7 +242,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
     ReceiveOptions peek;
     peek.max_messages = 10;
     int64_t peek_start = NowUs();
-    auto got = q.Receive("crash", peek);
+    auto got = service->Receive("crash", peek);
     int64_t peek_end = NowUs();
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     bool in_time = NowUs() - round_start < 1000 * kVisibility.count() - 500'000;
@@ -246,7 +256,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
       }
       h[m.message_id].deliveries.push_back({peek_start, peek_end, m.receive_count, true,
                                             "peek" + std::to_string(round), static_cast<int>(i)});
-      ASSERT_TRUE(q.ChangeVisibility("crash", m.receipt, milliseconds(0)).ok());
+      ASSERT_TRUE(service->ChangeVisibility("crash", m.receipt, milliseconds(0)).ok());
     }
     if (in_time) ++checked_rounds;
   }
@@ -257,7 +267,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
   // The final, surviving consumer: this process, until the queue is empty.
   auto deadline = NowUs() + 15'000'000;
   for (;;) {
-    auto stats = q.Stats("crash");
+    auto stats = service->Stats("crash");
     ASSERT_TRUE(stats.ok());
     if (stats->visible == 0 && stats->in_flight == 0) break;
     ASSERT_LT(NowUs(), deadline) << "the queue did not drain";
@@ -265,7 +275,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
     options.max_messages = 10;
     options.wait = milliseconds(1000);
     int64_t start = NowUs();
-    auto got = q.Receive("crash", options);
+    auto got = service->Receive("crash", options);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     for (size_t i = 0; i < got->size(); ++i) {
       const Message& m = (*got)[i];
@@ -273,7 +283,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
       m_h.deliveries.push_back({start, NowUs(), m.receive_count, false,
                                 "drain@" + std::to_string(start), static_cast<int>(i)});
       int64_t at = NowUs();
-      ASSERT_TRUE(q.Delete("crash", m.receipt).ok());
+      ASSERT_TRUE(service->Delete("crash", m.receipt).ok());
       m_h.last_delete_us = std::max(m_h.last_delete_us, at);
       if (m_h.deletes++ == 0) m_h.deleted_at_us = NowUs();
     }
@@ -282,7 +292,7 @@ TEST(PostgresQueueCrashTest, KilledConsumersMessagesComeBackAfterTheTimeoutInOrd
   int redelivered = CheckHistories(h, by_place);
   EXPECT_GT(redelivered, 0) << "no held message came back during the test";
 
-  auto stats = q.Stats("crash");
+  auto stats = service->Stats("crash");
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->visible, 0);
   EXPECT_EQ(stats->in_flight, 0);

@@ -46,10 +46,11 @@ TEST(PostgresQueueCrashTest, SendBatchKilledMidLoopIsAllOrNone) {
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   auto db = db::OpenPostgres(*url);
   ASSERT_TRUE(db.ok()) << db.status().ToString();
-  auto made = NewSqlQueueService(**db);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  QueueService& q = **made;
-  ASSERT_TRUE(q.EnsureQueue("batches", {}).ok());
+  {
+    auto made = NewSqlQueueService(**db);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    ASSERT_TRUE((*made)->EnsureQueue("batches", {}).ok());
+  }  // no thread of the service's runs while children are forked (a held lock could hang one)
 
   std::mt19937 rng(777);
   std::set<std::string> returned, started;
@@ -60,6 +61,9 @@ TEST(PostgresQueueCrashTest, SendBatchKilledMidLoopIsAllOrNone) {
     while (in >> kind >> tag) (kind == "S" ? returned : started).insert(tag);
   }
   ASSERT_GT(returned.size(), 0u) << "no SendBatch returned before the kills";
+  auto made = NewSqlQueueService(**db);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  QueueService& q = **made;
 
   // Read everything back (nothing is leased: the children only sent).
   std::map<std::string, std::vector<int>> parts;  // batch tag -> message indexes received
