@@ -26,6 +26,7 @@
 
 #include "core/log.h"
 #include "http/cors.h"
+#include "http/handler_pool.h"
 #include "http/message.h"
 #include "http/websocket.h"
 #include "metrics/metrics.h"
@@ -194,72 +195,6 @@ ServeOutcome Closed(bool orderly = true) {
   return outcome;
 }
 
-// Runs `work` on the handler pool; the session resumes on its own strand (an I/O thread) with
-// the result. Two thread hops buy I/O threads that never wait on a handler: accepting, parsing
-// and WebSocket traffic go on while handlers block.
-template <typename T, typename Work>
-asio::awaitable<T> OnHandlerPool(SessionHub& hub, Work work) {
-  auto run = [&work]() -> asio::awaitable<T> { co_return work(); };
-  co_return co_await asio::co_spawn(hub.handler_executor(), run(), asio::use_awaitable);
-}
-
-Response DispatchNow(SessionHub& hub, Request& request) {
-  core::ScopedRequestId scoped(request.request_id);
-  try {
-    return hub.router().Dispatch(request);
-  } catch (const std::exception& e) {  // Dispatch catches handler exceptions; belt and braces
-    spdlog::error("dispatch threw: {}", e.what());
-    return ErrorResponse(core::Status::Internal("internal error"));
-  }
-}
-
-UpgradeDecision DecideUpgrade(const UpgradeHandler& handler, Request& request) {
-  core::ScopedRequestId scoped(request.request_id);
-  try {
-    return handler(request);
-  } catch (const std::exception& e) {
-    spdlog::error("upgrade handler threw: {}", e.what());
-    UpgradeDecision refused;
-    refused.refuse = ErrorResponse(core::Status::Internal("internal error"));
-    return refused;
-  }
-}
-
-// Runs `callback` on `strand`, logging what it throws (it must not end a pool thread).
-template <typename Callback>
-void PostCallback(const asio::strand<asio::any_io_executor>& strand, Callback callback) {
-  asio::post(strand, [callback = std::move(callback)]() mutable {
-    try {
-      callback();
-    } catch (const std::exception& e) {
-      spdlog::error("websocket callback threw: {}", e.what());
-    }
-  });
-}
-
-// The callbacks of a blocking WebSocket route: each runs on the handler pool, one at a time and
-// in order (a strand of the pool per connection).
-WebSocketCallbacks OnHandlerPool(const asio::any_io_executor& pool, WebSocketCallbacks callbacks) {
-  auto strand = asio::make_strand(pool);
-  auto inner = std::make_shared<WebSocketCallbacks>(std::move(callbacks));
-  WebSocketCallbacks outer;
-  if (inner->on_open) {
-    outer.on_open = [strand, inner](std::shared_ptr<WebSocketConnection> connection) {
-      PostCallback(strand, [inner, connection] { inner->on_open(connection); });
-    };
-  }
-  if (inner->on_message) {
-    outer.on_message = [strand, inner](std::string_view text, bool binary) {
-      PostCallback(strand,
-                   [inner, copy = std::string(text), binary] { inner->on_message(copy, binary); });
-    };
-  }
-  if (inner->on_close) {
-    outer.on_close = [strand, inner] { PostCallback(strand, [inner] { inner->on_close(); }); };
-  }
-  return outer;
-}
-
 // Serves requests until the connection should close or turns into a WebSocket. The upgrade is
 // returned rather than run from here so that this frame (the request parser, the read buffer,
 // the last request) is freed before the connection's long WebSocket life: an idle WebSocket
@@ -351,7 +286,8 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
         decision = co_await OnHandlerPool<UpgradeDecision>(
             hub, [&] { return DecideUpgrade(upgrade->handler, request); });
         if (!decision.refuse) {
-          decision.accept = OnHandlerPool(hub.handler_executor(), std::move(decision.accept));
+          decision.accept =
+              CallbacksOnHandlerPool(hub.handler_executor(), std::move(decision.accept));
         }
       } else if (!decision.refuse) {
         decision = DecideUpgrade(upgrade->handler, request);
