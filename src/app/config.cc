@@ -116,20 +116,8 @@ const std::map<std::string, Setter>& Setters() {
          return Status::Ok();
        }},
       {"log.retention_days", Bounded("log.retention_days", &Config::log_retention_days, 0, 36'500)},
-      {"http.threads",
-       [](Config& c, const std::string& v) {
-         IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint("http.threads", v));
-         if (n > 256) return Status::InvalidArgument("http.threads must be at most 256");
-         c.http_threads = static_cast<int>(n);
-         return Status::Ok();
-       }},
-      {"http.io_threads",
-       [](Config& c, const std::string& v) {
-         IMGPIPE_ASSIGN_OR_RETURN(uint64_t n, ParseUint("http.io_threads", v));
-         if (n > 256) return Status::InvalidArgument("http.io_threads must be at most 256");
-         c.http_io_threads = static_cast<int>(n);
-         return Status::Ok();
-       }},
+      {"http.threads", Bounded("http.threads", &Config::http_threads, 0, 256)},
+      {"http.io_threads", Bounded("http.io_threads", &Config::http_io_threads, 0, 256)},
       {"http.body_limit_mb",
        [](Config& c, const std::string& v) {
          IMGPIPE_ASSIGN_OR_RETURN(c.body_limit_mb, ParseUint("http.body_limit_mb", v));
