@@ -9,7 +9,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -282,15 +281,13 @@ asio::awaitable<ServeOutcome> ServeRequests(SessionHub& hub,
       UpgradeDecision decision;
       // A malformed handshake is refused before the handler sees it.
       decision.refuse = CheckWebSocketHandshake(message);
-      if (!decision.refuse && upgrade->blocking) {
+      if (!decision.refuse && !upgrade->blocking) {
+        decision = DecideUpgrade(upgrade->handler, request);
+      } else if (!decision.refuse) {  // blocking: the handler and the callbacks on the pool
         decision = co_await OnHandlerPool<UpgradeDecision>(
             hub, [&] { return DecideUpgrade(upgrade->handler, request); });
-        if (!decision.refuse) {
-          decision.accept =
-              CallbacksOnHandlerPool(hub.handler_executor(), std::move(decision.accept));
-        }
-      } else if (!decision.refuse) {
-        decision = DecideUpgrade(upgrade->handler, request);
+        decision.accept =
+            CallbacksOnHandlerPool(hub.handler_executor(), std::move(decision.accept));
       }
       if (decision.refuse) {  // refused: no WebSocket is opened
         co_await Send(hub, c, std::move(*decision.refuse), request.method, RawPath(request.target),
