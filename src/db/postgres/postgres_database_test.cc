@@ -188,18 +188,27 @@ TEST(PostgresDatabaseTest, WriteRunsADeadlockedTransactionAgain) {
   ASSERT_TRUE(ExecCommitted(*db, "INSERT INTO t (id, n) VALUES (1, 0), (2, 0)").ok());
   std::latch both_hold_their_first_row(2);
   std::atomic<int> runs{0};
+  std::mutex failures_mu;
+  std::vector<std::string> failures;  // what each failed run saw, for the failure message
   auto writer = [&](int64_t first, int64_t second) {
     bool first_run = true;
     return db->Write(/*durable=*/true, [&, first, second](Transaction& tx) -> core::Status {
       ++runs;
-      Value a[] = {first};
-      IMGPIPE_RETURN_IF_ERROR(tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", a).status());
-      if (first_run) {
-        first_run = false;
-        both_hold_their_first_row.arrive_and_wait();
+      core::Status status = [&]() -> core::Status {
+        Value a[] = {first};
+        IMGPIPE_RETURN_IF_ERROR(tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", a).status());
+        if (first_run) {
+          first_run = false;
+          both_hold_their_first_row.arrive_and_wait();
+        }
+        Value b[] = {second};
+        return tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", b).status();
+      }();
+      if (!status.ok()) {
+        std::lock_guard lock(failures_mu);
+        failures.push_back(std::to_string(first) + ": " + status.ToString());
       }
-      Value b[] = {second};
-      return tx.Exec("UPDATE t SET n = n + 1 WHERE id = ?", b).status();
+      return status;
     });
   };
   core::Status other;
@@ -208,7 +217,14 @@ TEST(PostgresDatabaseTest, WriteRunsADeadlockedTransactionAgain) {
   thread.join();
   EXPECT_TRUE(mine.ok()) << mine.ToString();
   EXPECT_TRUE(other.ok()) << other.ToString();
-  EXPECT_EQ(runs.load(), 3);  // the deadlock's victim ran twice
+  // At least one run was a deadlock's victim and ran again. There can be more: when the victim's
+  // new run takes its first row before the woken winner locks it, the two deadlock once more
+  // (seen under ASan on a loaded machine), so the count is not fixed at 3.
+  ASSERT_FALSE(failures.empty());
+  for (const std::string& failure : failures) {
+    EXPECT_NE(failure.find("(SQLSTATE 40P01)"), std::string::npos) << failure;
+  }
+  EXPECT_EQ(runs.load(), 2 + static_cast<int>(failures.size()));
   auto rows = QueryOnce(*db, "SELECT n FROM t ORDER BY id");
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->size(), 2u);
