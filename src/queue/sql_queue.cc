@@ -20,7 +20,7 @@ using db::Value;
 
 // Schema steps: one statement each, applied once (db::Migrate). Append; never edit. Steps 1-7 are
 // the first layout (per-queue seq, no group table), replaced by steps 8 onwards.
-constexpr std::array<std::string_view, 21> kSchema = {
+constexpr std::array<std::string_view, 26> kSchema = {
     "CREATE TABLE queue_queues ("
     " name TEXT PRIMARY KEY, visibility_timeout_ms INTEGER NOT NULL,"
     " max_receive_count INTEGER NOT NULL, dedup_window_ms INTEGER NOT NULL,"
@@ -70,19 +70,46 @@ constexpr std::array<std::string_view, 21> kSchema = {
     "CREATE TABLE queue_seq (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT INTO queue_seq (id, value) VALUES (1, 0)",
     "",  // dialect-specific: see Schema()
+    // SQLite chains each group's messages (sql_queue_internal.h, "Group chains"); PostgreSQL
+    // leaves both columns NULL and keeps reading groups through queue_messages_by_group.
+    "ALTER TABLE queue_messages ADD COLUMN next_seq INTEGER",
+    "ALTER TABLE queue_groups ADD COLUMN tail_seq INTEGER",
+    "",  // dialect-specific: see Schema()
+    "",  // dialect-specific: see Schema()
+    "",  // dialect-specific: see Schema()
 };
 constexpr size_t kPostgresSequenceStep = 20;
+constexpr size_t kChainLinksStep = 23;
+constexpr size_t kChainTailsStep = 24;
+constexpr size_t kDropGroupIndexStep = 25;
+// A statement that changes nothing (its index exists since step 17): fills a slot that the
+// other dialect needs, so that both keep one numbering.
+constexpr std::string_view kNoOpStep =
+    "CREATE INDEX IF NOT EXISTS queue_dedup_by_expiry ON queue_dedup(expires_at_ms)";
 
-// The steps for `dialect`: the portable list with its dialect-specific slots filled.
+}  // namespace
+
 std::vector<std::string_view> Schema(db::Dialect dialect) {
   std::vector<std::string_view> steps(kSchema.begin(), kSchema.end());
-  // SQLite's slot repeats an IF NOT EXISTS statement: a no-op that keeps the numbering shared.
-  steps[kPostgresSequenceStep] =
-      dialect == db::Dialect::kPostgres
-          ? "CREATE SEQUENCE queue_message_seq"
-          : "CREATE INDEX IF NOT EXISTS queue_dedup_by_expiry ON queue_dedup(expires_at_ms)";
+  const bool postgres = dialect == db::Dialect::kPostgres;
+  steps[kPostgresSequenceStep] = postgres ? "CREATE SEQUENCE queue_message_seq" : kNoOpStep;
+  // SQLite: link the messages already there (through the group index, still present), then
+  // drop that index, which every send and ack had to update in as many places as groups.
+  steps[kChainLinksStep] =
+      postgres ? kNoOpStep
+               : "UPDATE queue_messages SET next_seq = (SELECT MIN(n.seq) FROM queue_messages n"
+                 " WHERE n.queue_id = queue_messages.queue_id AND n.group_id ="
+                 " queue_messages.group_id AND n.seq > queue_messages.seq)";
+  steps[kChainTailsStep] =
+      postgres ? kNoOpStep
+               : "UPDATE queue_groups SET tail_seq = (SELECT MAX(m.seq) FROM queue_messages m"
+                 " WHERE m.queue_id = queue_groups.queue_id AND m.group_id ="
+                 " queue_groups.group_id)";
+  steps[kDropGroupIndexStep] = postgres ? kNoOpStep : "DROP INDEX queue_messages_by_group";
   return steps;
 }
+
+namespace {
 
 constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(12);
 // Counter rows per queue on PostgreSQL: concurrent transactions rarely pick the same one.
@@ -225,23 +252,6 @@ std::string Placeholders(size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
   return out;
-}
-
-Status AddToGroups(db::Transaction& tx, int64_t queue_id,
-                   const std::map<std::string, int64_t>& heads) {
-  if (heads.empty()) return Status::Ok();
-  std::string sql =
-      "INSERT INTO queue_groups (queue_id, group_id, head_seq, inflight_until_ms, claim_end_seq)"
-      " VALUES ";
-  std::vector<Value> params;
-  for (const auto& [group, seq] : heads) {
-    sql += params.empty() ? "(?, ?, ?, 0, 0)" : ", (?, ?, ?, 0, 0)";
-    Append(params, queue_id, group, seq);
-  }
-  sql +=
-      " ON CONFLICT (queue_id, group_id) DO UPDATE SET head_seq = excluded.head_seq"
-      " WHERE excluded.head_seq < queue_groups.head_seq";
-  return tx.Exec(sql, params).status();
 }
 
 Result<int64_t> RefreshGroups(db::Transaction& tx, int64_t queue_id,

@@ -73,35 +73,57 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
       IMGPIPE_RETURN_IF_ERROR(LockGroups(tx, dialect_, row.id, sorted));
     }
     std::set<int64_t> gone;
-    std::set<std::string> touched;
+    std::map<std::string, std::vector<LeftMessage>> left;  // per group
     for (const auto& [token, entries] : by_token) {
-      std::string sql =
-          "DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND seq IN (" +
-          Placeholders(entries.size()) + ") RETURNING seq, group_id";
+      std::string sql;
       std::vector<Value> params = params_for(token, entries);
       if (dialect_ == db::Dialect::kPostgres) {
         // One round trip: the counters ride along (the groups are locked already).
-        sql = "WITH d AS (" + sql +
-              "), c AS (INSERT INTO queue_counters (queue_id, shard, sent, received, deleted)"
-              " SELECT ?, ?, 0, 0, COUNT(*) FROM d HAVING COUNT(*) > 0 ON CONFLICT (queue_id,"
-              " shard) DO UPDATE SET deleted = queue_counters.deleted + excluded.deleted)"
-              " SELECT seq, group_id FROM d";
+        sql =
+            "WITH d AS (DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND seq"
+            " IN (" +
+            Placeholders(entries.size()) + ") RETURNING seq, group_id, next_seq" +
+            "), c AS (INSERT INTO queue_counters (queue_id, shard, sent, received, deleted)"
+            " SELECT ?, ?, 0, 0, COUNT(*) FROM d HAVING COUNT(*) > 0 ON CONFLICT (queue_id,"
+            " shard) DO UPDATE SET deleted = queue_counters.deleted + excluded.deleted)"
+            " SELECT seq, group_id, next_seq FROM d";
         Append(params, row.id, CounterShard(dialect_));
       }
-      IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query(sql, params));
+      std::vector<db::Row> rows;
+      if (dialect_ == db::Dialect::kPostgres) {
+        IMGPIPE_ASSIGN_OR_RETURN(rows, tx.Query(sql, params));
+      } else {
+        // SQLite: read, then delete without RETURNING, which costs more than the read (it
+        // gathers its rows in a temporary table first).
+        IMGPIPE_ASSIGN_OR_RETURN(
+            rows, tx.Query("SELECT seq, group_id, next_seq FROM queue_messages WHERE queue_id = ?"
+                           " AND receipt = ? AND seq IN (" +
+                               Placeholders(entries.size()) + ")",
+                           params));
+        if (!rows.empty()) {
+          std::vector<Value> seqs;
+          Append(seqs, row.id);
+          for (const auto& r : rows) seqs.emplace_back(r.Int(0));
+          IMGPIPE_RETURN_IF_ERROR(
+              tx.Exec("DELETE FROM queue_messages WHERE queue_id = ? AND seq IN (" +
+                          Placeholders(rows.size()) + ")",
+                      seqs)
+                  .status());
+        }
+      }
       std::set<int64_t> deleted_here;  // by this token (another token may name the same seq)
       for (const auto& r : rows) {
         deleted_here.insert(r.Int(0));
-        gone.insert(r.Int(0));
-        touched.insert(r.Text(1));
+        if (gone.insert(r.Int(0)).second) {
+          left[r.Text(1)].push_back({r.Int(0), r.IsNull(2) ? 0 : r.Int(2)});
+        }
       }
       for (const auto& [seq, i] : entries) {
         if (!deleted_here.contains(seq)) statuses[i] = StaleReceipt(queue);
       }
     }
     const int64_t deleted = std::ssize(gone);
-    std::vector<std::string> groups(touched.begin(), touched.end());
-    IMGPIPE_ASSIGN_OR_RETURN(int64_t live, RefreshGroups(tx, row.id, groups, now_ms_()));
+    IMGPIPE_ASSIGN_OR_RETURN(int64_t live, RemoveFromGroups(tx, dialect_, row.id, left, now_ms_()));
     unblocked = live > 0;
     if (deleted > 0 && dialect_ != db::Dialect::kPostgres) {  // PostgreSQL: with the DELETE
       IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, 0, deleted));
@@ -136,7 +158,7 @@ Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_vie
                                                 " queue_id = ? AND seq = ? AND receipt = ?",
                                                 params));
     if (n == 0) return StaleReceipt(queue);
-    return RefreshGroups(tx, row.id, group, now).status();
+    return RefreshLeases(tx, dialect_, row.id, group, now);
   }));
   Wake(queue);  // a shortened lease may make the message deliverable sooner
   return Status::Ok();
@@ -210,9 +232,10 @@ Result<int64_t> SqlQueueService::Redrive(std::string_view queue, int limit) {
     IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, LoadQueue(*tx, queue));
     IMGPIPE_ASSIGN_OR_RETURN(QueueRow dlq, LoadQueue(*tx, DlqName(queue)));
     std::array<Value, 2> params = {dlq.id, int64_t{limit}};
-    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT seq, group_id FROM queue_messages WHERE"
-                                                  " queue_id = ? ORDER BY seq LIMIT ?",
-                                                  params));
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                             tx->Query("SELECT seq, group_id, next_seq FROM queue_messages WHERE"
+                                       " queue_id = ? ORDER BY seq LIMIT ?",
+                                       params));
     if (rows.empty()) return int64_t{0};
     std::set<std::string> groups;
     for (const auto& r : rows) groups.insert(r.Text(1));
@@ -220,21 +243,23 @@ Result<int64_t> SqlQueueService::Redrive(std::string_view queue, int limit) {
     IMGPIPE_RETURN_IF_ERROR(LockGroups(*tx, dialect_, dlq.id, sorted));
     IMGPIPE_ASSIGN_OR_RETURN(auto seqs, AllocateSeqs(*tx, dialect_, std::ssize(rows)));
     int64_t now = now_ms_();
-    std::map<std::string, int64_t> heads;  // each group's first new seq in `queue`
+    std::map<std::string, std::vector<int64_t>> added;     // per group: new seqs in `queue`
+    std::map<std::string, std::vector<LeftMessage>> left;  // per group: what left the DLQ
     for (size_t i = 0; i < rows.size(); ++i) {
       // Back at the end of the queue, as if sent now (its sent_at stays the original).
       std::array<Value, 5> move = {row.id, seqs[i], now, dlq.id, rows[i].Int(0)};
       IMGPIPE_RETURN_IF_ERROR(
           tx->Exec("UPDATE queue_messages SET queue_id = ?, seq = ?, receive_count = 0,"
-                   " receipt = NULL, visible_at_ms = ?, dead_reason = '' WHERE queue_id = ?"
-                   " AND seq = ?",
+                   " receipt = NULL, visible_at_ms = ?, dead_reason = '', next_seq = NULL"
+                   " WHERE queue_id = ? AND seq = ?",
                    move)
               .status());
-      heads.emplace(rows[i].Text(1), seqs[i]);
+      added[rows[i].Text(1)].push_back(seqs[i]);
+      left[rows[i].Text(1)].push_back({rows[i].Int(0), rows[i].IsNull(2) ? 0 : rows[i].Int(2)});
       ++moved;
     }
-    IMGPIPE_RETURN_IF_ERROR(RefreshGroups(*tx, dlq.id, sorted, now).status());
-    IMGPIPE_RETURN_IF_ERROR(AddToGroups(*tx, row.id, heads));
+    IMGPIPE_RETURN_IF_ERROR(RemoveFromGroups(*tx, dialect_, dlq.id, left, now).status());
+    IMGPIPE_RETURN_IF_ERROR(AddToGroups(*tx, dialect_, row.id, added));
     IMGPIPE_RETURN_IF_ERROR(tx->Commit());
   }
   Wake(queue, static_cast<int>(moved));

@@ -22,6 +22,17 @@
 // lease end of each of its in-flight messages (it may only be too large for a moment, which
 // delays, never reorders, delivery).
 //
+// Group chains (SQLite): each message's next_seq is the next message of its group (NULL for the
+// last) and queue_groups.tail_seq the group's last message, so a group is read by following
+// links from head_seq instead of through an index on (queue_id, group_id, seq). Such an index
+// has a page per group: a send or an ack touching ten groups dirtied ten of its pages, and
+// writing those pages to the WAL was most of a commit. Links only touch the message rows near
+// the two ends of the queue and the (small) group table. A chain runs in ascending seq (new
+// messages always get the highest seqs); messages leave it only from its in-flight prefix or,
+// on a dead-letter move or a redrive, from a prefix walked by the claim. PostgreSQL, whose
+// concurrent senders may commit seqs out of order, keeps the index and leaves both columns
+// NULL. The functions below hide the difference.
+//
 // PostgreSQL concurrency: receivers lock ready group rows FOR UPDATE SKIP LOCKED, so receivers
 // in any number of processes claim different groups at once; acks lock the group row before
 // re-reading its messages (a fresh snapshot under READ COMMITTED), so a concurrent send's row is
@@ -114,15 +125,41 @@ void Append(std::vector<db::Value>& params, Ts&&... values) {
 
 // "?, ?, ..., ?" (n of them), for IN lists and multi-row VALUES.
 std::string Placeholders(size_t n);
+// The queue's schema steps for `dialect` (db::Migrate component "queue").
+std::vector<std::string_view> Schema(db::Dialect dialect);
+
 // Records that messages now exist in the given groups of queue `queue_id` (send, DLQ move,
-// redrive), with each group's lowest new seq: creates group rows or lowers their heads.
-core::Status AddToGroups(db::Transaction& tx, int64_t queue_id,
-                         const std::map<std::string, int64_t>& heads);
-// Re-derives group rows from their messages after some left or changed (acks, visibility
-// changes, DLQ moves): heads and lease ends recomputed; rows of emptied groups go. Returns how
-// many of `groups` still have messages. REQUIRES on PostgreSQL: the group rows are locked by `tx`
-// (LockGroups) before the messages changed, so this statement's snapshot sees every committed
-// send to them.
+// redrive): per group, the new seqs in ascending order, each above every seq already in the
+// group. Creates group rows or lowers their heads; on SQLite, links the new messages to the end
+// of their chains.
+core::Status AddToGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
+                         const std::map<std::string, std::vector<int64_t>>& added);
+// A message that left its group (deleted or moved), with the next_seq it had (0 when NULL).
+struct LeftMessage {
+  int64_t seq = 0;
+  int64_t next_seq = 0;
+};
+// Updates the group rows (and, on SQLite, the chains) after messages left them: heads, tails and
+// lease ends follow; rows of emptied groups go. Returns how many of the groups still have
+// messages. REQUIRES on PostgreSQL: as RefreshGroups.
+core::Result<int64_t> RemoveFromGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
+                                       const std::map<std::string, std::vector<LeftMessage>>& left,
+                                       int64_t now);
+// Recomputes the groups' lease ends after a visibility change of their in-flight messages.
+core::Status RefreshLeases(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
+                           std::span<const std::string> groups, int64_t now);
+// Repairs group rows whose head message is missing (never expected: every transaction keeps the
+// invariant); on SQLite by scanning the queue's messages.
+core::Status RepairGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
+                          std::span<const std::string> groups, int64_t now);
+// Up to `count` messages of `group` after its message `seq`, in order (rows of kMessageColumns).
+core::Result<std::vector<db::Row>> NextInGroup(db::Transaction& tx, db::Dialect dialect,
+                                               int64_t queue_id, const std::string& group,
+                                               int64_t seq, int64_t count);
+// PostgreSQL: re-derives group rows from their messages after some left or changed: heads and
+// lease ends recomputed; rows of emptied groups go. Returns how many of `groups` still have
+// messages. REQUIRES: the group rows are locked by `tx` (LockGroups) before the messages changed,
+// so this statement's snapshot sees every committed send to them.
 core::Result<int64_t> RefreshGroups(db::Transaction& tx, int64_t queue_id,
                                     std::span<const std::string> groups, int64_t now);
 // Locks group rows in name order (PostgreSQL FOR UPDATE; nothing on SQLite, which serialises

@@ -35,13 +35,21 @@ Result<bool> SqlQueueService::DeadLetter(db::Transaction& tx, std::string_view q
   }
   IMGPIPE_ASSIGN_OR_RETURN(auto seqs, AllocateSeqs(tx, dialect_, 1));
   IMGPIPE_ASSIGN_OR_RETURN(QueueRow source, Queue(tx, queue));
+  std::array<Value, 2> key = {source.id, seq};
+  IMGPIPE_ASSIGN_OR_RETURN(
+      auto link,
+      tx.Query("SELECT next_seq FROM queue_messages WHERE queue_id = ? AND seq = ?", key));
+  if (link.empty()) return Status::Internal("message " + std::to_string(seq) + " vanished");
+  const int64_t next_seq = link[0].IsNull(0) ? 0 : link[0].Int(0);
   std::array<Value, 6> move = {dlq->id, seqs[0], std::string(reason), now, source.id, seq};
   IMGPIPE_RETURN_IF_ERROR(
       tx.Exec("UPDATE queue_messages SET queue_id = ?, seq = ?, dead_reason = ?, receipt = NULL,"
-              " visible_at_ms = ? WHERE queue_id = ? AND seq = ?",
+              " visible_at_ms = ?, next_seq = NULL WHERE queue_id = ? AND seq = ?",
               move)
           .status());
-  IMGPIPE_RETURN_IF_ERROR(AddToGroups(tx, dlq->id, {{group, seqs[0]}}));
+  IMGPIPE_RETURN_IF_ERROR(
+      RemoveFromGroups(tx, dialect_, source.id, {{group, {{seq, next_seq}}}}, now).status());
+  IMGPIPE_RETURN_IF_ERROR(AddToGroups(tx, dialect_, dlq->id, {{group, {seqs[0]}}}));
   IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, dlq->id, 1, 0, 0));
   return true;
 }
@@ -54,12 +62,8 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
   size_t deepest = 1;
   if (std::ssize(groups) < want) {
     for (auto& g : groups) {
-      std::array<Value, 4> params = {row.id, g.name, g.messages[0].Int(0), want - 1};
-      IMGPIPE_ASSIGN_OR_RETURN(auto more,
-                               tx.Query("SELECT " + std::string(kMessageColumns) +
-                                            " FROM queue_messages WHERE queue_id = ? AND"
-                                            " group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                                        params));
+      IMGPIPE_ASSIGN_OR_RETURN(
+          auto more, NextInGroup(tx, dialect_, row.id, g.name, g.messages[0].Int(0), want - 1));
       for (auto& r : more) g.messages.push_back(std::move(r));
       deepest = std::max(deepest, g.messages.size());
     }
@@ -70,7 +74,6 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
   std::vector<Value> seqs;
   Append(seqs, now + lease_ms, token, row.id);
   std::map<std::string, int64_t> claim_end;  // per group claimed from: its last claimed seq
-  std::vector<std::string> refresh;          // groups whose head went to the DLQ
   for (size_t rank = 0; rank < deepest && std::ssize(*claimed) < want; ++rank) {
     for (auto& g : groups) {
       if (rank >= g.messages.size() || std::ssize(*claimed) >= want) continue;
@@ -82,7 +85,6 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
         IMGPIPE_ASSIGN_OR_RETURN(bool dead, DeadLetter(tx, queue, seq, g.name, reason, now));
         if (dead) {
           *moved = true;
-          if (refresh.empty() || refresh.back() != g.name) refresh.push_back(g.name);
           continue;
         }
       }
@@ -92,11 +94,6 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
       seqs.push_back(seq);
       claimed->push_back(std::move(m));
     }
-  }
-  if (!refresh.empty()) {
-    std::sort(refresh.begin(), refresh.end());
-    refresh.erase(std::unique(refresh.begin(), refresh.end()), refresh.end());
-    IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, refresh, now).status());
   }
   if (claim_end.empty()) return Status::Ok();
   const std::string claim_messages =
@@ -185,7 +182,7 @@ Status SqlQueueService::ClaimIn(db::Transaction& tx, std::string_view queue, int
     }
     if (!stale.empty()) {
       std::sort(stale.begin(), stale.end());
-      IMGPIPE_RETURN_IF_ERROR(RefreshGroups(tx, row.id, stale, now).status());
+      IMGPIPE_RETURN_IF_ERROR(RepairGroups(tx, dialect_, row.id, stale, now));
     }
     bool moved = false;
     size_t before = messages.size();

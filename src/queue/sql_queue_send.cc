@@ -131,24 +131,37 @@ Result<std::vector<SendResult>> SqlQueueService::SendLocked(
     IMGPIPE_RETURN_IF_ERROR(SweepDedup(tx, now, std::ssize(fresh)));
     return results;
   }
-  if (row.dedup_window_ms > 0) {
-    // Claims each dedup id unless a live entry holds it: RETURNING names the ones claimed.
+  if (row.dedup_window_ms > 0 && !fresh.empty()) {
+    // Claims each dedup id unless a live entry holds it. SQLite serialises writers, so the ids
+    // read as held here stay held until the insert (cheaper than the insert's RETURNING).
+    std::vector<Value> key;
+    Append(key, row.id, now);
+    for (size_t i : fresh) key.emplace_back(messages[i].dedup_id);
+    IMGPIPE_ASSIGN_OR_RETURN(auto held,
+                             tx.Query("SELECT dedup_id FROM queue_dedup WHERE queue_id = ? AND"
+                                      " expires_at_ms > ? AND dedup_id IN (" +
+                                          Placeholders(fresh.size()) + ")",
+                                      key));
+    std::set<std::string> taken;
+    for (const auto& r : held) taken.insert(r.Text(0));
+    std::set<std::string> won;
     std::string sql =
         "INSERT INTO queue_dedup (queue_id, dedup_id, message_id, expires_at_ms) VALUES ";
     std::vector<Value> params;
     for (size_t i : fresh) {
+      if (taken.contains(messages[i].dedup_id)) continue;
+      won.insert(messages[i].dedup_id);
       sql += params.empty() ? "(?, ?, ?, ?)" : ", (?, ?, ?, ?)";
       Append(params, row.id, messages[i].dedup_id, results[i].message_id,
              now + row.dedup_window_ms);
     }
-    sql +=
-        " ON CONFLICT (queue_id, dedup_id) DO UPDATE SET message_id = excluded.message_id,"
-        " expires_at_ms = excluded.expires_at_ms WHERE queue_dedup.expires_at_ms <= ?"
-        " RETURNING dedup_id";
-    params.push_back(now);
-    IMGPIPE_ASSIGN_OR_RETURN(auto claimed, tx.Query(sql, params));
-    std::set<std::string> won;
-    for (const auto& r : claimed) won.insert(r.Text(0));
+    if (!params.empty()) {
+      // An expired entry for the id is taken over.
+      sql +=
+          " ON CONFLICT (queue_id, dedup_id) DO UPDATE SET message_id = excluded.message_id,"
+          " expires_at_ms = excluded.expires_at_ms";
+      IMGPIPE_RETURN_IF_ERROR(tx.Exec(sql, params).status());
+    }
     IMGPIPE_RETURN_IF_ERROR(resolve_duplicates(won));
   }
   if (fresh.empty()) return results;
@@ -157,17 +170,17 @@ Result<std::vector<SendResult>> SqlQueueService::SendLocked(
       "INSERT INTO queue_messages (queue_id, seq, message_id, group_id, dedup_id, body,"
       " sent_at_ms, visible_at_ms, receive_count, receipt, dead_reason) VALUES ";
   std::vector<Value> params;
-  std::map<std::string, int64_t> group_heads;  // each group's first new seq
+  std::map<std::string, std::vector<int64_t>> added;  // each group's new seqs, ascending
   for (size_t k = 0; k < fresh.size(); ++k) {
     const OutgoingMessage& m = messages[fresh[k]];
     sql += k == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '')"
                   : ", (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '')";
     Append(params, row.id, seqs[k], results[fresh[k]].message_id, m.group_id, m.dedup_id,
            db::Blob{m.body}, now, now);
-    group_heads.emplace(m.group_id, seqs[k]);
+    added[m.group_id].push_back(seqs[k]);
   }
   IMGPIPE_RETURN_IF_ERROR(tx.Exec(sql, params).status());
-  IMGPIPE_RETURN_IF_ERROR(AddToGroups(tx, row.id, group_heads));
+  IMGPIPE_RETURN_IF_ERROR(AddToGroups(tx, dialect_, row.id, added));
   IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, std::ssize(fresh), 0, 0));
   IMGPIPE_RETURN_IF_ERROR(SweepDedup(tx, now, std::ssize(fresh)));
   return results;

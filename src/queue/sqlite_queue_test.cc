@@ -4,6 +4,7 @@
 
 #include "core/temp_dir.h"
 #include "queue/queue_conformance.h"
+#include "queue/sql_queue_internal.h"
 
 namespace imgpipe::queue {
 namespace {
@@ -65,6 +66,59 @@ TEST(SqliteQueueTest, MessagesSurviveReopen) {
   EXPECT_EQ((*got)[1].body, "1");
   EXPECT_EQ((*got)[2].body, "2");
   EXPECT_EQ((*service)->Stats("jobs")->sent, 3);
+}
+
+// A database from before group chains (schema steps 1-21, messages found through the group
+// index) keeps its messages, in order, once the chains are built by the later steps.
+TEST(SqliteQueueTest, MessagesSentBeforeGroupChainsKeepTheirOrder) {
+  core::TempDir dir("queue");
+  auto db = db::OpenSqlite(dir.path() + "/queue.db");
+  ASSERT_TRUE(db.ok());
+  std::vector<std::string_view> steps = internal::Schema(db::Dialect::kSqlite);
+  ASSERT_GT(steps.size(), 21u);
+  ASSERT_TRUE(db::Migrate(**db, "queue", std::span(steps).first(21)).ok());
+  {
+    auto tx = (*db)->Begin(db::TxMode::kWrite);
+    ASSERT_TRUE(tx.ok());
+    for (const char* sql : {
+             "INSERT INTO queue_queues VALUES (1, 'jobs', 30000, 5, 300000, 0),"
+             " (2, 'jobs.dlq', 30000, 5, 300000, 0)",
+             "INSERT INTO queue_messages (queue_id, seq, message_id, group_id, dedup_id, body,"
+             " sent_at_ms, visible_at_ms, receive_count, receipt, dead_reason) VALUES"
+             " (1, 1, 'm1', 'a', 'd1', 'a1', 0, 0, 0, NULL, ''),"
+             " (1, 2, 'm2', 'b', 'd2', 'b1', 0, 0, 0, NULL, ''),"
+             " (1, 3, 'm3', 'a', 'd3', 'a2', 0, 0, 0, NULL, ''),"
+             " (1, 4, 'm4', 'a', 'd4', 'a3', 0, 0, 0, NULL, '')",
+             "INSERT INTO queue_groups VALUES (1, 'a', 1, 0, 0), (1, 'b', 2, 0, 0)",
+             "UPDATE queue_seq SET value = 4",
+         }) {
+      ASSERT_TRUE((*tx)->Exec(sql).ok()) << sql;
+    }
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
+  auto service = NewSqlQueueService(**db);  // applies the chain steps
+  ASSERT_TRUE(service.ok()) << service.status().ToString();
+  {
+    auto tx = (*db)->Begin(db::TxMode::kRead);
+    ASSERT_TRUE(tx.ok());
+    auto links = (*tx)->Query("SELECT seq, COALESCE(next_seq, 0) FROM queue_messages ORDER BY seq");
+    ASSERT_TRUE(links.ok());
+    std::vector<std::pair<int64_t, int64_t>> got;
+    for (const auto& r : *links) got.emplace_back(r.Int(0), r.Int(1));
+    EXPECT_EQ(got, (std::vector<std::pair<int64_t, int64_t>>{{1, 3}, {2, 0}, {3, 4}, {4, 0}}));
+    auto index =
+        (*tx)->Query("SELECT COUNT(*) FROM sqlite_master WHERE name = 'queue_messages_by_group'");
+    ASSERT_TRUE(index.ok());
+    EXPECT_EQ(index->front().Int(0), 0);
+  }
+  ASSERT_TRUE((*service)->Send("jobs", {"b2", "b", "d5"}).ok());
+  ReceiveOptions options;
+  options.max_messages = 10;
+  auto got = (*service)->Receive("jobs", options);
+  ASSERT_TRUE(got.ok());
+  std::vector<std::string> bodies;
+  for (const auto& m : *got) bodies.push_back(m.body);
+  EXPECT_EQ(bodies, (std::vector<std::string>{"a1", "b1", "a2", "b2", "a3"}));
 }
 
 }  // namespace
