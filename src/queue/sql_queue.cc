@@ -216,11 +216,13 @@ Result<std::vector<int64_t>> AllocateSeqs(db::Transaction& tx, db::Dialect diale
     for (const auto& r : rows) seqs.push_back(r.Int(0));
     std::sort(seqs.begin(), seqs.end());
   } else {
-    IMGPIPE_ASSIGN_OR_RETURN(
-        auto rows,
-        tx.Query("UPDATE queue_seq SET value = value + ? WHERE id = 1 RETURNING value", params));
+    // A read, then the update: RETURNING would cost more than both (SQLite serialises writers,
+    // so nothing runs between them).
+    IMGPIPE_ASSIGN_OR_RETURN(auto rows, tx.Query("SELECT value FROM queue_seq WHERE id = 1"));
     if (rows.empty()) return Status::Internal("queue_seq has no row");
-    for (int64_t seq = rows[0].Int(0) - count + 1; seq <= rows[0].Int(0); ++seq) {
+    IMGPIPE_RETURN_IF_ERROR(
+        tx.Exec("UPDATE queue_seq SET value = value + ? WHERE id = 1", params).status());
+    for (int64_t seq = rows[0].Int(0) + 1; seq <= rows[0].Int(0) + count; ++seq) {
       seqs.push_back(seq);
     }
   }

@@ -74,6 +74,7 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
     }
     std::set<int64_t> gone;
     std::map<std::string, std::vector<LeftMessage>> left;  // per group
+    std::map<std::string, GroupChain> chains;              // SQLite: their group rows
     for (const auto& [token, entries] : by_token) {
       std::string sql;
       std::vector<Value> params = params_for(token, entries);
@@ -93,13 +94,19 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
       if (dialect_ == db::Dialect::kPostgres) {
         IMGPIPE_ASSIGN_OR_RETURN(rows, tx.Query(sql, params));
       } else {
-        // SQLite: read, then delete without RETURNING, which costs more than the read (it
-        // gathers its rows in a temporary table first).
+        // SQLite: read (with the group rows), then delete without RETURNING, which costs more
+        // than the read (it gathers its rows in a temporary table first).
         IMGPIPE_ASSIGN_OR_RETURN(
-            rows, tx.Query("SELECT seq, group_id, next_seq FROM queue_messages WHERE queue_id = ?"
-                           " AND receipt = ? AND seq IN (" +
+            rows, tx.Query("SELECT m.seq, m.group_id, m.next_seq, g.head_seq, g.tail_seq,"
+                           " g.claim_end_seq FROM queue_messages m JOIN queue_groups g ON"
+                           " g.queue_id = m.queue_id AND g.group_id = m.group_id WHERE"
+                           " m.queue_id = ? AND m.receipt = ? AND m.seq IN (" +
                                Placeholders(entries.size()) + ")",
                            params));
+        for (const auto& r : rows) {
+          chains[r.Text(1)] =
+              GroupChain{r.IsNull(3) ? 0 : r.Int(3), r.IsNull(4) ? 0 : r.Int(4), r.Int(5)};
+        }
         if (!rows.empty()) {
           std::vector<Value> seqs;
           Append(seqs, row.id);
@@ -123,7 +130,8 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
       }
     }
     const int64_t deleted = std::ssize(gone);
-    IMGPIPE_ASSIGN_OR_RETURN(int64_t live, RemoveFromGroups(tx, dialect_, row.id, left, now_ms_()));
+    IMGPIPE_ASSIGN_OR_RETURN(int64_t live,
+                             RemoveFromGroups(tx, dialect_, row.id, left, now_ms_(), &chains));
     unblocked = live > 0;
     if (deleted > 0 && dialect_ != db::Dialect::kPostgres) {  // PostgreSQL: with the DELETE
       IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, 0, deleted));

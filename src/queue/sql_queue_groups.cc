@@ -18,15 +18,9 @@ using db::Value;
 int64_t IntOrZero(const db::Row& row, size_t i) { return row.IsNull(i) ? 0 : row.Int(i); }
 Value SeqOrNull(int64_t seq) { return seq == 0 ? Value{db::Null{}} : Value{seq}; }
 
-struct GroupRow {
-  int64_t head = 0;
-  int64_t tail = 0;
-  int64_t claim_end = 0;
-};
-
-Result<std::map<std::string, GroupRow>> ReadGroups(db::Transaction& tx, int64_t queue_id,
-                                                   const std::vector<std::string>& groups) {
-  std::map<std::string, GroupRow> out;
+Result<std::map<std::string, GroupChain>> ReadGroups(db::Transaction& tx, int64_t queue_id,
+                                                     const std::vector<std::string>& groups) {
+  std::map<std::string, GroupChain> out;
   if (groups.empty()) return out;
   std::vector<Value> params;
   Append(params, queue_id);
@@ -37,7 +31,7 @@ Result<std::map<std::string, GroupRow>> ReadGroups(db::Transaction& tx, int64_t 
                               Placeholders(groups.size()) + ")",
                           params));
   for (const auto& r : rows) {
-    out[r.Text(0)] = GroupRow{IntOrZero(r, 1), IntOrZero(r, 2), r.Int(3)};
+    out[r.Text(0)] = GroupChain{IntOrZero(r, 1), IntOrZero(r, 2), r.Int(3)};
   }
   return out;
 }
@@ -113,7 +107,7 @@ struct WalkedGroup {
 // only the messages that stay. Records in *links the messages whose next_seq must skip the ones
 // that left. Cost: the in-flight prefix (a claim's few messages) in the usual case.
 Result<WalkedGroup> Walk(db::Transaction& tx, int64_t queue_id, const std::string& group,
-                         const GroupRow& row, const std::map<int64_t, int64_t>& left, int64_t now,
+                         const GroupChain& row, const std::map<int64_t, int64_t>& left, int64_t now,
                          std::map<int64_t, int64_t>* links) {
   WalkedGroup out{group};
   int64_t cur = row.head;
@@ -152,10 +146,19 @@ Result<WalkedGroup> Walk(db::Transaction& tx, int64_t queue_id, const std::strin
 
 Result<int64_t> UnlinkFromChains(db::Transaction& tx, int64_t queue_id,
                                  const std::map<std::string, std::vector<LeftMessage>>& left,
-                                 int64_t now) {
+                                 int64_t now, const std::map<std::string, GroupChain>* known) {
   std::vector<std::string> names;
-  for (const auto& [group, messages] : left) names.push_back(group);
-  IMGPIPE_ASSIGN_OR_RETURN(auto rows, ReadGroups(tx, queue_id, names));
+  bool all_known = known != nullptr;
+  for (const auto& [group, messages] : left) {
+    names.push_back(group);
+    all_known = all_known && known->contains(group);
+  }
+  std::map<std::string, GroupChain> rows;
+  if (all_known) {
+    rows = *known;
+  } else {
+    IMGPIPE_ASSIGN_OR_RETURN(rows, ReadGroups(tx, queue_id, names));
+  }
   std::map<int64_t, int64_t> links;
   std::vector<WalkedGroup> kept;
   std::vector<std::string> emptied;
@@ -174,23 +177,41 @@ Result<int64_t> UnlinkFromChains(db::Transaction& tx, int64_t queue_id,
   }
   IMGPIPE_RETURN_IF_ERROR(SetLinks(tx, queue_id, links));
   if (!kept.empty()) {
+    // Only the columns that changed, and a constant where every group has the same value (the
+    // usual ack: heads move, tails stay, nothing is left in flight).
+    bool tails_moved = false;
+    bool one_lease_end = true;
+    for (const auto& g : kept) {
+      tails_moved = tails_moved || g.tail != rows[g.name].tail;
+      one_lease_end = one_lease_end && g.lease_end == kept.front().lease_end;
+    }
     std::string sql = "UPDATE queue_groups SET head_seq = CASE group_id";
     std::vector<Value> params;
     for (const auto& g : kept) {
       sql += " WHEN ? THEN ?";
       Append(params, g.name, g.head);
     }
-    sql += " END, tail_seq = CASE group_id";
-    for (const auto& g : kept) {
-      sql += " WHEN ? THEN ?";
-      Append(params, g.name, g.tail);
+    sql += " END";
+    if (tails_moved) {
+      sql += ", tail_seq = CASE group_id";
+      for (const auto& g : kept) {
+        sql += " WHEN ? THEN ?";
+        Append(params, g.name, g.tail);
+      }
+      sql += " END";
     }
-    sql += " END, inflight_until_ms = CASE group_id";
-    for (const auto& g : kept) {
-      sql += " WHEN ? THEN ?";
-      Append(params, g.name, g.lease_end);
+    if (one_lease_end) {
+      sql += ", inflight_until_ms = ?";
+      Append(params, kept.front().lease_end);
+    } else {
+      sql += ", inflight_until_ms = CASE group_id";
+      for (const auto& g : kept) {
+        sql += " WHEN ? THEN ?";
+        Append(params, g.name, g.lease_end);
+      }
+      sql += " END";
     }
-    sql += " END WHERE queue_id = ? AND group_id IN (" + Placeholders(kept.size()) + ")";
+    sql += " WHERE queue_id = ? AND group_id IN (" + Placeholders(kept.size()) + ")";
     params.emplace_back(queue_id);
     for (const auto& g : kept) params.emplace_back(g.name);
     IMGPIPE_RETURN_IF_ERROR(tx.Exec(sql, params).status());
@@ -232,8 +253,8 @@ Status AddToGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
 
 Result<int64_t> RemoveFromGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
                                  const std::map<std::string, std::vector<LeftMessage>>& left,
-                                 int64_t now) {
-  if (dialect != db::Dialect::kPostgres) return UnlinkFromChains(tx, queue_id, left, now);
+                                 int64_t now, const std::map<std::string, GroupChain>* known) {
+  if (dialect != db::Dialect::kPostgres) return UnlinkFromChains(tx, queue_id, left, now, known);
   std::vector<std::string> groups;
   for (const auto& [group, messages] : left) groups.push_back(group);
   return RefreshGroups(tx, queue_id, groups, now);
@@ -246,7 +267,7 @@ Status RefreshLeases(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
   }
   std::map<std::string, std::vector<LeftMessage>> none;  // a walk of the in-flight prefixes
   for (const auto& group : groups) none[group];
-  return UnlinkFromChains(tx, queue_id, none, now).status();
+  return UnlinkFromChains(tx, queue_id, none, now, nullptr).status();
 }
 
 Status RepairGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,

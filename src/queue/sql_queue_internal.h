@@ -139,12 +139,20 @@ struct LeftMessage {
   int64_t seq = 0;
   int64_t next_seq = 0;
 };
+// A group row as the chains use it (0 for NULL).
+struct GroupChain {
+  int64_t head = 0;
+  int64_t tail = 0;
+  int64_t claim_end = 0;
+};
 // Updates the group rows (and, on SQLite, the chains) after messages left them: heads, tails and
 // lease ends follow; rows of emptied groups go. Returns how many of the groups still have
-// messages. REQUIRES on PostgreSQL: as RefreshGroups.
+// messages. `known`: the groups' rows as read in this transaction, when the caller has them
+// (SQLite; else they are read here). REQUIRES on PostgreSQL: as RefreshGroups.
 core::Result<int64_t> RemoveFromGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
                                        const std::map<std::string, std::vector<LeftMessage>>& left,
-                                       int64_t now);
+                                       int64_t now,
+                                       const std::map<std::string, GroupChain>* known = nullptr);
 // Recomputes the groups' lease ends after a visibility change of their in-flight messages.
 core::Status RefreshLeases(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
                            std::span<const std::string> groups, int64_t now);
