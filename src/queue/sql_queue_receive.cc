@@ -114,13 +114,25 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
   } else {
     IMGPIPE_RETURN_IF_ERROR(tx.Exec(claim_messages, seqs).status());
   }
-  sql += "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = CASE group_id";
-  Append(params, now + lease_ms);
-  for (const auto& [group, seq] : claim_end) {
-    sql += " WHEN ? THEN ?";
-    Append(params, group, seq);
+  // The usual claim takes one message per group, its head: then no CASE is needed.
+  bool heads_only = !*moved;
+  for (const auto& g : groups) {
+    auto it = claim_end.find(g.name);
+    heads_only = heads_only && (it == claim_end.end() || it->second == g.messages[0].Int(0));
   }
-  sql += " END WHERE queue_id = ? AND group_id IN (" + Placeholders(claim_end.size()) + ")";
+  sql += "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = ";
+  Append(params, now + lease_ms);
+  if (heads_only) {
+    sql += "head_seq";
+  } else {
+    sql += "CASE group_id";
+    for (const auto& [group, seq] : claim_end) {
+      sql += " WHEN ? THEN ?";
+      Append(params, group, seq);
+    }
+    sql += " END";
+  }
+  sql += " WHERE queue_id = ? AND group_id IN (" + Placeholders(claim_end.size()) + ")";
   params.push_back(row.id);
   for (const auto& [group, seq] : claim_end) params.push_back(group);
   return tx.Exec(sql, params).status();
