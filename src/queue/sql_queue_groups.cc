@@ -185,31 +185,23 @@ Result<int64_t> UnlinkFromChains(db::Transaction& tx, int64_t queue_id,
       tails_moved = tails_moved || g.tail != rows[g.name].tail;
       one_lease_end = one_lease_end && g.lease_end == kept.front().lease_end;
     }
-    std::string sql = "UPDATE queue_groups SET head_seq = CASE group_id";
     std::vector<Value> params;
-    for (const auto& g : kept) {
-      sql += " WHEN ? THEN ?";
-      Append(params, g.name, g.head);
-    }
-    sql += " END";
-    if (tails_moved) {
-      sql += ", tail_seq = CASE group_id";
+    // "CASE group_id WHEN ? THEN ? ... END" giving each kept group its `field`.
+    auto per_group = [&](int64_t WalkedGroup::*field) {
+      std::string expression = "CASE group_id";
       for (const auto& g : kept) {
-        sql += " WHEN ? THEN ?";
-        Append(params, g.name, g.tail);
+        expression += " WHEN ? THEN ?";
+        Append(params, g.name, g.*field);
       }
-      sql += " END";
-    }
+      return expression + " END";
+    };
+    std::string sql = "UPDATE queue_groups SET head_seq = " + per_group(&WalkedGroup::head);
+    if (tails_moved) sql += ", tail_seq = " + per_group(&WalkedGroup::tail);
     if (one_lease_end) {
       sql += ", inflight_until_ms = ?";
       Append(params, kept.front().lease_end);
     } else {
-      sql += ", inflight_until_ms = CASE group_id";
-      for (const auto& g : kept) {
-        sql += " WHEN ? THEN ?";
-        Append(params, g.name, g.lease_end);
-      }
-      sql += " END";
+      sql += ", inflight_until_ms = " + per_group(&WalkedGroup::lease_end);
     }
     sql += " WHERE queue_id = ? AND group_id IN (" + Placeholders(kept.size()) + ")";
     params.emplace_back(queue_id);
