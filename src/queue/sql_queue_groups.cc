@@ -61,16 +61,34 @@ Result<int64_t> ScanTail(db::Transaction& tx, int64_t queue_id, const std::strin
   return rows.empty() ? int64_t{0} : IntOrZero(rows[0], 0);
 }
 
+// Inserts a row for each group of `added` (head: its first new seq; with `tails`, tail_seq: its
+// last), resolving a row already there with `on_conflict` ("DO UPDATE SET ...").
+Status UpsertGroupRows(db::Transaction& tx, int64_t queue_id,
+                       const std::map<std::string, std::vector<int64_t>>& added, bool tails,
+                       std::string_view on_conflict) {
+  std::string sql =
+      "INSERT INTO queue_groups (queue_id, group_id, head_seq, inflight_until_ms, claim_end_seq";
+  sql += tails ? ", tail_seq) VALUES " : ") VALUES ";
+  std::vector<Value> params;
+  for (const auto& [group, seqs] : added) {
+    if (seqs.empty()) continue;
+    sql += params.empty() ? "" : ", ";
+    sql += tails ? "(?, ?, ?, 0, 0, ?)" : "(?, ?, ?, 0, 0)";
+    Append(params, queue_id, group, seqs.front());
+    if (tails) params.emplace_back(seqs.back());
+  }
+  if (params.empty()) return Status::Ok();
+  sql += " ON CONFLICT (queue_id, group_id) ";
+  sql += on_conflict;
+  return tx.Exec(sql, params).status();
+}
+
 Status AppendToChains(db::Transaction& tx, int64_t queue_id,
                       const std::map<std::string, std::vector<int64_t>>& added) {
   std::vector<std::string> names;
   for (const auto& [group, seqs] : added) names.push_back(group);
   IMGPIPE_ASSIGN_OR_RETURN(auto existing, ReadGroups(tx, queue_id, names));
   std::map<int64_t, int64_t> links;
-  std::string sql =
-      "INSERT INTO queue_groups (queue_id, group_id, head_seq, inflight_until_ms, claim_end_seq,"
-      " tail_seq) VALUES ";
-  std::vector<Value> params;
   for (const auto& [group, seqs] : added) {
     if (seqs.empty()) continue;
     int64_t previous = 0;
@@ -84,14 +102,11 @@ Status AppendToChains(db::Transaction& tx, int64_t queue_id,
       if (previous != 0) links[previous] = seq;
       previous = seq;
     }
-    sql += params.empty() ? "(?, ?, ?, 0, 0, ?)" : ", (?, ?, ?, 0, 0, ?)";
-    Append(params, queue_id, group, seqs.front(), seqs.back());
   }
-  if (params.empty()) return Status::Ok();
   IMGPIPE_RETURN_IF_ERROR(SetLinks(tx, queue_id, links));
   // An existing group keeps its head (lower than any new seq) and gets a new tail.
-  sql += " ON CONFLICT (queue_id, group_id) DO UPDATE SET tail_seq = excluded.tail_seq";
-  return tx.Exec(sql, params).status();
+  return UpsertGroupRows(tx, queue_id, added, /*tails=*/true,
+                         "DO UPDATE SET tail_seq = excluded.tail_seq");
 }
 
 // What a walk down one chain decided for its group.
@@ -227,20 +242,9 @@ Status AddToGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
                    const std::map<std::string, std::vector<int64_t>>& added) {
   if (added.empty()) return Status::Ok();
   if (dialect != db::Dialect::kPostgres) return AppendToChains(tx, queue_id, added);
-  std::string sql =
-      "INSERT INTO queue_groups (queue_id, group_id, head_seq, inflight_until_ms, claim_end_seq)"
-      " VALUES ";
-  std::vector<Value> params;
-  for (const auto& [group, seqs] : added) {
-    if (seqs.empty()) continue;
-    sql += params.empty() ? "(?, ?, ?, 0, 0)" : ", (?, ?, ?, 0, 0)";
-    Append(params, queue_id, group, seqs.front());
-  }
-  if (params.empty()) return Status::Ok();
-  sql +=
-      " ON CONFLICT (queue_id, group_id) DO UPDATE SET head_seq = excluded.head_seq"
-      " WHERE excluded.head_seq < queue_groups.head_seq";
-  return tx.Exec(sql, params).status();
+  return UpsertGroupRows(tx, queue_id, added, /*tails=*/false,
+                         "DO UPDATE SET head_seq = excluded.head_seq WHERE excluded.head_seq <"
+                         " queue_groups.head_seq");
 }
 
 Result<int64_t> RemoveFromGroups(db::Transaction& tx, db::Dialect dialect, int64_t queue_id,
