@@ -76,23 +76,22 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
     std::map<std::string, std::vector<LeftMessage>> left;  // per group
     std::map<std::string, GroupChain> chains;              // SQLite: their group rows
     for (const auto& [token, entries] : by_token) {
-      std::string sql;
       std::vector<Value> params = params_for(token, entries);
-      if (dialect_ == db::Dialect::kPostgres) {
-        // One round trip: the counters ride along (the groups are locked already).
-        sql =
-            "WITH d AS (DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND seq"
-            " IN (" +
-            Placeholders(entries.size()) + ") RETURNING seq, group_id, next_seq" +
-            "), c AS (INSERT INTO queue_counters (queue_id, shard, sent, received, deleted)"
-            " SELECT ?, ?, 0, 0, COUNT(*) FROM d HAVING COUNT(*) > 0 ON CONFLICT (queue_id,"
-            " shard) DO UPDATE SET deleted = queue_counters.deleted + excluded.deleted)"
-            " SELECT seq, group_id, next_seq FROM d";
-        Append(params, row.id, CounterShard(dialect_));
-      }
       std::vector<db::Row> rows;
       if (dialect_ == db::Dialect::kPostgres) {
-        IMGPIPE_ASSIGN_OR_RETURN(rows, tx.Query(sql, params));
+        // One round trip: the counters ride along (the groups are locked already).
+        Append(params, row.id, CounterShard(dialect_));
+        IMGPIPE_ASSIGN_OR_RETURN(
+            rows,
+            tx.Query("WITH d AS (DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND"
+                     " seq IN (" +
+                         Placeholders(entries.size()) +
+                         ") RETURNING seq, group_id, next_seq), c AS (INSERT INTO queue_counters"
+                         " (queue_id, shard, sent, received, deleted) SELECT ?, ?, 0, 0, COUNT(*)"
+                         " FROM d HAVING COUNT(*) > 0 ON CONFLICT (queue_id, shard) DO UPDATE SET"
+                         " deleted = queue_counters.deleted + excluded.deleted) SELECT seq,"
+                         " group_id, next_seq FROM d",
+                     params));
       } else {
         // SQLite: read (with the group rows), then delete without RETURNING, which costs more
         // than the read (it gathers its rows in a temporary table first).
@@ -104,8 +103,7 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
                                Placeholders(entries.size()) + ")",
                            params));
         for (const auto& r : rows) {
-          chains[r.Text(1)] =
-              GroupChain{r.IsNull(3) ? 0 : r.Int(3), r.IsNull(4) ? 0 : r.Int(4), r.Int(5)};
+          chains[r.Text(1)] = GroupChain{IntOrZero(r, 3), IntOrZero(r, 4), r.Int(5)};
         }
         if (!rows.empty()) {
           std::vector<Value> seqs;
@@ -122,7 +120,7 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
       for (const auto& r : rows) {
         deleted_here.insert(r.Int(0));
         if (gone.insert(r.Int(0)).second) {
-          left[r.Text(1)].push_back({r.Int(0), r.IsNull(2) ? 0 : r.Int(2)});
+          left[r.Text(1)].push_back({r.Int(0), IntOrZero(r, 2)});
         }
       }
       for (const auto& [seq, i] : entries) {
@@ -263,7 +261,7 @@ Result<int64_t> SqlQueueService::Redrive(std::string_view queue, int limit) {
                    move)
               .status());
       added[rows[i].Text(1)].push_back(seqs[i]);
-      left[rows[i].Text(1)].push_back({rows[i].Int(0), rows[i].IsNull(2) ? 0 : rows[i].Int(2)});
+      left[rows[i].Text(1)].push_back({rows[i].Int(0), IntOrZero(rows[i], 2)});
       ++moved;
     }
     IMGPIPE_RETURN_IF_ERROR(RemoveFromGroups(*tx, dialect_, dlq.id, left, now).status());

@@ -15,7 +15,6 @@ using core::Result;
 using core::Status;
 using db::Value;
 
-int64_t IntOrZero(const db::Row& row, size_t i) { return row.IsNull(i) ? 0 : row.Int(i); }
 Value SeqOrNull(int64_t seq) { return seq == 0 ? Value{db::Null{}} : Value{seq}; }
 
 Result<std::map<std::string, GroupChain>> ReadGroups(db::Transaction& tx, int64_t queue_id,

@@ -123,6 +123,9 @@ void Append(std::vector<db::Value>& params, Ts&&... values) {
   (params.emplace_back(std::forward<Ts>(values)), ...);
 }
 
+// An integer column that may be NULL (a seq link or end): 0 for NULL.
+inline int64_t IntOrZero(const db::Row& row, size_t i) { return row.IsNull(i) ? 0 : row.Int(i); }
+
 // "?, ?, ..., ?" (n of them), for IN lists and multi-row VALUES.
 std::string Placeholders(size_t n);
 // The queue's schema steps for `dialect` (db::Migrate component "queue").

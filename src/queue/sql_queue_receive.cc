@@ -40,7 +40,7 @@ Result<bool> SqlQueueService::DeadLetter(db::Transaction& tx, std::string_view q
       auto link,
       tx.Query("SELECT next_seq FROM queue_messages WHERE queue_id = ? AND seq = ?", key));
   if (link.empty()) return Status::Internal("message " + std::to_string(seq) + " vanished");
-  const int64_t next_seq = link[0].IsNull(0) ? 0 : link[0].Int(0);
+  const int64_t next_seq = IntOrZero(link[0], 0);
   std::array<Value, 6> move = {dlq->id, seqs[0], std::string(reason), now, source.id, seq};
   IMGPIPE_RETURN_IF_ERROR(
       tx.Exec("UPDATE queue_messages SET queue_id = ?, seq = ?, dead_reason = ?, receipt = NULL,"
