@@ -213,6 +213,14 @@ core::Result<Frame> DecodeParsed(Parsed& p, int frame_number) {
 
 }  // namespace internal
 
+core::Result<Frame> ParsedFile::DecodeFrame(int frame_number) {
+  try {
+    return internal::DecodeParsed(*parsed_, frame_number);
+  } catch (const std::exception& e) {
+    return core::Status::Internal(std::string("decoding DICOM: ") + e.what());
+  }
+}
+
 core::Result<Frame> DecodeFrame(std::string_view file, int frame_number) {
   try {
     IMGPIPE_ASSIGN_OR_RETURN(internal::Parsed parsed, internal::Parse(file));

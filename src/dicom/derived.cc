@@ -206,10 +206,9 @@ void PutPixels(DcmDataset& ds, const DerivedImage& image, const std::string& mod
   }
 }
 
-core::Result<std::string> Write(std::string_view source_file, const DerivedImage& image,
+core::Result<std::string> Write(const internal::Parsed& source, const DerivedImage& image,
                                 const DerivedOptions& options) {
   IMGPIPE_RETURN_IF_ERROR(Validate(image, options));
-  IMGPIPE_ASSIGN_OR_RETURN(internal::Parsed source, internal::Parse(source_file));
   const InstanceInfo& info = source.info;
 
   DcmFileFormat ff;
@@ -258,8 +257,14 @@ core::Result<std::string> Write(std::string_view source_file, const DerivedImage
 
 core::Result<std::string> WriteDerivedImage(std::string_view source_file, const DerivedImage& image,
                                             const DerivedOptions& options) {
+  IMGPIPE_ASSIGN_OR_RETURN(ParsedFile source, ParsedFile::Parse(source_file));
+  return WriteDerivedImage(source, image, options);
+}
+
+core::Result<std::string> WriteDerivedImage(const ParsedFile& source, const DerivedImage& image,
+                                            const DerivedOptions& options) {
   try {
-    return Write(source_file, image, options);
+    return Write(source.parsed(), image, options);
   } catch (const std::exception& e) {
     return core::Status::Internal(std::string("writing derived DICOM: ") + e.what());
   }

@@ -88,6 +88,46 @@ void ExpectDerivedFrom(const std::string& out, const std::string& source, const 
   ExpectDcmdumpClean(out);
 }
 
+// ParsedFile: one parse gives what ParseInstance, DecodeFrame and WriteDerivedImage give from the
+// bytes; and the same errors for what is not DICOM.
+TEST(DerivedTest, ParsedFileAgreesWithTheEntryPointsOnBytes) {
+  const std::string& source = DemoCtSlice();
+  ASSERT_FALSE(source.empty());
+  auto parsed = ParsedFile::Parse(source);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto info = ParseInstance(source);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(parsed->info().sop_instance_uid, info->sop_instance_uid);
+  EXPECT_EQ(parsed->info().rows, info->rows);
+  EXPECT_EQ(parsed->info().rescale_intercept, info->rescale_intercept);
+  auto frame = parsed->DecodeFrame(1);
+  auto from_bytes = DecodeFrame(source, 1);
+  ASSERT_TRUE(frame.ok() && from_bytes.ok());
+  EXPECT_EQ(frame->pixels, from_bytes->pixels);
+  EXPECT_EQ(frame->is_signed, from_bytes->is_signed);
+  EXPECT_EQ(parsed->DecodeFrame(2).status().code(), core::StatusCode::kNotFound);
+
+  DerivedImage image;
+  image.rows = 4;
+  image.columns = 4;
+  image.pixels = testing::Pattern(16, 1, 0xFF);
+  DerivedOptions options;
+  options.series_description = "imgpipe test";
+  auto out = WriteDerivedImage(*parsed, image, options);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  auto derived = ParseInstance(*out);
+  ASSERT_TRUE(derived.ok()) << derived.status().ToString();
+  ExpectDerivedFrom(*out, source, *derived);
+  EXPECT_EQ(derived->modality, "CT");
+
+  ParsedFile moved = std::move(*parsed);  // the parse moves with its owner
+  EXPECT_EQ(moved.info().sop_instance_uid, info->sop_instance_uid);
+  EXPECT_EQ(ParsedFile::Parse("not dicom").status().code(),
+            ParseInstance("not dicom").status().code());
+  EXPECT_EQ(ParsedFile::Parse(source.substr(0, source.size() / 3)).status().code(),
+            ParseInstance(source.substr(0, source.size() / 3)).status().code());
+}
+
 TEST(DerivedTest, Grey8BitRoundTripsWithReferences) {
   const std::string source = Source8Bit();
   DerivedImage image;

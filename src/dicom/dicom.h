@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,10 @@
 #include "core/status.h"
 
 namespace imgpipe::dicom {
+
+namespace internal {
+struct Parsed;
+}
 
 // Loads the data dictionary and registers the codecs. Optional (every entry point does it on
 // first use); servers call it at start so the first request does not pay for it.
@@ -102,6 +107,28 @@ struct Frame {
 // Decodes frame `frame_number` (1-based) of `file`. PALETTE COLOR and YBR_* come out as RGB;
 // MONOCHROME1 is not inverted here (rendering does that). 1-bit data is expanded to 0/1 bytes.
 core::Result<Frame> DecodeFrame(std::string_view file, int frame_number);
+
+// A file parsed and validated once (as ParseInstance), for a caller that needs several things
+// from one source: its info, a frame, a derived image (a worker does all three per job; each
+// string entry point parses the file again). Owns its parse; does not refer to the bytes it was
+// parsed from. Movable, not copyable; one thread at a time.
+class ParsedFile {
+ public:
+  static core::Result<ParsedFile> Parse(std::string_view file);
+  ParsedFile(ParsedFile&&) noexcept;
+  ParsedFile& operator=(ParsedFile&&) noexcept;
+  ~ParsedFile();
+
+  const InstanceInfo& info() const;
+  // DecodeFrame(file, frame_number), without parsing again.
+  core::Result<Frame> DecodeFrame(int frame_number);
+  // The DCMTK objects, for the dicom module's own functions.
+  const internal::Parsed& parsed() const { return *parsed_; }
+
+ private:
+  explicit ParsedFile(std::unique_ptr<internal::Parsed> parsed);
+  std::unique_ptr<internal::Parsed> parsed_;
+};
 
 enum class ImageFormat { kPng, kJpeg };
 
@@ -193,6 +220,9 @@ struct DerivedOptions {
 // Errors: InvalidArgument when `image` or `options` are inconsistent (sizes vs the pixel buffer,
 // bits, samples, signed colour, a bad UID or description); the source's parse error otherwise.
 core::Result<std::string> WriteDerivedImage(std::string_view source_file, const DerivedImage& image,
+                                            const DerivedOptions& options);
+// The same, from a source parsed already.
+core::Result<std::string> WriteDerivedImage(const ParsedFile& source, const DerivedImage& image,
                                             const DerivedOptions& options);
 
 // A binary segmentation of one image: rows * columns bytes, row by row; non-zero = inside.

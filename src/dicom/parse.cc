@@ -379,6 +379,22 @@ core::Status CheckPart10Prefix(std::string_view prefix) {
   return core::Status::Ok();
 }
 
+ParsedFile::ParsedFile(std::unique_ptr<internal::Parsed> parsed) : parsed_(std::move(parsed)) {}
+ParsedFile::ParsedFile(ParsedFile&&) noexcept = default;
+ParsedFile& ParsedFile::operator=(ParsedFile&&) noexcept = default;
+ParsedFile::~ParsedFile() = default;
+
+core::Result<ParsedFile> ParsedFile::Parse(std::string_view file) {
+  try {
+    IMGPIPE_ASSIGN_OR_RETURN(internal::Parsed parsed, internal::Parse(file));
+    return ParsedFile(std::make_unique<internal::Parsed>(std::move(parsed)));
+  } catch (const std::exception& e) {
+    return core::Status::Internal(std::string("parsing DICOM: ") + e.what());
+  }
+}
+
+const InstanceInfo& ParsedFile::info() const { return parsed_->info; }
+
 core::Result<InstanceInfo> ParseInstance(std::string_view file) {
   try {
     IMGPIPE_ASSIGN_OR_RETURN(internal::Parsed parsed, internal::Parse(file));

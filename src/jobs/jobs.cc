@@ -378,12 +378,17 @@ Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, i
   return job;
 }
 
-Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outcome) {
+Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outcome,
+                                std::optional<MessageAck> ack) {
   const int64_t now = NowMs();
   bool changed = false;
   int exports_queued = 0;
   std::optional<JobRecord> finished;
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
+    if (ack) {
+      Status acked = queues_.DeleteInTransaction(tx, ack->queue, ack->receipt);
+      if (!acked.ok() && acked.code() != core::StatusCode::kNotFound) return acked;
+    }
     IMGPIPE_ASSIGN_OR_RETURN(changed, internal::FinishJob(tx, job_id, outcome, now));
     if (!changed) return Status::Ok();
     IMGPIPE_ASSIGN_OR_RETURN(finished, internal::FindJob(tx, job_id));
@@ -391,6 +396,7 @@ Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outco
     IMGPIPE_ASSIGN_OR_RETURN(exports_queued, internal::SettleExports(tx, queues_, *finished, now));
     return SendResult(tx, *finished);
   }));
+  if (ack) queues_.NotifyCommitted(ack->queue);  // the client's next job may go now
   if (changed) {
     CountTerminal(*finished, outcome.duration_ms, now);
     queues_.NotifyCommitted(kResultsQueue);

@@ -243,7 +243,15 @@ class JobService {
   // queued/running -> outcome.status, and the result message sent to the results queue (group
   // = client_id, dedup id = job id), in one transaction. false, with nothing changed, when the job
   // was already terminal (cancelled while it ran): the caller discards its outputs.
-  core::Result<bool> Finish(std::string_view job_id, const JobOutcome& outcome);
+  // `ack`: the request message, deleted in the same transaction (whether or not the job changed),
+  // so a recorded outcome never leaves its message behind, nor the reverse; a stale receipt
+  // (the lease ran out and the message went to another worker) does not fail the outcome.
+  struct MessageAck {
+    std::string_view queue;
+    std::string_view receipt;
+  };
+  core::Result<bool> Finish(std::string_view job_id, const JobOutcome& outcome,
+                            std::optional<MessageAck> ack = std::nullopt);
   // Progress of a series or study job: the job row and a {"type":"progress","job_id","done",
   // "total"} message on the results queue, in one transaction. No-op unless the job is running.
   core::Status ReportProgress(std::string_view job_id, int done, int total);

@@ -340,6 +340,54 @@ TEST_F(JobsTest, JobAndMessageCommitTogether) {
   EXPECT_EQ(SentTo("algo.denoise"), 1);
 }
 
+// Finish with the request's receipt: the outcome, its result message and the ack commit
+// together; a stale receipt (the message went to another worker) does not stop the outcome, and a
+// job finished already still has its message acknowledged.
+TEST_F(JobsTest, FinishAcknowledgesTheRequestWithTheOutcome) {
+  const std::string queue = QueueName("denoise");
+  auto first = service_->Submit(ImageRequest());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto held = ReceiveAll(queue);
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_TRUE(service_->StartRun(first->job.job_id, 1).ok());
+  JobOutcome outcome;
+  outcome.status = std::string(kStatusSucceeded);
+  auto finished =
+      service_->Finish(first->job.job_id, outcome, JobService::MessageAck{queue, held[0].receipt});
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_TRUE(*finished);
+  auto stats = queues_->Stats(queue);
+  EXPECT_EQ(stats->deleted, 1);
+  EXPECT_EQ(stats->in_flight, 0);
+  EXPECT_EQ(service_->GetJob(first->job.job_id)->status, kStatusSucceeded);
+  EXPECT_EQ(ReceiveAll(kResultsQueue).size(), 1u);
+
+  // Stale: recorded all the same, and nothing deleted.
+  auto second = service_->Submit(ImageRequest());
+  ASSERT_TRUE(second.ok());
+  auto second_held = ReceiveAll(queue);
+  ASSERT_EQ(second_held.size(), 1u);
+  finished =
+      service_->Finish(second->job.job_id, outcome, JobService::MessageAck{queue, "stale-receipt"});
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_TRUE(*finished);
+  EXPECT_EQ(queues_->Stats(queue)->deleted, 1);
+  ASSERT_TRUE(queues_->Delete(queue, second_held[0].receipt).ok());
+
+  // Terminal already (cancelled while it ran): false, and the message acknowledged all the same.
+  auto third = service_->Submit(ImageRequest());
+  ASSERT_TRUE(third.ok());
+  auto third_held = ReceiveAll(queue);
+  ASSERT_EQ(third_held.size(), 1u);
+  ASSERT_TRUE(service_->Cancel(third->job.job_id, client_).ok());
+  finished = service_->Finish(third->job.job_id, outcome,
+                              JobService::MessageAck{queue, third_held[0].receipt});
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_FALSE(*finished);
+  EXPECT_EQ(queues_->Stats(queue)->deleted, 3);
+  EXPECT_EQ(service_->GetJob(third->job.job_id)->status, kStatusCancelled);
+}
+
 TEST_F(JobsTest, FullQueueIsResourceExhausted) {
   JobServiceOptions options;
   options.max_queue_depth = 2;

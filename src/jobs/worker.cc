@@ -223,7 +223,11 @@ class WorkerPool::Impl {
       return;
     }
     if (verdict.status != kStatusSucceeded) (void)internal::DeleteOutputs(blobs_, job.job_id);
-    Result<bool> finished = jobs_.Finish(job.job_id, verdict);
+    // The request message is acknowledged with the outcome, in its transaction; a dead letter's
+    // is released instead, for the queue to move it.
+    std::optional<JobService::MessageAck> ack;
+    if (!dead_letter) ack = JobService::MessageAck{queue, m.receipt};
+    Result<bool> finished = jobs_.Finish(job.job_id, verdict, ack);
     if (!finished.ok()) {  // the verdict is not recorded: run it again later
       spdlog::warn("worker: job {} outcome not recorded: {}", job.job_id,
                    finished.status().ToString());
@@ -237,11 +241,7 @@ class WorkerPool::Impl {
     } else {
       spdlog::warn("worker: job {} failed: {}", job.job_id, verdict.error_message);
     }
-    if (dead_letter) {
-      Release(queue, m, std::chrono::milliseconds(0));  // the queue dead-letters it next receive
-    } else {
-      Ack(queue, m);
-    }
+    if (dead_letter) Release(queue, m, std::chrono::milliseconds(0));  // moved next receive
   }
 
   void CancelLocal(const std::string& job_id) {

@@ -54,12 +54,14 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
                               std::string_view prefix, std::optional<dicom::BinaryMask>& mask_out) {
   const auto start = Clock::now();
   IMGPIPE_ASSIGN_OR_RETURN(std::string file, t.env.pacs.ReadFile(instance));
-  IMGPIPE_ASSIGN_OR_RETURN(dicom::InstanceInfo info, dicom::ParseInstance(file));
-  if (info.number_of_frames < 1) {
+  // Parsed once: its info, its frame and the derived DICOM all come from this parse.
+  IMGPIPE_ASSIGN_OR_RETURN(dicom::ParsedFile source, dicom::ParsedFile::Parse(file));
+  if (source.info().number_of_frames < 1) {
     return Status::Unprocessable("image " + instance.image_id + " has no pixel data");
   }
-  IMGPIPE_ASSIGN_OR_RETURN(dicom::Frame frame, dicom::DecodeFrame(file, 1));
-  IMGPIPE_ASSIGN_OR_RETURN(algorithms::Image image, algorithms::ImageFromFrame(frame, info));
+  IMGPIPE_ASSIGN_OR_RETURN(dicom::Frame frame, source.DecodeFrame(1));
+  IMGPIPE_ASSIGN_OR_RETURN(algorithms::Image image,
+                           algorithms::ImageFromFrame(frame, source.info()));
   algorithms::RunContext ctx;
   ctx.cancelled = [&t] { return t.cancelled.load(std::memory_order_relaxed); };
   ctx.source_file = file;
@@ -89,7 +91,8 @@ Result<json::object> RunImage(const ImageTask& t, const pacs::InstanceRecord& in
     options.derivation_description =
         Truncate("imgpipe " + t.job.algorithm + " " + t.job.params_json, 1024);
     IMGPIPE_ASSIGN_OR_RETURN(
-        dicom_file, dicom::WriteDerivedImage(file, algorithms::ToDerivedImage(out.image), options));
+        dicom_file,
+        dicom::WriteDerivedImage(source, algorithms::ToDerivedImage(out.image), options));
   }
   IMGPIPE_RETURN_IF_ERROR(put("result.dcm", dicom_file));
   if (out.mask) {

@@ -110,6 +110,12 @@ class QueueService {
   // Deletes each receipt; the result has one Status per receipt (stale ones NotFound).
   virtual core::Result<std::vector<core::Status>> DeleteBatch(
       std::string_view queue, std::span<const std::string> receipts) = 0;
+  // Deletes inside the caller's write transaction on the same database (as SendInTransaction),
+  // so that the record of a message's outcome and its ack commit together or not at all.
+  // NotFound for a stale receipt, leaving the transaction usable. Call NotifyCommitted(queue)
+  // after the commit: the group's next message may be deliverable.
+  virtual core::Status DeleteInTransaction(db::Transaction& tx, std::string_view queue,
+                                           std::string_view receipt) = 0;
   virtual core::Status ChangeVisibility(std::string_view queue, std::string_view receipt,
                                         std::chrono::milliseconds timeout) = 0;
 

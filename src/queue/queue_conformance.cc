@@ -293,6 +293,50 @@ TEST_P(QueueConformance, SendInTransactionCommitsAndRollsBackWithTheCaller) {
   EXPECT_EQ((*rows)[0].Text(0), "kept");
 }
 
+// An ack inside the caller's transaction: undone by a rollback (the message stays in flight, and
+// its group blocked), done by the commit (the group's next message goes); a stale receipt is
+// NotFound and leaves the transaction usable.
+TEST_P(QueueConformance, DeleteInTransactionCommitsAndRollsBackWithTheCaller) {
+  QueueOptions options;
+  options.visibility_timeout = milliseconds(100);
+  Make("jobs", options);
+  SendOk("jobs", "first", "g", "1");
+  SendOk("jobs", "second", "g", "2");
+  auto held = ReceiveOk("jobs", 1);
+  ASSERT_EQ(held.size(), 1u);
+  {
+    auto tx = db().Begin(db::TxMode::kWrite);
+    ASSERT_TRUE(tx.ok());
+    EXPECT_TRUE(q().DeleteInTransaction(**tx, "jobs", held[0].receipt).ok());
+    // Dropped without a commit: rolled back.
+  }
+  EXPECT_TRUE(ReceiveOk("jobs", 10).empty());  // "first" is still in flight: g stays blocked
+  EXPECT_EQ(q().Stats("jobs")->in_flight, 1);
+  {
+    auto tx = db().Begin(db::TxMode::kWrite);
+    ASSERT_TRUE(tx.ok());
+    EXPECT_EQ(q().DeleteInTransaction(**tx, "jobs", "not-a-receipt").code(), StatusCode::kNotFound);
+    ASSERT_TRUE(q().DeleteInTransaction(**tx, "jobs", held[0].receipt).ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+    q().NotifyCommitted("jobs");
+  }
+  auto next = ReceiveOk("jobs", 10);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].body, "second");
+  QueueStats stats = *q().Stats("jobs");
+  EXPECT_EQ(stats.deleted, 1);
+  EXPECT_EQ(stats.in_flight, 1);
+  Advance(100);  // "second"'s lease runs out and it goes again: the old receipt is stale
+  auto again = ReceiveOk("jobs", 10);
+  ASSERT_EQ(again.size(), 1u);
+  auto tx = db().Begin(db::TxMode::kWrite);
+  ASSERT_TRUE(tx.ok());
+  EXPECT_EQ(q().DeleteInTransaction(**tx, "jobs", next[0].receipt).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(q().DeleteInTransaction(**tx, "jobs", again[0].receipt).ok());
+  ASSERT_TRUE((*tx)->Commit().ok());
+  EXPECT_EQ(q().Stats("jobs")->deleted, 2);
+}
+
 TEST_P(QueueConformance, RejectsInvalidNamesIdsAndUnknownQueues) {
   EXPECT_EQ(q().EnsureQueue("", {}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(q().EnsureQueue("bad name", {}).code(), StatusCode::kInvalidArgument);

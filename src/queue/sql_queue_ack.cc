@@ -36,109 +36,125 @@ Result<std::vector<Status>> SqlQueueService::DeleteBatch(std::string_view queue,
   std::vector<Status> statuses;
   bool unblocked = false;  // a group with more messages lost its in-flight head
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/false, [&](db::Transaction& tx) -> Status {
-    statuses.assign(receipts.size(), Status::Ok());
-    unblocked = false;
-    IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
-    // Receipts by claim token (one token per Receive call): one statement per token.
-    std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_token;
-    for (size_t i = 0; i < receipts.size(); ++i) {
-      int64_t seq = 0;
-      std::string token;
-      if (ParseReceipt(receipts[i], &seq, &token)) {
-        by_token[token].emplace_back(seq, i);
-      } else {
-        statuses[i] = StaleReceipt(queue);
-      }
-    }
-    auto params_for = [&](const std::string& token, const auto& entries) {
-      std::vector<Value> params;
-      params.reserve(entries.size() + 2);
-      params.emplace_back(row.id);
-      params.emplace_back(std::string(token));
-      for (const auto& [seq, i] : entries) params.emplace_back(seq);
-      return params;
-    };
-    if (dialect_ == db::Dialect::kPostgres) {
-      // Lock the groups first (name order), so that RefreshGroups sees every committed send.
-      std::set<std::string> groups;
-      for (const auto& [token, entries] : by_token) {
-        IMGPIPE_ASSIGN_OR_RETURN(
-            auto rows, tx.Query("SELECT group_id FROM queue_messages WHERE queue_id = ? AND"
-                                " receipt = ? AND seq IN (" +
-                                    Placeholders(entries.size()) + ")",
-                                params_for(token, entries)));
-        for (const auto& r : rows) groups.insert(r.Text(0));
-      }
-      std::vector<std::string> sorted(groups.begin(), groups.end());
-      IMGPIPE_RETURN_IF_ERROR(LockGroups(tx, dialect_, row.id, sorted));
-    }
-    std::set<int64_t> gone;
-    std::map<std::string, std::vector<LeftMessage>> left;  // per group
-    std::map<std::string, GroupChain> chains;              // SQLite: their group rows
-    for (const auto& [token, entries] : by_token) {
-      std::vector<Value> params = params_for(token, entries);
-      std::vector<db::Row> rows;
-      if (dialect_ == db::Dialect::kPostgres) {
-        // One round trip: the counters ride along (the groups are locked already).
-        Append(params, row.id, CounterShard(dialect_));
-        IMGPIPE_ASSIGN_OR_RETURN(
-            rows,
-            tx.Query("WITH d AS (DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND"
-                     " seq IN (" +
-                         Placeholders(entries.size()) +
-                         ") RETURNING seq, group_id, next_seq), c AS (INSERT INTO queue_counters"
-                         " (queue_id, shard, sent, received, deleted) SELECT ?, ?, 0, 0, COUNT(*)"
-                         " FROM d HAVING COUNT(*) > 0 ON CONFLICT (queue_id, shard) DO UPDATE SET"
-                         " deleted = queue_counters.deleted + excluded.deleted) SELECT seq,"
-                         " group_id, next_seq FROM d",
-                     params));
-      } else {
-        // SQLite: read (with the group rows), then delete without RETURNING, which costs more
-        // than the read (it gathers its rows in a temporary table first).
-        IMGPIPE_ASSIGN_OR_RETURN(
-            rows, tx.Query("SELECT m.seq, m.group_id, m.next_seq, g.head_seq, g.tail_seq,"
-                           " g.claim_end_seq FROM queue_messages m JOIN queue_groups g ON"
-                           " g.queue_id = m.queue_id AND g.group_id = m.group_id WHERE"
-                           " m.queue_id = ? AND m.receipt = ? AND m.seq IN (" +
-                               Placeholders(entries.size()) + ")",
-                           params));
-        for (const auto& r : rows) {
-          chains[r.Text(1)] = GroupChain{IntOrZero(r, 3), IntOrZero(r, 4), r.Int(5)};
-        }
-        if (!rows.empty()) {
-          std::vector<Value> seqs;
-          Append(seqs, row.id);
-          for (const auto& r : rows) seqs.emplace_back(r.Int(0));
-          IMGPIPE_RETURN_IF_ERROR(
-              tx.Exec("DELETE FROM queue_messages WHERE queue_id = ? AND seq IN (" +
-                          Placeholders(rows.size()) + ")",
-                      seqs)
-                  .status());
-        }
-      }
-      std::set<int64_t> deleted_here;  // by this token (another token may name the same seq)
-      for (const auto& r : rows) {
-        deleted_here.insert(r.Int(0));
-        if (gone.insert(r.Int(0)).second) {
-          left[r.Text(1)].push_back({r.Int(0), IntOrZero(r, 2)});
-        }
-      }
-      for (const auto& [seq, i] : entries) {
-        if (!deleted_here.contains(seq)) statuses[i] = StaleReceipt(queue);
-      }
-    }
-    const int64_t deleted = std::ssize(gone);
-    IMGPIPE_ASSIGN_OR_RETURN(int64_t live,
-                             RemoveFromGroups(tx, dialect_, row.id, left, now_ms_(), &chains));
-    unblocked = live > 0;
-    if (deleted > 0 && dialect_ != db::Dialect::kPostgres) {  // PostgreSQL: with the DELETE
-      IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, 0, deleted));
-    }
+    IMGPIPE_ASSIGN_OR_RETURN(unblocked, DeleteIn(tx, queue, receipts, &statuses));
     return Status::Ok();
   }));
   if (unblocked) Wake(queue);  // the next message of the group may go now
   CountWrites(std::ssize(receipts));
   return statuses;
+}
+
+Status SqlQueueService::DeleteInTransaction(db::Transaction& tx, std::string_view queue,
+                                            std::string_view receipt) {
+  IMGPIPE_RETURN_IF_ERROR(ValidateQueueName(queue));
+  std::vector<Status> statuses;
+  IMGPIPE_RETURN_IF_ERROR(
+      DeleteIn(tx, queue, std::array{std::string(receipt)}, &statuses).status());
+  CountWrites(1);
+  return statuses[0];
+}
+
+Result<bool> SqlQueueService::DeleteIn(db::Transaction& tx, std::string_view queue,
+                                       std::span<const std::string> receipts,
+                                       std::vector<Status>* statuses_out) {
+  std::vector<Status>& statuses = *statuses_out;
+  statuses.assign(receipts.size(), Status::Ok());
+  IMGPIPE_ASSIGN_OR_RETURN(QueueRow row, Queue(tx, queue));
+  // Receipts by claim token (one token per Receive call): one statement per token.
+  std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_token;
+  for (size_t i = 0; i < receipts.size(); ++i) {
+    int64_t seq = 0;
+    std::string token;
+    if (ParseReceipt(receipts[i], &seq, &token)) {
+      by_token[token].emplace_back(seq, i);
+    } else {
+      statuses[i] = StaleReceipt(queue);
+    }
+  }
+  auto params_for = [&](const std::string& token, const auto& entries) {
+    std::vector<Value> params;
+    params.reserve(entries.size() + 2);
+    params.emplace_back(row.id);
+    params.emplace_back(std::string(token));
+    for (const auto& [seq, i] : entries) params.emplace_back(seq);
+    return params;
+  };
+  if (dialect_ == db::Dialect::kPostgres) {
+    // Lock the groups first (name order), so that RefreshGroups sees every committed send.
+    std::set<std::string> groups;
+    for (const auto& [token, entries] : by_token) {
+      IMGPIPE_ASSIGN_OR_RETURN(auto rows,
+                               tx.Query("SELECT group_id FROM queue_messages WHERE queue_id = ? AND"
+                                        " receipt = ? AND seq IN (" +
+                                            Placeholders(entries.size()) + ")",
+                                        params_for(token, entries)));
+      for (const auto& r : rows) groups.insert(r.Text(0));
+    }
+    std::vector<std::string> sorted(groups.begin(), groups.end());
+    IMGPIPE_RETURN_IF_ERROR(LockGroups(tx, dialect_, row.id, sorted));
+  }
+  std::set<int64_t> gone;
+  std::map<std::string, std::vector<LeftMessage>> left;  // per group
+  std::map<std::string, GroupChain> chains;              // SQLite: their group rows
+  for (const auto& [token, entries] : by_token) {
+    std::vector<Value> params = params_for(token, entries);
+    std::vector<db::Row> rows;
+    if (dialect_ == db::Dialect::kPostgres) {
+      // One round trip: the counters ride along (the groups are locked already).
+      Append(params, row.id, CounterShard(dialect_));
+      IMGPIPE_ASSIGN_OR_RETURN(
+          rows,
+          tx.Query("WITH d AS (DELETE FROM queue_messages WHERE queue_id = ? AND receipt = ? AND"
+                   " seq IN (" +
+                       Placeholders(entries.size()) +
+                       ") RETURNING seq, group_id, next_seq), c AS (INSERT INTO queue_counters"
+                       " (queue_id, shard, sent, received, deleted) SELECT ?, ?, 0, 0, COUNT(*)"
+                       " FROM d HAVING COUNT(*) > 0 ON CONFLICT (queue_id, shard) DO UPDATE SET"
+                       " deleted = queue_counters.deleted + excluded.deleted) SELECT seq,"
+                       " group_id, next_seq FROM d",
+                   params));
+    } else {
+      // SQLite: read (with the group rows), then delete without RETURNING, which costs more
+      // than the read (it gathers its rows in a temporary table first).
+      IMGPIPE_ASSIGN_OR_RETURN(
+          rows, tx.Query("SELECT m.seq, m.group_id, m.next_seq, g.head_seq, g.tail_seq,"
+                         " g.claim_end_seq FROM queue_messages m JOIN queue_groups g ON"
+                         " g.queue_id = m.queue_id AND g.group_id = m.group_id WHERE"
+                         " m.queue_id = ? AND m.receipt = ? AND m.seq IN (" +
+                             Placeholders(entries.size()) + ")",
+                         params));
+      for (const auto& r : rows) {
+        chains[r.Text(1)] = GroupChain{IntOrZero(r, 3), IntOrZero(r, 4), r.Int(5)};
+      }
+      if (!rows.empty()) {
+        std::vector<Value> seqs;
+        Append(seqs, row.id);
+        for (const auto& r : rows) seqs.emplace_back(r.Int(0));
+        IMGPIPE_RETURN_IF_ERROR(
+            tx.Exec("DELETE FROM queue_messages WHERE queue_id = ? AND seq IN (" +
+                        Placeholders(rows.size()) + ")",
+                    seqs)
+                .status());
+      }
+    }
+    std::set<int64_t> deleted_here;  // by this token (another token may name the same seq)
+    for (const auto& r : rows) {
+      deleted_here.insert(r.Int(0));
+      if (gone.insert(r.Int(0)).second) {
+        left[r.Text(1)].push_back({r.Int(0), IntOrZero(r, 2)});
+      }
+    }
+    for (const auto& [seq, i] : entries) {
+      if (!deleted_here.contains(seq)) statuses[i] = StaleReceipt(queue);
+    }
+  }
+  const int64_t deleted = std::ssize(gone);
+  IMGPIPE_ASSIGN_OR_RETURN(int64_t live,
+                           RemoveFromGroups(tx, dialect_, row.id, left, now_ms_(), &chains));
+  if (deleted > 0 && dialect_ != db::Dialect::kPostgres) {  // PostgreSQL: with the DELETE
+    IMGPIPE_RETURN_IF_ERROR(BumpCounters(tx, dialect_, row.id, 0, 0, deleted));
+  }
+  return live > 0;
 }
 
 Status SqlQueueService::ChangeVisibility(std::string_view queue, std::string_view receipt,

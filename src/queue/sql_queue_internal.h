@@ -209,6 +209,8 @@ class SqlQueueService final : public QueueService {
   core::Status Delete(std::string_view queue, std::string_view receipt) override;
   core::Result<std::vector<core::Status>> DeleteBatch(
       std::string_view queue, std::span<const std::string> receipts) override;
+  core::Status DeleteInTransaction(db::Transaction& tx, std::string_view queue,
+                                   std::string_view receipt) override;
   core::Status ChangeVisibility(std::string_view queue, std::string_view receipt,
                                 std::chrono::milliseconds timeout) override;
   core::Result<QueueStats> Stats(std::string_view queue) override;
@@ -222,6 +224,11 @@ class SqlQueueService final : public QueueService {
   core::Result<std::vector<Message>> TryReceive(std::string_view queue, int max_messages,
                                                 std::optional<std::chrono::milliseconds> lease,
                                                 int64_t* next_visible_ms);
+  // DeleteBatch's work inside `tx`: one status per receipt in *statuses; returns whether a group
+  // with more messages lost its in-flight head (its next message may go: wake receivers).
+  core::Result<bool> DeleteIn(db::Transaction& tx, std::string_view queue,
+                              std::span<const std::string> receipts,
+                              std::vector<core::Status>* statuses);
   // TryReceive's work inside `tx`.
   core::Status ClaimIn(db::Transaction& tx, std::string_view queue, int max_messages,
                        std::optional<std::chrono::milliseconds> lease,
