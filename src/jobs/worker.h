@@ -19,9 +19,9 @@
 //      level: seg.dcm (image job: one frame; series job: one frame per image, instance number
 //      order), or seg-{k}.dcm per series of a study job (k in input order), each listed in the
 //      outputs and in manifest.json's "segmentations".
-//   5. JobService::Finish: the job's outcome and its result message on "results" in one
-//      transaction (dedup id = job id).
-//   6. The request message is deleted.
+//   5. JobService::Finish: the job's outcome, its result message on "results" (dedup id = job
+//      id) and the deletion of the request message, in one transaction: an outcome is never
+//      recorded with its request left to run again, nor the request deleted without it.
 // Failures: InvalidArgument, NotFound, Unprocessable, UnsupportedMediaType and PayloadTooLarge
 // fail the job at once (retrying cannot help); any other error is retried: the job goes back to
 // "queued" and the message becomes visible again after a backoff (1 s, doubling, at most 60 s).
