@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/temp_dir.h"
 #include "dicom/dicom.h"
 #include "http/http.h"
@@ -355,6 +356,7 @@ void Overhead(int reps) {
 }  // namespace imgpipe
 
 int main(int argc, char** argv) {
+  imgpipe::core::ConfigureAllocator();  // as imgpipe's main
   spdlog::set_level(spdlog::level::warn);
   std::string mode = argc > 1 ? argv[1] : "";
   auto arg = [&](int i, int def) { return argc > i ? std::atoi(argv[i]) : def; };

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/temp_dir.h"
 #include "db/postgres.h"
 #include "db/postgres/test_server.h"
@@ -146,6 +147,7 @@ void WakeUps(queue::QueueService& sender_side, db::Database& sender_db,
 }  // namespace
 
 int main(int argc, char** argv) {
+  imgpipe::core::ConfigureAllocator();  // as imgpipe's main
   if (argc != 5) Die("usage: queue_bench sqlite|postgres THREADS BATCH MESSAGES");
   std::string backend = argv[1];
   int threads = std::atoi(argv[2]), batch = std::atoi(argv[3]), messages = std::atoi(argv[4]);

@@ -1,6 +1,4 @@
 // imgpipe: one binary, many subcommands. main only parses the command line and wires modules.
-#include <malloc.h>
-
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -10,6 +8,7 @@
 
 #include "app/commands.h"
 #include "app/config.h"
+#include "core/allocator.h"
 #include "core/log.h"
 
 #ifndef IMGPIPE_VERSION
@@ -105,12 +104,7 @@ bool Parse(int argc, char** argv, CommandLine* out, std::string* error) {
 
 int main(int argc, char** argv) {
   using namespace imgpipe;
-  // Request buffers (files, decoded frames, encoded previews) are freed and re-made constantly by
-  // several threads; glibc's default trimming and mmap thresholds return that memory to the
-  // kernel each time and pay page faults and TLB shootdowns to get it back (measured: 20% of
-  // preview throughput). Keep up to 64 MB of freed memory per arena instead.
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  core::ConfigureAllocator();
   if (argc >= 2 && IsClientCommand(argv[1])) {
     // The client parses its own flags (repeatable --param, boolean --json); settings such as the
     // default listen address come from imgpipe.toml and IMGPIPE_* variables only.
