@@ -38,7 +38,7 @@ Result<std::map<std::string, GroupChain>> ReadGroups(db::Transaction& tx, int64_
 // Sets next_seq of messages (seq -> next; 0 = NULL), in one statement.
 Status SetLinks(db::Transaction& tx, int64_t queue_id, const std::map<int64_t, int64_t>& links) {
   if (links.empty()) return Status::Ok();
-  std::string sql = "UPDATE queue_messages SET next_seq = CASE seq";
+  std::string sql = UpdateMany(db::Dialect::kSqlite) + "queue_messages SET next_seq = CASE seq";
   std::vector<Value> params;
   for (const auto& [seq, next] : links) {
     sql += " WHEN ? THEN ?";
@@ -209,7 +209,8 @@ Result<int64_t> UnlinkFromChains(db::Transaction& tx, int64_t queue_id,
       }
       return expression + " END";
     };
-    std::string sql = "UPDATE queue_groups SET head_seq = " + per_group(&WalkedGroup::head);
+    std::string sql = UpdateMany(db::Dialect::kSqlite) +
+                      "queue_groups SET head_seq = " + per_group(&WalkedGroup::head);
     if (tails_moved) sql += ", tail_seq = " + per_group(&WalkedGroup::tail);
     if (one_lease_end) {
       sql += ", inflight_until_ms = ?";

@@ -97,7 +97,8 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
   }
   if (claim_end.empty()) return Status::Ok();
   const std::string claim_messages =
-      "UPDATE queue_messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
+      UpdateMany(dialect_) +
+      "queue_messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
       " receipt = ? WHERE queue_id = ? AND seq IN (" +
       Placeholders(seqs.size() - 3) + ")";
   std::string sql;
@@ -120,7 +121,7 @@ Status SqlQueueService::ClaimGroups(db::Transaction& tx, std::string_view queue,
     auto it = claim_end.find(g.name);
     heads_only = heads_only && (it == claim_end.end() || it->second == g.messages[0].Int(0));
   }
-  sql += "UPDATE queue_groups SET inflight_until_ms = ?, claim_end_seq = ";
+  sql += UpdateMany(dialect_) + "queue_groups SET inflight_until_ms = ?, claim_end_seq = ";
   Append(params, now + lease_ms);
   if (heads_only) {
     sql += "head_seq";
