@@ -153,9 +153,14 @@ class ExportPool::Impl {
   }
 
   // Records `update`; false when it could not be recorded (the message is then released to be
-  // tried again after a backoff).
-  bool Record(const Target& t, const jobs::ExportUpdate& update) {
-    Result<bool> changed = jobs_.UpdateExport(t.job_id, t.destination, update);
+  // tried again after a backoff). `ack_with`: a final status's message, acknowledged in the same
+  // transaction, so the verdict is never recorded with its message left in the queue.
+  bool Record(const Target& t, const jobs::ExportUpdate& update,
+              const queue::Message* ack_with = nullptr) {
+    std::optional<jobs::JobService::MessageAck> ack;
+    if (ack_with != nullptr)
+      ack = jobs::JobService::MessageAck{jobs::kExportQueue, ack_with->receipt};
+    Result<bool> changed = jobs_.UpdateExport(t.job_id, t.destination, update, ack);
     if (!changed.ok()) {
       spdlog::warn("export: status {} of {} not recorded: {}", update.status, t.destination,
                    changed.status().ToString());
@@ -194,11 +199,7 @@ class ExportPool::Impl {
       jobs::ExportUpdate gone =
           Update(jobs::kExportFailed, attempt,
                  "destination " + target->destination + " is not configured on this worker");
-      if (Record(*target, gone)) {
-        Ack(m);
-      } else {
-        Release(m, Backoff(attempt));
-      }
+      if (!Record(*target, gone, &m)) Release(m, Backoff(attempt));
       return;
     }
     if (!Record(*target, Update(jobs::kExportSending, attempt))) {
@@ -225,19 +226,19 @@ class ExportPool::Impl {
     jobs::ExportUpdate update = Update("", attempt, report.error, report.stored);
     if (report.error.empty()) {
       update.status = std::string(jobs::kExportSent);
-      if (!Record(*target, update)) return Release(m, Backoff(attempt));
+      if (!Record(*target, update, &m)) return Release(m, Backoff(attempt));
       spdlog::info("export: job {} sent to {} ({} instances)", target->job_id, target->destination,
                    report.stored);
-      return Ack(m);
+      return;
     }
     if (attempt >= destination->max_attempts) {
       update.status = std::string(jobs::kExportFailed);
       update.error = "gave up after " + std::to_string(attempt) +
                      (attempt == 1 ? " attempt: " : " attempts: ") + report.error;
-      if (!Record(*target, update)) return Release(m, Backoff(attempt));
+      if (!Record(*target, update, &m)) return Release(m, Backoff(attempt));
       spdlog::warn("export: job {} to {} failed: {}", target->job_id, target->destination,
                    update.error);
-      return Ack(m);
+      return;
     }
     update.status = std::string(jobs::kExportRetrying);
     (void)Record(*target, update);

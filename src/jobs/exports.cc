@@ -66,7 +66,8 @@ core::Result<ExportRecord> JobService::GetExport(std::string_view job_id,
 }
 
 core::Result<bool> JobService::UpdateExport(std::string_view job_id, std::string_view destination,
-                                            const ExportUpdate& update) {
+                                            const ExportUpdate& update,
+                                            std::optional<MessageAck> ack) {
   const bool final = update.status == kExportSent || update.status == kExportFailed;
   if (!final && update.status != kExportSending && update.status != kExportRetrying) {
     return core::Status::InvalidArgument("not an export status the exporter sets: " +
@@ -77,6 +78,10 @@ core::Result<bool> JobService::UpdateExport(std::string_view job_id, std::string
   // Final statuses are durable with their event; the steps before them may be undone by a power
   // failure, which only means the export is tried again.
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/final, [&](db::Transaction& tx) -> core::Status {
+    if (ack) {
+      core::Status acked = queues_.DeleteInTransaction(tx, ack->queue, ack->receipt);
+      if (!acked.ok() && acked.code() != core::StatusCode::kNotFound) return acked;
+    }
     IMGPIPE_ASSIGN_OR_RETURN(changed, internal::UpdateExport(tx, job_id, destination, update, now));
     if (!changed || !final) return core::Status::Ok();
     IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(tx, job_id));
@@ -88,6 +93,7 @@ core::Result<bool> JobService::UpdateExport(std::string_view job_id, std::string
     return SendToEveryone(tx, *job, boost::json::serialize(body),
                           job->job_id + ":export:" + std::string(destination));
   }));
+  if (ack) queues_.NotifyCommitted(ack->queue);
   if (changed && final) queues_.NotifyCommitted(kResultsQueue);
   return changed;
 }

@@ -264,8 +264,10 @@ class JobService {
   // Records an export's progress (see the contract above); a final status ("sent", "failed") also
   // sends the export event to the results queue, in the same durable transaction. false, with
   // nothing changed, when the export is missing or already final (sent, failed, skipped).
+  // `ack`: the export message, deleted in the same transaction (as Finish's).
   core::Result<bool> UpdateExport(std::string_view job_id, std::string_view destination,
-                                  const ExportUpdate& update);
+                                  const ExportUpdate& update,
+                                  std::optional<MessageAck> ack = std::nullopt);
 
   // The ids among `job_ids` whose job is cancelled (workers poll this to stop runs cancelled by
   // another process).
