@@ -78,10 +78,7 @@ core::Result<bool> JobService::UpdateExport(std::string_view job_id, std::string
   // Final statuses are durable with their event; the steps before them may be undone by a power
   // failure, which only means the export is tried again.
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/final, [&](db::Transaction& tx) -> core::Status {
-    if (ack) {
-      core::Status acked = queues_.DeleteInTransaction(tx, ack->queue, ack->receipt);
-      if (!acked.ok() && acked.code() != core::StatusCode::kNotFound) return acked;
-    }
+    IMGPIPE_RETURN_IF_ERROR(AckIn(tx, ack));
     IMGPIPE_ASSIGN_OR_RETURN(changed, internal::UpdateExport(tx, job_id, destination, update, now));
     if (!changed || !final) return core::Status::Ok();
     IMGPIPE_ASSIGN_OR_RETURN(auto job, internal::FindJob(tx, job_id));

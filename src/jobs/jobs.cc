@@ -368,6 +368,12 @@ Status JobService::SendResult(db::Transaction& tx, const JobRecord& job) {
   return SendToEveryone(tx, job, ResultMessageBody(job), job.job_id);
 }
 
+Status JobService::AckIn(db::Transaction& tx, const std::optional<MessageAck>& ack) {
+  if (!ack) return Status::Ok();
+  Status acked = queues_.DeleteInTransaction(tx, ack->queue, ack->receipt);
+  return acked.code() == core::StatusCode::kNotFound ? Status::Ok() : acked;
+}
+
 Result<std::optional<JobRecord>> JobService::StartRun(std::string_view job_id, int attempt) {
   const int64_t now = NowMs();
   std::optional<JobRecord> job;
@@ -385,10 +391,7 @@ Result<bool> JobService::Finish(std::string_view job_id, const JobOutcome& outco
   int exports_queued = 0;
   std::optional<JobRecord> finished;
   IMGPIPE_RETURN_IF_ERROR(db_.Write(/*durable=*/true, [&](db::Transaction& tx) -> Status {
-    if (ack) {
-      Status acked = queues_.DeleteInTransaction(tx, ack->queue, ack->receipt);
-      if (!acked.ok() && acked.code() != core::StatusCode::kNotFound) return acked;
-    }
+    IMGPIPE_RETURN_IF_ERROR(AckIn(tx, ack));
     IMGPIPE_ASSIGN_OR_RETURN(changed, internal::FinishJob(tx, job_id, outcome, now));
     if (!changed) return Status::Ok();
     IMGPIPE_ASSIGN_OR_RETURN(finished, internal::FindJob(tx, job_id));

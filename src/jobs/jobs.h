@@ -286,6 +286,8 @@ class JobService {
   // Sends the terminal result message of `job` to the results queue, in `tx`: to its owner and
   // to each recipient.
   core::Status SendResult(db::Transaction& tx, const JobRecord& job);
+  // Deletes `ack`'s message in `tx` when there is one; a stale receipt is not an error.
+  core::Status AckIn(db::Transaction& tx, const std::optional<MessageAck>& ack);
   // Sends `body` to the owner (deduplication id `dedup_id`) and every recipient of `job` (the
   // same id plus ":{client}"), in `tx`.
   core::Status SendToEveryone(db::Transaction& tx, const JobRecord& job, const std::string& body,
