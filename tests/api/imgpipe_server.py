@@ -62,7 +62,12 @@ class ImgpipeServer(HttpEndpoint):
         line = self.proc.stdout.readline()
         if not line.startswith("listening on http://"):
             err = self.proc.stderr.read()
-            raise RuntimeError(f"imgpipe did not start: {line!r} {err}")
+            try:  # the exit status says how it ended (a signal is negative)
+                status = self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                status = "still running, killed"
+            raise RuntimeError(f"imgpipe did not start (exit status {status}): {line!r} {err}")
         self.base = line.split()[-1]
         self.host, port = self.base[len("http://"):].split(":")
         self.port = int(port)
