@@ -176,10 +176,13 @@ class DicomListenerTest(unittest.TestCase):
     def test_malformed_associations_leave_it_serving(self):
         # Raw garbage.
         with socket.create_connection(("127.0.0.1", self.dicom_port), timeout=10) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(512))
-            s.shutdown(socket.SHUT_WR)
-            s.settimeout(10)
+            # The listener may reject the first bytes and reset the connection before the rest
+            # is sent or the write side is shut (ENOTCONN, EPIPE, ECONNRESET): that is a valid
+            # answer to garbage. What matters is that it keeps serving.
             try:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(512))
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(10)
                 while s.recv(4096):
                     pass
             except OSError:
