@@ -9,6 +9,7 @@ import {
   type Ids,
   type ImageSummary,
 } from './api';
+import { credentials } from './credentials';
 import { detectLang, I18nContext, LANGS, translator, type Lang } from './i18n';
 import { applyEvent, emptyJobs, mergeJob, mergeJobs, type JobsState } from './jobs';
 import { PushClient, wsUrl, type PushStatus } from './push';
@@ -18,6 +19,7 @@ import { IdsForm } from './components/IdsForm';
 import { JobList } from './components/JobList';
 import { ProcessPanel } from './components/ProcessPanel';
 import { RulesPanel } from './components/RulesPanel';
+import { SignInPanel, SignOutButton } from './components/SignIn';
 import { StudyBrowser } from './components/StudyBrowser';
 import { Toasts, type Toast } from './components/Toasts';
 import { Viewer } from './components/Viewer';
@@ -60,6 +62,11 @@ export function App() {
   const dismissToast = useCallback((id: string) => {
     setToasts((old) => old.filter((x) => x.id !== id));
   }, []);
+
+  // Credentials: asked for once the server refuses a request for want of an API key or JWT
+  // (the reason is the server's message).
+  const [authRequired, setAuthRequired] = useState<string | null>(null);
+  useEffect(() => credentials.onRequired(setAuthRequired), []);
 
   // (1) the image
   const [ids, setIds] = useState<Ids>(loadIds);
@@ -113,9 +120,11 @@ export function App() {
   // (3) processing
   const [algorithms, setAlgorithms] = useState<Algorithm[]>([]);
   useEffect(() => {
-    api.algorithms().then(setAlgorithms, (e: Error) =>
-      showToast({ id: 'algorithms', kind: 'error', text: t('error.generic', { message: e.message }) }),
-    );
+    api.algorithms().then(setAlgorithms, (e: Error) => {
+      // A 401 already asks for a credential (the sign-in panel).
+      if (e instanceof ApiError && e.status === 401) return;
+      showToast({ id: 'algorithms', kind: 'error', text: t('error.generic', { message: e.message }) });
+    });
     // Loaded once; the list does not change while the page is open.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
@@ -154,8 +163,13 @@ export function App() {
         }),
       );
     } catch (e) {
-      if (e instanceof ApiError && e.status === 401) clientUnknown();
-      else showToast({ id: 'process', kind: 'error', text: t('process.rejected', { message: (e as Error).message }) });
+      if (e instanceof ApiError && e.status === 401) {
+        // An unknown client, or no valid credential: a call that needs only the credential
+        // tells them apart (its own 401 asks for one).
+        api.algorithms().then(clientUnknown, () => undefined);
+      } else {
+        showToast({ id: 'process', kind: 'error', text: t('process.rejected', { message: (e as Error).message }) });
+      }
     } finally {
       setSubmitting(false);
     }
@@ -294,6 +308,7 @@ export function App() {
         </div>
         <span className="spacer" />
         {clientId && <ConnectionIndicator state={push.state} polling={offline} />}
+        <SignOutButton />
         <label className="lang">
           <span className="sr-only">{t('lang.label')}</span>
           <select
@@ -314,6 +329,7 @@ export function App() {
           </select>
         </label>
       </header>
+      {authRequired !== null && <SignInPanel reason={authRequired} />}
       <main className="layout">
         <div className="controls">
           <section aria-labelledby="step-image" className="card">

@@ -1,5 +1,7 @@
 // Typed calls to imgpipe's HTTP API (docs/api.md). Every failure becomes an ApiError carrying the
-// server's {"error":{"code","message"}} so the UI can show the server's own words.
+// server's {"error":{"code","message"}} so the UI can show the server's own words. Every call
+// sends the page's API key or JWT when it has one (credentials.ts).
+import { credentials, withAccessToken } from './credentials';
 
 // Where a PACS record lives: imgpipe's own store, or the upstream DICOMweb PACS it proxies.
 export type Source = 'local' | 'upstream';
@@ -133,10 +135,15 @@ export class ApiError extends Error {
   }
 }
 
-async function request<T>(path: string, init?: RequestInit): Promise<T> {
+// What a route needs (docs/security.md): `user` routes refuse with 401 only for want of a valid
+// API key or JWT, so such a refusal asks the page for one; on `client` routes a 401 may also mean
+// an unknown client id, which the caller handles.
+type Access = 'user' | 'client';
+
+async function request<T>(path: string, init?: RequestInit, access: Access = 'user'): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(path, init);
+    response = await fetch(path, { ...init, headers: credentials.authorize(init?.headers) });
   } catch (e) {
     throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
   }
@@ -149,11 +156,13 @@ async function request<T>(path: string, init?: RequestInit): Promise<T> {
   }
   if (!response.ok) {
     const error = (body as { error?: JobError } | undefined)?.error;
-    throw new ApiError(
+    const failure = new ApiError(
       response.status,
       error?.code ?? 'http_' + response.status,
       error?.message ?? `${response.status} ${response.statusText}`,
     );
+    if (failure.status === 401 && access === 'user') credentials.required(failure.message);
+    throw failure;
   }
   return body as T;
 }
@@ -222,43 +231,59 @@ export const api = {
     exportTo: string[] = [],
   ): Promise<{ job_id: string; status: JobStatus }> {
     const body = processBody(ids, params, clientId, exportTo);
-    return request(`/api/process/${encodeURIComponent(algorithm)}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
-      body: JSON.stringify(body),
-    });
+    // A 401 names an unknown client or missing credentials: the caller tells them apart.
+    return request(
+      `/api/process/${encodeURIComponent(algorithm)}`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+        body: JSON.stringify(body),
+      },
+      'client',
+    );
   },
   async jobs(clientId: string, limit = 50): Promise<Job[]> {
-    const r = await request<{ jobs: Job[] }>('/api/jobs' + query({ limit }), {
-      headers: { 'X-Client-Id': clientId },
-    });
+    const r = await request<{ jobs: Job[] }>(
+      '/api/jobs' + query({ limit }),
+      { headers: { 'X-Client-Id': clientId } },
+      'client',
+    );
     return r.jobs;
   },
   job(clientId: string, jobId: string): Promise<Job> {
-    return request(`/api/jobs/${encodeURIComponent(jobId)}`, {
-      headers: { 'X-Client-Id': clientId },
-    });
+    return request(
+      `/api/jobs/${encodeURIComponent(jobId)}`,
+      { headers: { 'X-Client-Id': clientId } },
+      'client',
+    );
   },
   cancel(clientId: string, jobId: string): Promise<Job> {
-    return request(`/api/jobs/${encodeURIComponent(jobId)}`, {
-      method: 'DELETE',
-      headers: { 'X-Client-Id': clientId },
-    });
+    return request(
+      `/api/jobs/${encodeURIComponent(jobId)}`,
+      { method: 'DELETE', headers: { 'X-Client-Id': clientId } },
+      'client',
+    );
   },
   async destinations(): Promise<Destination[]> {
     return (await request<{ destinations: Destination[] }>('/api/destinations')).destinations ?? [];
   },
   async rules(clientId: string | null): Promise<Rule[]> {
+    // With a client id, a 401 may name that client: the caller asks again without it.
     const headers: Record<string, string> = clientId ? { 'X-Client-Id': clientId } : {};
-    return (await request<{ rules: Rule[] }>('/api/rules', { headers })).rules;
+    return (await request<{ rules: Rule[] }>('/api/rules', { headers }, clientId ? 'client' : 'user'))
+      .rules;
   },
   async subscribe(rule: string, clientId: string, on: boolean): Promise<void> {
     const path = `/api/rules/${encodeURIComponent(rule)}/subscriptions`;
-    await request(path, {
-      method: on ? 'POST' : 'DELETE',
-      headers: { 'Content-Type': 'application/json', 'X-Client-Id': clientId },
-      body: on ? JSON.stringify({ client_id: clientId }) : undefined,
-    });
+    await request(
+      path,
+      {
+        method: on ? 'POST' : 'DELETE',
+        headers: { 'Content-Type': 'application/json', 'X-Client-Id': clientId },
+        body: on ? JSON.stringify({ client_id: clientId }) : undefined,
+      },
+      'client',
+    );
   },
   // `total` is -1 when unknown (an upstream PACS); `warning` says the upstream did not answer.
   studies(q: StudyQuery): Promise<{ studies: StudySummary[]; total: number; warning?: string }> {
@@ -287,9 +312,10 @@ export interface Window {
 }
 
 // The seed's preview call (/pacs/preview?study_id=&series_id=&image_id=&scope=image), with the
-// viewer's window, frame and size. Rendered previews are immutable, so the browser caches them.
+// viewer's window, frame and size, and the page's credential when it has one (an <img> sends no
+// headers). Rendered previews are immutable, so the browser caches them.
 export function previewUrl(ids: Ids, opts: { window?: Window; frame?: number; size?: number }) {
-  return (
+  return withAccessToken(
     '/pacs/preview' +
     query({
       study_id: ids.study_id,

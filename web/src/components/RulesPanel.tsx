@@ -22,7 +22,10 @@ export function RulesPanel({ clientId, onError }: Props) {
       .catch((e) => (e instanceof ApiError && e.status === 401 ? api.rules(null) : Promise.reject(e)))
       .then(
         (list) => live && setRules(list),
-        (e: Error) => live && onError(e.message),
+        (e: Error) => {
+          // Still 401 without the client: no valid credential, which the sign-in panel asks for.
+          if (live && !(e instanceof ApiError && e.status === 401)) onError(e.message);
+        },
       );
     return () => {
       live = false;
