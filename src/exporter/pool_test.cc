@@ -7,32 +7,19 @@
 #include <mutex>
 #include <thread>
 
-#include "core/temp_dir.h"
-#include "db/test_database.h"
-#include "dicom/dicom.h"
 #include "exporter/exporter.h"
+#include "jobs/test_stores.h"
 
 namespace imgpipe::exporter {
 namespace {
 
-class ExportPoolTest : public ::testing::Test {
+class ExportPoolTest : public jobs::testing::StoresTest {
  protected:
+  ExportPoolTest() : StoresTest("export-pool-test") {}
+
   void SetUp() override {
-    auto db = db::testing::OpenTestDatabase(dir_.path());
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(*blobs);
-    auto pacs = pacs::Pacs::Open(*db_, *blobs_, pacs::PacsOptions{});
-    ASSERT_TRUE(pacs.ok());
-    pacs_ = std::move(*pacs);
-    auto ingested = pacs_->Ingest(dicom::MakeDemoDataset()[0].bytes);
-    ASSERT_TRUE(ingested.ok());
-    image_ = ingested->instance;
-    auto queues = queue::NewSqlQueueService(*db_);
-    ASSERT_TRUE(queues.ok());
-    queues_ = std::move(*queues);
+    ASSERT_NO_FATAL_FAILURE(OpenStores());
+    ASSERT_NO_FATAL_FAILURE(Ingest(jobs::testing::DemoFiles()[0], &image_));
 
     // The fake STOW-RS service: answers 503 to the first `failures_` requests, then 200.
     auto router = std::make_shared<http::Router>();
@@ -129,11 +116,6 @@ class ExportPoolTest : public ::testing::Test {
     return {};
   }
 
-  core::TempDir dir_{"export-pool-test"};
-  std::unique_ptr<db::Database> db_;
-  std::unique_ptr<blob::BlobStore> blobs_;
-  std::unique_ptr<pacs::Pacs> pacs_;
-  std::unique_ptr<queue::QueueService> queues_;
   std::unique_ptr<jobs::JobService> jobs_;
   std::vector<Destination> destinations_;
   std::unique_ptr<ExportPool> pool_;

@@ -5,11 +5,8 @@
 
 #include <set>
 
-#include "blob/blob_store.h"
-#include "core/temp_dir.h"
-#include "db/test_database.h"
-#include "dicom/dicom.h"
 #include "jobs/jobs.h"
+#include "jobs/test_stores.h"
 
 namespace imgpipe::jobs {
 namespace {
@@ -25,24 +22,13 @@ ExportUpdate Update(std::string status, int attempts, std::string error = {}, in
   return u;
 }
 
-class JobsExportTest : public ::testing::Test {
+class JobsExportTest : public testing::StoresTest {
  protected:
+  JobsExportTest() : StoresTest("jobs-export-test") {}
+
   void SetUp() override {
-    auto db = db::testing::OpenTestDatabase(dir_.path());
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");
-    ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
-    blobs_ = std::move(*blobs);
-    auto pacs = pacs::Pacs::Open(*db_, *blobs_, pacs::PacsOptions{});
-    ASSERT_TRUE(pacs.ok()) << pacs.status().ToString();
-    pacs_ = std::move(*pacs);
-    auto ingested = pacs_->Ingest(dicom::MakeDemoDataset()[0].bytes);
-    ASSERT_TRUE(ingested.ok()) << ingested.status().ToString();
-    image_ = ingested->instance;
-    auto queues = queue::NewSqlQueueService(*db_);
-    ASSERT_TRUE(queues.ok()) << queues.status().ToString();
-    queues_ = std::move(*queues);
+    ASSERT_NO_FATAL_FAILURE(OpenStores());
+    ASSERT_NO_FATAL_FAILURE(Ingest(testing::DemoFiles()[0], &image_));
     JobServiceOptions options;
     options.export_destinations = {"pacs", "web"};
     auto service = JobService::Create(*db_, *queues_, *pacs_, options);
@@ -89,11 +75,6 @@ class JobsExportTest : public ::testing::Test {
     return job.ok() ? job->exports : std::vector<ExportRecord>{};
   }
 
-  core::TempDir dir_{"jobs-export-test"};
-  std::unique_ptr<db::Database> db_;
-  std::unique_ptr<blob::BlobStore> blobs_;
-  std::unique_ptr<pacs::Pacs> pacs_;
-  std::unique_ptr<queue::QueueService> queues_;
   std::unique_ptr<JobService> service_;
   pacs::InstanceRecord image_;
   std::string client_;

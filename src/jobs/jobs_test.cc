@@ -6,20 +6,14 @@
 #include <set>
 #include <thread>
 
-#include "blob/blob_store.h"
-#include "core/temp_dir.h"
-#include "db/test_database.h"
-#include "dicom/dicom.h"
+#include "jobs/test_stores.h"
 
 namespace imgpipe::jobs {
 namespace {
 
 using core::StatusCode;
 
-const std::vector<dicom::DemoFile>& Demo() {
-  static const auto* files = new std::vector<dicom::DemoFile>(dicom::MakeDemoDataset());
-  return *files;
-}
+using testing::DemoFiles;
 
 // An algorithm that only takes scope "image", to test the per-algorithm scope check.
 class ImageOnlyAlgorithm : public algorithms::Algorithm {
@@ -50,26 +44,16 @@ const algorithms::Registry& TestRegistry() {
   return *registry;
 }
 
-class JobsTest : public ::testing::Test {
+class JobsTest : public testing::StoresTest {
  protected:
+  JobsTest() : StoresTest("jobs-test") {}
+
   void SetUp() override {
-    auto db = db::testing::OpenTestDatabase(dir_.path());
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");
-    ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
-    blobs_ = std::move(*blobs);
-    auto pacs = pacs::Pacs::Open(*db_, *blobs_, pacs::PacsOptions{});
-    ASSERT_TRUE(pacs.ok()) << pacs.status().ToString();
-    pacs_ = std::move(*pacs);
-    for (size_t i = 0; i < 2; ++i) {
-      auto r = pacs_->Ingest(Demo()[i].bytes);
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
-      images_.push_back(r->instance);
+    ASSERT_NO_FATAL_FAILURE(OpenStores());
+    images_.resize(2);
+    for (size_t i = 0; i < images_.size(); ++i) {
+      ASSERT_NO_FATAL_FAILURE(Ingest(DemoFiles()[i], &images_[i]));
     }
-    auto queues = queue::NewSqlQueueService(*db_);
-    ASSERT_TRUE(queues.ok()) << queues.status().ToString();
-    queues_ = std::move(*queues);
     StartService(JobServiceOptions{});
   }
 
@@ -109,11 +93,6 @@ class JobsTest : public ::testing::Test {
     return stats.ok() ? stats->sent : -1;
   }
 
-  core::TempDir dir_{"jobs-test"};
-  std::unique_ptr<db::Database> db_;
-  std::unique_ptr<blob::BlobStore> blobs_;
-  std::unique_ptr<pacs::Pacs> pacs_;
-  std::unique_ptr<queue::QueueService> queues_;
   std::unique_ptr<JobService> service_;
   std::vector<pacs::InstanceRecord> images_;
   std::string client_;

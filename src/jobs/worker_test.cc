@@ -7,9 +7,7 @@
 
 #include <thread>
 
-#include "core/temp_dir.h"
-#include "db/test_database.h"
-#include "dicom/dicom.h"
+#include "jobs/test_stores.h"
 
 namespace imgpipe::jobs {
 namespace {
@@ -17,11 +15,6 @@ namespace {
 using core::Status;
 using core::StatusCode;
 using namespace std::chrono_literals;
-
-const std::vector<dicom::DemoFile>& Demo() {
-  static const auto* files = new std::vector<dicom::DemoFile>(dicom::MakeDemoDataset());
-  return *files;
-}
 
 // A test algorithm whose DoRun is a lambda.
 class FnAlgorithm : public algorithms::Algorithm {
@@ -88,28 +81,17 @@ const algorithms::Registry& TestRegistry() {
   return *registry;
 }
 
-class WorkerTest : public ::testing::Test {
+class WorkerTest : public testing::StoresTest {
  protected:
+  WorkerTest() : StoresTest("worker-test") {}
+
   void SetUp() override {
-    auto db = db::testing::OpenTestDatabase(dir_.path());
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    auto blobs = blob::NewFsBlobStore(dir_.path() + "/blobs");
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(*blobs);
-    auto pacs = pacs::Pacs::Open(*db_, *blobs_, pacs::PacsOptions{});
-    ASSERT_TRUE(pacs.ok());
-    pacs_ = std::move(*pacs);
-    for (const dicom::DemoFile& f : Demo()) {
+    ASSERT_NO_FATAL_FAILURE(OpenStores());
+    for (const dicom::DemoFile& f : testing::DemoFiles()) {
       if (f.name.rfind("ct/", 0) != 0 || ct_.size() >= 4) continue;  // 4 CT slices
-      auto r = pacs_->Ingest(f.bytes);
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
-      ct_.push_back(r->instance);
+      ASSERT_NO_FATAL_FAILURE(Ingest(f, &ct_.emplace_back()));
       sources_.push_back(f.bytes);
     }
-    auto queues = queue::NewSqlQueueService(*db_);
-    ASSERT_TRUE(queues.ok());
-    queues_ = std::move(*queues);
     g_flaky_runs = 0;
     g_slow_runs = 0;
     g_blocking_started = 0;
@@ -209,11 +191,6 @@ class WorkerTest : public ::testing::Test {
     return stats.ok() ? *stats : queue::QueueStats{};
   }
 
-  core::TempDir dir_{"worker-test"};
-  std::unique_ptr<db::Database> db_;
-  std::unique_ptr<blob::BlobStore> blobs_;
-  std::unique_ptr<pacs::Pacs> pacs_;
-  std::unique_ptr<queue::QueueService> queues_;
   std::unique_ptr<JobService> jobs_;
   std::unique_ptr<WorkerPool> pool_;
   std::vector<pacs::InstanceRecord> ct_;
