@@ -61,10 +61,10 @@ test('sign in with an API key, process an image, sign out', async () => {
 
     await page.getByTestId('signin-token').fill(API_KEY);
     await page.getByTestId('signin-submit').click();
-    await page.waitForLoadState('load');
-    await page.waitForFunction(() => document.querySelector('select#algorithm')?.value);
+    // The page reloads: locators wait across the navigation (a function would not survive it).
+    await page.locator('#algorithm option[value="processing_1"]').waitFor({ state: 'attached' });
+    await page.getByTestId('signin').waitFor({ state: 'detached' });
     assert.equal(await page.getByLabel('Algorithm').inputValue(), 'processing_1');
-    assert.equal(await page.getByTestId('signin').count(), 0);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('imgpipe.access_token')), API_KEY);
     const local = await page.evaluate(() => JSON.stringify({ ...localStorage }));
     assert.ok(!local.includes(API_KEY), 'the key is never put in localStorage');
