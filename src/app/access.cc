@@ -107,7 +107,16 @@ http::Router::Guard MakeGuard(std::shared_ptr<const auth::Authenticator> authent
     }
     core::Status allowed = authenticator->Check(access, token);
     if (allowed.ok()) return std::nullopt;
-    return http::ErrorResponse(allowed);
+    http::Response refusal = http::ErrorResponse(allowed);
+    // RFC 6750 3.1: a credential given and refused is `invalid_token` (clients of an identity
+    // provider refresh their token on it), a valid one that is not enough `insufficient_scope`;
+    // none given, no error code (plain "Bearer", set by ErrorResponse).
+    if (allowed.code() == core::StatusCode::kPermissionDenied) {
+      refusal.SetHeader("WWW-Authenticate", R"(Bearer error="insufficient_scope")");
+    } else if (token && !token->empty()) {
+      refusal.SetHeader("WWW-Authenticate", R"(Bearer error="invalid_token")");
+    }
+    return refusal;
   };
 }
 

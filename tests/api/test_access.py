@@ -77,9 +77,10 @@ class AdminKeyGeneratedTest(unittest.TestCase):
             self.assertEqual(status, 401, body)
             self.assertEqual(headers["www-authenticate"], "Bearer")
             self.assertIn("admin key", json.loads(body)["error"]["message"])
-            status, _, _ = server.request("POST", "/pacs/images", dicom,
-                                          {**upload, **bearer("wrong-key-0123456789abcdef")})
+            status, headers, _ = server.request("POST", "/pacs/images", dicom,
+                                                {**upload, **bearer("wrong-key-0123456789abcdef")})
             self.assertEqual(status, 401)
+            self.assertEqual(headers["www-authenticate"], 'Bearer error="invalid_token"')
             status, _, body = server.request("POST", "/pacs/images", dicom,
                                              {**upload, **bearer(key)})
             self.assertEqual(status, 201, body)
@@ -181,6 +182,7 @@ class CredentialsTest(unittest.TestCase):
             status, headers, body = self.server.request("GET", "/pacs/studies",
                                                         headers=bearer(token))
             self.assertEqual(status, 401, reason)
+            self.assertEqual(headers["www-authenticate"], 'Bearer error="invalid_token"', reason)
             message = json.loads(body)["error"]["message"]
             self.assertIn("bearer token refused", message, reason)
             self.assertNotIn(token, message)
@@ -234,9 +236,13 @@ class CredentialsTest(unittest.TestCase):
         stow = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=b'}
         empty = b"--b--\r\n"
         for path in ("/pacs/images", "/dicomweb/studies"):
-            self.assertEqual(self.status_of("POST", path, stow, empty), 401, path)
-            self.assertEqual(self.status_of("POST", path, {**stow, **bearer(API_KEY)}, empty),
-                             403, path)
+            status, headers, _ = self.server.request("POST", path, empty, stow)
+            self.assertEqual(status, 401, path)
+            self.assertEqual(headers["www-authenticate"], "Bearer", path)  # none given: no error
+            status, headers, _ = self.server.request("POST", path, empty,
+                                                     {**stow, **bearer(API_KEY)})
+            self.assertEqual(status, 403, path)
+            self.assertEqual(headers["www-authenticate"], 'Bearer error="insufficient_scope"')
             self.assertEqual(self.status_of("POST", path, {**stow, **bearer(self.token())},
                                             empty), 403, path)
             for key in (ADMIN_KEY, self.token(scope="openid imgpipe:admin")):
