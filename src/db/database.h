@@ -123,8 +123,9 @@ class Database {
       std::string_view channel, std::function<void(std::string_view payload)> on_notify);
 
   // Runs one parameterless maintenance statement outside any transaction (PostgreSQL: VACUUM,
-  // which cannot run inside one). Not for data changes. SQLite: InvalidArgument (nothing there
-  // needs it).
+  // which cannot run inside one). Not for data changes. SQLite: only `VACUUM INTO 'file'` (a
+  // consistent copy of the database, taken while writers go on: `imgpipe backup`), else
+  // InvalidArgument.
   virtual core::Status Maintain(std::string_view statement);
 };
 

@@ -168,6 +168,20 @@ class SqliteDatabase final : public Database {
   Dialect dialect() const override { return Dialect::kSqlite; }
   std::string Describe() const override { return "sqlite:" + path_; }
 
+  // VACUUM INTO only: a snapshot taken in a read transaction of its own, while writers go on.
+  core::Status Maintain(std::string_view statement) override {
+    if (!statement.starts_with("VACUUM INTO ")) return Database::Maintain(statement);
+    auto deadline = Clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
+    std::unique_ptr<Connection> conn = Checkout(deadline);
+    if (conn == nullptr) {
+      return core::Status::Unavailable("no free connection to " + path_ + " (pool of " +
+                                       std::to_string(options_.pool_size) + ")");
+    }
+    core::Status status = conn->ExecOnce(std::string(statement).c_str());
+    ReturnConnection(std::move(conn), /*write=*/false);
+    return status;
+  }
+
   // Takes back a connection (rolling back anything left open) and the write lock.
   void ReturnConnection(std::unique_ptr<Connection> conn, bool write) {
     if (conn->InTransaction()) (void)conn->ExecOnce("ROLLBACK");
