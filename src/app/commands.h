@@ -14,6 +14,9 @@ int RunServe(const Config& config);
 int RunImport(const Config& config, const std::vector<std::string>& paths);
 // Ingests the demo dataset into the store, or writes it as files under `out_dir` when given.
 int RunDemo(const Config& config, const std::string& out_dir);
+// Copies an embedded deployment's data_dir (SQLite database, blob folder) to the new folder
+// args[0], consistently, while `serve` may run (backup.cc).
+int RunBackup(const Config& config, const std::vector<std::string>& args);
 // Prints the deployment outputs as shell (or PowerShell) variable assignments.
 int RunEnv(const Config& config, bool powershell);
 

@@ -39,6 +39,8 @@ commands:
   import   PATH|s3://B/P ...  index DICOM files (folders are walked recursively); the objects
                               of an S3 bucket are indexed in place and served from it, not copied
   demo     [--out DIR]        store the demo dataset (or write it as files under DIR)
+  backup   DEST               copy the data dir (SQLite database, blob folder) to the new folder
+                              DEST, consistently, while serve runs; restore: serve --data-dir DEST
   env      [--powershell]     print the deployment outputs as environment variables
   version                     print the version
 
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
 
   if (cl.command == "serve") return app::RunServe(*config);
   if (cl.command == "import") return app::RunImport(*config, cl.args);
+  if (cl.command == "backup") return app::RunBackup(*config, cl.args);
   if (cl.command == "demo") return app::RunDemo(*config, out_dir);
   if (cl.command == "env") return app::RunEnv(*config, powershell);
   std::fprintf(stderr, "imgpipe: unknown command \"%s\"\n\n%s", cl.command.c_str(), kUsage);
