@@ -3,7 +3,6 @@
 while jobs keep being submitted and run, the copy serves on its own: every image readable, every
 job it holds finishes (a job and its queue message were copied together), the outputs of the jobs
 done before the backup byte for byte. Refusals: an existing folder, a PostgreSQL deployment."""
-import json
 import os
 import shutil
 import sqlite3
@@ -17,56 +16,25 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imgpipe_server import ImgpipeServer  # noqa: E402
 
-JSON = {"Content-Type": "application/json"}
+from test_jobs_api import Api, wait_for  # noqa: E402
+
 BIN = os.environ.get("IMGPIPE_BIN", "build/src/app/imgpipe")
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-def wait_for(fn, what, timeout=180):
-    """Polls fn() until it returns a truthy value (a failure after `timeout`, not a timing test)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class Api:
-    def __init__(self, server):
-        self.s = server
-
-    def provision(self):
-        status, _, body = self.s.request("POST", "/api/provision")
-        assert status == 201, (status, body)
-        return json.loads(body)["client_id"]
-
-    def ct(self):
-        studies = self.s.get_json("/pacs/studies?ModalitiesInStudy=CT")["studies"]
-        study = self.s.get_json(f"/pacs/studies/{studies[0]['study_id']}")
-        series = [x for x in study["series"] if x["modality"] == "CT"][0]
-        detail = self.s.get_json(f"/pacs/studies/{study['study_id']}/series/{series['series_id']}")
-        return study["study_id"], series["series_id"], [i["image_id"] for i in detail["images"]]
-
+class BackupApi(Api):
     def submit(self, client, study, series, image, algorithm):
-        body = {"study_id": study, "series_id": series, "image_id": image, "scope": "image",
-                "client_id": client}
-        status, _, data = self.s.request("POST", f"/api/process/{algorithm}",
-                                         json.dumps(body).encode(), JSON)
-        assert status == 202, (status, data)
-        return json.loads(data)["job_id"]
+        status, _, reply = self.process(algorithm, {
+            "study_id": study, "series_id": series, "image_id": image, "scope": "image",
+            "client_id": client})
+        assert status == 202, (status, reply)
+        return reply["job_id"]
 
     def jobs(self, client):
         return self.s.get_json(f"/api/jobs?client_id={client}&limit=1000")["jobs"]
 
-    def job(self, job_id, client):
-        return self.s.get_json(f"/api/jobs/{job_id}?client_id={client}")
-
-    def output(self, job, name, client):
-        status, _, data = self.s.request("GET", f"{job['outputs'][name]}?client_id={client}")
-        assert status == 200, (job["job_id"], name, status)
-        return data
+    def outputs(self, job, client):
+        """The job's PNG and DICOM outputs."""
+        return {name: self.result(job["outputs"][name], client)[1] for name in ("image", "dicom")}
 
     def every_file(self):
         """(path, bytes) of every stored image, through the PACS API."""
@@ -98,18 +66,16 @@ class BackupTest(unittest.TestCase):
         # holds queued jobs whatever the timing, and the server run on the copy must finish them.
         server = ImgpipeServer("--demo", "--algorithms", "denoise")
         try:
-            api = Api(server)
+            api = BackupApi(server)
             client = api.provision()
             study, series, images = api.ct()
             before = [api.submit(client, study, series, images[i % len(images)], "denoise")
                       for i in range(8)]
             done_before = {}
             for job_id in before:
-                job = wait_for(lambda: (lambda j: j if j["status"] in TERMINAL else None)(
-                    api.job(job_id, client)), f"job {job_id}")
+                job = api.wait_terminal(job_id, client)
                 self.assertEqual(job["status"], "succeeded", job)
-                done_before[job_id] = {name: api.output(job, name, client)
-                                       for name in ("image", "dicom")}
+                done_before[job_id] = api.outputs(job, client)
             originals = dict(api.every_file())
 
             # Jobs keep coming (and their outputs keep being written) while the copy is made.
@@ -147,7 +113,7 @@ class BackupTest(unittest.TestCase):
                 "SELECT status, COUNT(*) FROM jobs_jobs GROUP BY status").fetchall())
         restored = ImgpipeServer(data_dir=dest)
         try:
-            api = Api(restored)
+            api = BackupApi(restored)
             self.assertEqual(dict(api.every_file()), originals)
             jobs = {j["job_id"]: j for j in api.jobs(client)}
             self.assertTrue(set(before) <= set(jobs), "every job done before the backup")
@@ -158,10 +124,9 @@ class BackupTest(unittest.TestCase):
             self.assertGreater(copied_statuses.get("queued", 0), 0)
             # Every job of the copy finishes there: a queued one's message was copied with it.
             for job_id in jobs:
-                job = wait_for(lambda: (lambda j: j if j["status"] in TERMINAL else None)(
-                    api.job(job_id, client)), f"job {job_id} in the copy")
+                job = api.wait_terminal(job_id, client)
                 self.assertEqual(job["status"], "succeeded", job)
-                outputs = {name: api.output(job, name, client) for name in ("image", "dicom")}
+                outputs = api.outputs(job, client)
                 if job_id in done_before:
                     self.assertEqual(outputs, done_before[job_id], job_id)
                 else:
