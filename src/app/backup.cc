@@ -65,7 +65,8 @@ core::Result<Copied> CopyTree(const fs::path& from, const fs::path& to) {
   if (ec) return core::Status::Unavailable("cannot read " + from.string() + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) return core::Status::Unavailable("cannot read " + from.string() + ": " + ec.message());
-    const fs::path relative = fs::relative(it->path(), from, ec);
+    // Lexical: fs::relative would resolve both paths on disk for every file.
+    const fs::path relative = it->path().lexically_relative(from);
     if (it->is_directory(ec)) {
       fs::create_directories(to / relative, ec);
       if (ec) return core::Status::Unavailable("cannot create " + (to / relative).string());
@@ -78,7 +79,7 @@ core::Result<Copied> CopyTree(const fs::path& from, const fs::path& to) {
       return core::Status::Unavailable("cannot copy " + it->path().string() + ": " + ec.message());
     }
     ++copied.files;
-    copied.bytes += fs::file_size(to / relative, ec);
+    copied.bytes += it->file_size(ec);  // the source's size, which the copy has
     if (Clock::now() - last_report >= std::chrono::seconds(2)) {
       std::fprintf(stderr, "backup: %lld blobs copied (%.1f MiB)\n",
                    static_cast<long long>(copied.files), copied.bytes / 1048576.0);
